@@ -1,0 +1,19 @@
+//! Rookery: a ZooKeeper-compatible coordination service.
+//!
+//! Layers (a module uses only layers below it; see DESIGN.md):
+//!
+//! ```text
+//! L0 vocabulary   codes, ids, limits, config
+//! L1 codec        jute (records, framing)
+//! L2 state        tree (DataTree, paths, ACLs), watches, sessions
+//! L4 decisions    pipeline (prep, commit), fourlw
+//! L5 shell        node (threads, sockets, channels, clocks)
+//! L6 binary       main.rs
+//! ```
+//! `client` is a small synchronous client on the same codec, for the CLI, benchmarks and tests.
+
+pub mod codes;
+pub mod config;
+pub mod ids;
+pub mod jute;
+pub mod limits;
