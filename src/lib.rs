@@ -17,3 +17,6 @@ pub mod config;
 pub mod ids;
 pub mod jute;
 pub mod limits;
+pub mod sessions;
+pub mod tree;
+pub mod watches;

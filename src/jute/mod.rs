@@ -16,6 +16,7 @@ pub mod data;
 pub mod proto;
 pub mod quorum;
 pub mod txn;
+pub mod txn_body;
 
 use byteorder::{BigEndian, ByteOrder};
 use std::fmt;
@@ -276,7 +277,7 @@ impl<T: Field> Field for Vec<T> {
 macro_rules! record {
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
         pub struct $name { $($(#[$fmeta])* pub $field: $ty),* }
 
         impl $crate::jute::Record for $name {

@@ -1,0 +1,548 @@
+//! The znode tree (ZooKeeper's `DataTree`). `apply` is its single mutator: start-up replay,
+//! replication and the standalone pipeline all change the tree through it, so they cannot differ.
+//!
+//! `apply` is idempotent over fuzzy snapshots the way ZooKeeper's is: a create of a node that
+//! exists, or a delete of one that does not, changes nothing but the parent's cversion/pzxid
+//! fix-ups, and reports the error it met.
+
+pub mod acl;
+pub mod path;
+
+use crate::codes::{event, op, owner, ErrorCode};
+use crate::ids::{SessionId, Zxid};
+use crate::jute::data::{read_acl_unsafe, Acl, Stat, StatPersisted};
+use crate::jute::txn::TxnHeader;
+use crate::jute::txn_body::TxnBody;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub const ZOOKEEPER: &str = "/zookeeper";
+pub const QUOTA: &str = "/zookeeper/quota";
+pub const CONFIG: &str = "/zookeeper/config";
+
+/// One znode. `acl` indexes the tree's `AclCache`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub data: Option<Box<[u8]>>,
+    pub acl: i64,
+    pub stat: StatPersisted,
+    pub children: BTreeSet<String>,
+}
+
+impl Node {
+    fn new(data: Option<Vec<u8>>, acl: i64, stat: StatPersisted) -> Node {
+        Node { data: data.map(Vec::into_boxed_slice), acl, stat, children: BTreeSet::new() }
+    }
+
+    /// The client view of this node's metadata.
+    pub fn stat(&self) -> Stat {
+        let len = self.data.as_ref().map_or(0, |d| d.len());
+        self.stat.to_stat(len as i32, self.children.len() as i32)
+    }
+}
+
+/// ZooKeeper's `ReferenceCountedACLCache`: each distinct ACL list is stored once under a long
+/// index, which nodes and snapshots refer to. Index -1 is `world:anyone` ALL, never stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AclCache {
+    by_index: BTreeMap<i64, (Vec<Acl>, u64)>,
+    by_list: HashMap<Vec<Acl>, i64>,
+    last_index: i64,
+}
+
+pub const OPEN_ACL_INDEX: i64 = -1;
+
+impl AclCache {
+    /// The index for `acl`, adding one reference.
+    pub fn add_usage_of(&mut self, acl: &[Acl]) -> i64 {
+        if let Some(&i) = self.by_list.get(acl) {
+            self.by_index.get_mut(&i).expect("acl cache maps agree").1 += 1;
+            return i;
+        }
+        self.last_index += 1;
+        let i = self.last_index;
+        self.by_index.insert(i, (acl.to_vec(), 1));
+        self.by_list.insert(acl.to_vec(), i);
+        i
+    }
+
+    pub fn remove_usage(&mut self, index: i64) {
+        let Some(entry) = self.by_index.get_mut(&index) else { return };
+        entry.1 = entry.1.saturating_sub(1);
+        if entry.1 == 0 {
+            let (list, _) = self.by_index.remove(&index).expect("entry exists");
+            self.by_list.remove(&list);
+        }
+    }
+
+    pub fn get(&self, index: i64) -> Vec<Acl> {
+        match self.by_index.get(&index) {
+            Some((list, _)) => list.clone(),
+            None => crate::jute::data::open_acl_unsafe(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_index.is_empty()
+    }
+}
+
+/// A change a watch can see: which event, on which path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub kind: i32,
+    pub path: String,
+}
+
+/// What applying one txn did (`DataTree.ProcessTxnResult`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// The txn or sub-txn type, `op::ERROR` for a failed one.
+    pub kind: i32,
+    pub err: i32,
+    pub path: String,
+    pub stat: Option<Stat>,
+    pub multi: Vec<Applied>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    nodes: HashMap<String, Node>,
+    ephemerals: HashMap<SessionId, BTreeSet<String>>,
+    containers: BTreeSet<String>,
+    ttls: BTreeSet<String>,
+    pub acls: AclCache,
+    /// Live sessions and their timeouts, as created and closed by txns (snapshots store them).
+    pub sessions: BTreeMap<SessionId, i32>,
+    pub last_processed_zxid: Zxid,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        DataTree::new()
+    }
+}
+
+impl DataTree {
+    /// The tree every ZooKeeper server starts from: `/`, `/zookeeper`, `/zookeeper/quota` and
+    /// `/zookeeper/config` (READ for anyone, aversion -1).
+    pub fn new() -> DataTree {
+        let mut t = DataTree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            acls: AclCache::default(),
+            sessions: BTreeMap::new(),
+            last_processed_zxid: 0,
+        };
+        let empty = || Node::new(Some(Vec::new()), OPEN_ACL_INDEX, StatPersisted::default());
+        t.nodes.insert("/".into(), empty());
+        for p in [ZOOKEEPER, QUOTA, CONFIG] {
+            t.nodes.insert(p.into(), empty());
+            let (parent, name) = path::split(p);
+            t.nodes.get_mut(parent).expect("parent made first").children.insert(name.into());
+        }
+        let config_acl = t.acls.add_usage_of(&read_acl_unsafe());
+        let config = t.nodes.get_mut(CONFIG).expect("just made");
+        config.acl = config_acl;
+        config.stat.aversion = -1;
+        t
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn acl_of(&self, node: &Node) -> Vec<Acl> {
+        self.acls.get(node.acl)
+    }
+
+    /// Paths of a session's ephemeral nodes, sorted.
+    pub fn ephemerals_of(&self, session: SessionId) -> Vec<String> {
+        self.ephemerals.get(&session).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn ephemerals(&self) -> &HashMap<SessionId, BTreeSet<String>> {
+        &self.ephemerals
+    }
+
+    pub fn containers(&self) -> &BTreeSet<String> {
+        &self.containers
+    }
+
+    pub fn ttls(&self) -> &BTreeSet<String> {
+        &self.ttls
+    }
+
+    /// How many nodes lie below `path` (`getAllChildrenNumber`).
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let Some(node) = self.nodes.get(path) else { return 0 };
+        let mut count = 0;
+        let mut stack: Vec<String> = node.children.iter().map(|c| path::join(path, c)).collect();
+        while let Some(p) = stack.pop() {
+            count += 1;
+            if let Some(n) = self.nodes.get(&p) {
+                stack.extend(n.children.iter().map(|c| path::join(&p, c)));
+            }
+        }
+        count
+    }
+
+    /// Total bytes of paths and data (`approximateDataSize` in `mntr`).
+    pub fn approximate_data_size(&self) -> u64 {
+        self.nodes.iter().map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64).sum()
+    }
+
+    /// Applies one committed txn and reports the changes that watches see, in order.
+    pub fn apply(&mut self, hdr: &TxnHeader, body: &TxnBody, changes: &mut Vec<Change>) -> Applied {
+        let applied = self.apply_one(hdr, hdr.kind, body, changes);
+        // lastProcessedZxid moves only after the whole txn, multi included (ZOOKEEPER-3127).
+        if hdr.zxid > self.last_processed_zxid {
+            self.last_processed_zxid = hdr.zxid;
+        }
+        applied
+    }
+
+    fn apply_one(&mut self, hdr: &TxnHeader, kind: i32, body: &TxnBody, changes: &mut Vec<Change>) -> Applied {
+        let mut out = Applied { kind, ..Applied::default() };
+        let result = match body {
+            TxnBody::Create(t) => {
+                out.path = t.path.clone();
+                let owner = if t.ephemeral { hdr.client_id } else { 0 };
+                self.create_node(&t.path, &t.data, &t.acl, owner, t.parent_cversion, hdr, changes)
+            }
+            TxnBody::CreateContainer(t) => {
+                out.path = t.path.clone();
+                self.create_node(&t.path, &t.data, &t.acl, owner::CONTAINER, t.parent_cversion, hdr, changes)
+            }
+            TxnBody::CreateTtl(t) => {
+                out.path = t.path.clone();
+                let owner = owner::TTL_MASK | (t.ttl & owner::MAX_TTL);
+                self.create_node(&t.path, &t.data, &t.acl, owner, t.parent_cversion, hdr, changes)
+            }
+            TxnBody::Delete(t) => {
+                out.path = t.path.clone();
+                self.delete_node(&t.path, hdr.zxid, changes).map(|_| None)
+            }
+            TxnBody::SetData(t) => {
+                out.path = t.path.clone();
+                self.set_data(&t.path, &t.data, t.version, hdr, changes).map(Some)
+            }
+            TxnBody::SetAcl(t) => {
+                out.path = t.path.clone();
+                self.set_acl(&t.path, &t.acl, t.version).map(Some)
+            }
+            TxnBody::Check(t) => {
+                out.path = t.path.clone();
+                Ok(None)
+            }
+            TxnBody::CreateSession(t) => {
+                self.sessions.insert(hdr.client_id, t.time_out);
+                Ok(None)
+            }
+            TxnBody::CloseSession(t) => {
+                self.kill_session(hdr.client_id, hdr.zxid, t.as_ref().map(|t| &t.paths_to_delete[..]), changes);
+                Ok(None)
+            }
+            TxnBody::Error(t) => Err(t.err),
+            TxnBody::Multi(subs) => {
+                let failed = subs.iter().any(|s| s.kind == op::ERROR);
+                let mut past_failure = false;
+                for sub in subs {
+                    let r = if failed {
+                        // A failed multi applies nothing: ops before the failing one report OK,
+                        // the failing one its code, and ops after it RUNTIMEINCONSISTENCY.
+                        let err = match &sub.body {
+                            TxnBody::Error(e) => {
+                                past_failure = true;
+                                e.err
+                            }
+                            _ if past_failure => ErrorCode::RuntimeInconsistency.code(),
+                            _ => ErrorCode::Ok.code(),
+                        };
+                        Applied { kind: op::ERROR, err, ..Applied::default() }
+                    } else {
+                        self.apply_one(hdr, sub.kind, &sub.body, changes)
+                    };
+                    if r.err != 0 && out.err == 0 {
+                        out.err = r.err;
+                    }
+                    out.multi.push(r);
+                }
+                Ok(None)
+            }
+        };
+        match result {
+            Ok(stat) => out.stat = stat,
+            Err(code) => {
+                out.err = code;
+                if let TxnBody::Error(_) = body {
+                    out.kind = op::ERROR;
+                }
+            }
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_node(
+        &mut self,
+        path: &str,
+        data: &Option<Vec<u8>>,
+        acl: &[Acl],
+        ephemeral_owner: i64,
+        parent_cversion: i32,
+        hdr: &TxnHeader,
+        changes: &mut Vec<Change>,
+    ) -> Result<Option<Stat>, i32> {
+        let (parent_path, name) = path::split(path);
+        let zxid = hdr.zxid;
+        let Some(parent) = self.nodes.get_mut(parent_path) else {
+            return Err(ErrorCode::NoNode.code());
+        };
+        // The parent's cversion/pzxid only move forward: replaying a create over a fuzzy snapshot
+        // that already holds later changes must not turn them back.
+        let new_cversion = if parent_cversion == -1 { parent.stat.cversion + 1 } else { parent_cversion };
+        if new_cversion > parent.stat.cversion {
+            parent.stat.cversion = new_cversion;
+            parent.stat.pzxid = zxid;
+        }
+        if self.nodes.contains_key(path) {
+            return Err(ErrorCode::NodeExists.code());
+        }
+        let parent = self.nodes.get_mut(parent_path).expect("checked above");
+        parent.children.insert(name.to_string());
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: hdr.time,
+            mtime: hdr.time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner,
+            pzxid: zxid,
+        };
+        let acl_index = self.acls.add_usage_of(acl);
+        let node = Node::new(data.clone(), acl_index, stat);
+        let out = node.stat();
+        self.nodes.insert(path.to_string(), node);
+        if ephemeral_owner == owner::CONTAINER {
+            self.containers.insert(path.to_string());
+        } else if ephemeral_owner & owner::TTL_MASK == owner::TTL_MASK {
+            self.ttls.insert(path.to_string());
+        } else if ephemeral_owner != 0 {
+            self.ephemerals.entry(ephemeral_owner).or_default().insert(path.to_string());
+        }
+        changes.push(Change { kind: event::NODE_CREATED, path: path.to_string() });
+        changes.push(Change { kind: event::NODE_CHILDREN_CHANGED, path: parent_path.to_string() });
+        Ok(Some(out))
+    }
+
+    fn delete_node(&mut self, path: &str, zxid: Zxid, changes: &mut Vec<Change>) -> Result<(), i32> {
+        let (parent_path, name) = path::split(path);
+        let Some(parent) = self.nodes.get_mut(parent_path) else {
+            return Err(ErrorCode::NoNode.code());
+        };
+        // ZooKeeper updates the parent before it knows the child exists (fuzzy replay), and a
+        // delete moves only pzxid, never cversion.
+        parent.children.remove(name);
+        if zxid > parent.stat.pzxid {
+            parent.stat.pzxid = zxid;
+        }
+        let Some(node) = self.nodes.remove(path) else {
+            return Err(ErrorCode::NoNode.code());
+        };
+        self.acls.remove_usage(node.acl);
+        let owner = node.stat.ephemeral_owner;
+        if owner == owner::CONTAINER {
+            self.containers.remove(path);
+        } else if owner & owner::TTL_MASK == owner::TTL_MASK {
+            self.ttls.remove(path);
+        } else if owner != 0 {
+            if let Some(set) = self.ephemerals.get_mut(&owner) {
+                set.remove(path);
+                if set.is_empty() {
+                    self.ephemerals.remove(&owner);
+                }
+            }
+        }
+        changes.push(Change { kind: event::NODE_DELETED, path: path.to_string() });
+        changes.push(Change { kind: event::NODE_CHILDREN_CHANGED, path: parent_path.to_string() });
+        Ok(())
+    }
+
+    fn set_data(
+        &mut self,
+        path: &str,
+        data: &Option<Vec<u8>>,
+        version: i32,
+        hdr: &TxnHeader,
+        changes: &mut Vec<Change>,
+    ) -> Result<Stat, i32> {
+        let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode.code())?;
+        node.data = data.clone().map(Vec::into_boxed_slice);
+        node.stat.mtime = hdr.time;
+        node.stat.mzxid = hdr.zxid;
+        node.stat.version = version;
+        let stat = node.stat();
+        changes.push(Change { kind: event::NODE_DATA_CHANGED, path: path.to_string() });
+        Ok(stat)
+    }
+
+    fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, i32> {
+        let old = self.nodes.get(path).ok_or(ErrorCode::NoNode.code())?.acl;
+        self.acls.remove_usage(old);
+        let index = self.acls.add_usage_of(acl);
+        let node = self.nodes.get_mut(path).expect("checked above");
+        node.acl = index;
+        node.stat.aversion = version;
+        Ok(node.stat())
+    }
+
+    /// Deletes a closed session's ephemerals. Since 3.6 the txn lists them; older logs do not,
+    /// and then the tree's own record of the session's ephemerals is used.
+    fn kill_session(&mut self, session: SessionId, zxid: Zxid, listed: Option<&[String]>, changes: &mut Vec<Change>) {
+        self.sessions.remove(&session);
+        let mut paths: Vec<String> = match listed {
+            Some(p) => p.to_vec(),
+            None => self.ephemerals_of(session),
+        };
+        // Children before parents is impossible for ephemerals (they have none), but keep the
+        // order stable so every server fires the same events.
+        paths.sort();
+        for p in paths {
+            let owned = self.nodes.get(&p).is_some_and(|n| n.stat.ephemeral_owner == session);
+            if owned {
+                let _ = self.delete_node(&p, zxid, changes);
+            }
+        }
+        self.ephemerals.remove(&session);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::data::open_acl_unsafe;
+    use crate::jute::txn::*;
+    use crate::jute::txn_body::SubTxn;
+
+    fn hdr(zxid: Zxid, kind: i32) -> TxnHeader {
+        TxnHeader { client_id: 0x55, cxid: 1, zxid, time: 1000 + zxid, kind }
+    }
+
+    fn create(path: &str, ephemeral: bool, parent_cversion: i32) -> TxnBody {
+        TxnBody::Create(CreateTxn {
+            path: path.into(),
+            data: Some(b"v".to_vec()),
+            acl: open_acl_unsafe(),
+            ephemeral,
+            parent_cversion,
+        })
+    }
+
+    #[test]
+    fn fresh_tree_has_zookeeper_nodes() {
+        let t = DataTree::new();
+        assert_eq!(t.get("/").unwrap().children.iter().collect::<Vec<_>>(), ["zookeeper"]);
+        assert_eq!(t.get(ZOOKEEPER).unwrap().stat().num_children, 2);
+        let config = t.get(CONFIG).unwrap();
+        assert_eq!(config.stat.aversion, -1);
+        assert_eq!(t.acl_of(config), read_acl_unsafe());
+    }
+
+    #[test]
+    fn create_set_delete_stats() {
+        let mut t = DataTree::new();
+        let mut ch = Vec::new();
+        let a = t.apply(&hdr(1, op::CREATE), &create("/a", false, 1), &mut ch);
+        assert_eq!(a.err, 0);
+        let st = a.stat.unwrap();
+        assert_eq!((st.czxid, st.mzxid, st.pzxid, st.ctime, st.data_length), (1, 1, 1, 1001, 1));
+        assert_eq!(t.get("/").unwrap().stat.cversion, 1);
+        assert_eq!(t.get("/").unwrap().stat.pzxid, 1);
+        let set = TxnBody::SetData(SetDataTxn { path: "/a".into(), data: Some(b"xyz".to_vec()), version: 1 });
+        let s = t.apply(&hdr(2, op::SET_DATA), &set, &mut ch).stat.unwrap();
+        assert_eq!((s.version, s.mzxid, s.czxid, s.data_length), (1, 2, 1, 3));
+        let del = TxnBody::Delete(DeleteTxn { path: "/a".into() });
+        assert_eq!(t.apply(&hdr(3, op::DELETE), &del, &mut ch).err, 0);
+        let root = t.get("/").unwrap();
+        assert_eq!((root.stat.cversion, root.stat.pzxid), (1, 3), "delete moves pzxid, not cversion");
+        assert_eq!(t.last_processed_zxid, 3);
+        let kinds: Vec<i32> = ch.iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                event::NODE_CREATED,
+                event::NODE_CHILDREN_CHANGED,
+                event::NODE_DATA_CHANGED,
+                event::NODE_DELETED,
+                event::NODE_CHILDREN_CHANGED
+            ]
+        );
+    }
+
+    #[test]
+    fn replaying_a_create_is_idempotent() {
+        let mut t = DataTree::new();
+        let mut ch = Vec::new();
+        t.apply(&hdr(1, op::CREATE), &create("/a", false, 1), &mut ch);
+        t.apply(&hdr(2, op::CREATE), &create("/b", false, 2), &mut ch);
+        let again = t.apply(&hdr(1, op::CREATE), &create("/a", false, 1), &mut ch);
+        assert_eq!(again.err, ErrorCode::NodeExists.code());
+        assert_eq!(t.get("/").unwrap().stat.cversion, 2);
+        assert_eq!(t.get("/").unwrap().stat.pzxid, 2);
+    }
+
+    #[test]
+    fn failed_multi_applies_nothing() {
+        let mut t = DataTree::new();
+        let mut ch = Vec::new();
+        let body = TxnBody::Multi(vec![
+            SubTxn { kind: op::CREATE, body: create("/a", false, 1) },
+            SubTxn { kind: op::ERROR, body: TxnBody::Error(ErrorTxn { err: -101 }) },
+            SubTxn { kind: op::ERROR, body: TxnBody::Error(ErrorTxn { err: -2 }) },
+        ]);
+        let r = t.apply(&hdr(1, op::MULTI), &body, &mut ch);
+        assert!(t.get("/a").is_none());
+        let errs: Vec<i32> = r.multi.iter().map(|m| m.err).collect();
+        assert_eq!(errs, [0, -101, -2]);
+        assert_eq!(r.err, -101);
+        assert!(ch.is_empty());
+    }
+
+    #[test]
+    fn close_session_removes_ephemerals_and_fires_deletes() {
+        let mut t = DataTree::new();
+        let mut ch = Vec::new();
+        t.apply(&hdr(1, op::CREATE_SESSION), &TxnBody::CreateSession(CreateSessionTxn { time_out: 4000 }), &mut ch);
+        t.apply(&hdr(2, op::CREATE), &create("/e", true, 1), &mut ch);
+        assert_eq!(t.ephemerals_of(0x55), ["/e"]);
+        ch.clear();
+        let close = TxnBody::CloseSession(Some(CloseSessionTxn { paths_to_delete: vec!["/e".into()] }));
+        t.apply(&hdr(3, op::CLOSE_SESSION), &close, &mut ch);
+        assert!(t.get("/e").is_none());
+        assert!(t.sessions.is_empty());
+        assert_eq!(ch[0], Change { kind: event::NODE_DELETED, path: "/e".into() });
+    }
+
+    #[test]
+    fn acl_cache_counts_references() {
+        let mut c = AclCache::default();
+        let a = c.add_usage_of(&open_acl_unsafe());
+        assert_eq!(c.add_usage_of(&open_acl_unsafe()), a);
+        c.remove_usage(a);
+        assert_eq!(c.len(), 1);
+        c.remove_usage(a);
+        assert!(c.is_empty());
+    }
+}
