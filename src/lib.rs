@@ -17,6 +17,7 @@ pub mod config;
 pub mod ids;
 pub mod jute;
 pub mod limits;
+pub mod pipeline;
 pub mod sessions;
 pub mod tree;
 pub mod watches;

@@ -1,0 +1,610 @@
+//! Prep (ZooKeeper's `PrepRequestProcessor`): validates each write against the tree plus the
+//! changes still in flight, and turns it into a txn with the next zxid. A write that fails
+//! validation still becomes a txn, an `ErrorTxn`, as in ZooKeeper: it consumes a zxid, is
+//! logged, and its reply leaves in order with everything else.
+//!
+//! Prep also owns session liveness: handshakes, touches, and expiry on the clock it is handed.
+
+use super::{ClientOp, CommitItem, ConnId, Origin, Request};
+use crate::codes::{op, owner, CreateMode, ErrorCode};
+use crate::ids::{SessionId, Zxid};
+use crate::jute::data::{perms, Acl, Id, StatPersisted};
+use crate::jute::proto::ConnectRequest;
+use crate::jute::txn::*;
+use crate::jute::txn_body::{SubTxn, Transaction, TxnBody};
+use crate::sessions::{password, SessionTracker};
+use crate::tree::{acl, path, DataTree, CONFIG, QUOTA, ZOOKEEPER};
+use std::collections::{HashMap, VecDeque};
+
+/// Settings prep needs from zoo.cfg.
+#[derive(Debug, Clone)]
+pub struct PrepConfig {
+    pub tick_ms: u32,
+    pub session_timeout_ms_min: u32,
+    pub session_timeout_ms_max: u32,
+    pub extended_types_enabled: bool,
+    pub skip_acl: bool,
+}
+
+/// A node as in-flight changes leave it (ZooKeeper's `ChangeRecord`); `None` = deleted.
+#[derive(Debug, Clone)]
+struct Pending {
+    zxid: Zxid,
+    node: Option<PendingNode>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingNode {
+    stat: StatPersisted,
+    child_count: i32,
+    acl: Vec<Acl>,
+}
+
+/// Inputs from connections and the clock.
+#[derive(Debug)]
+pub enum PrepInput {
+    Connect { conn: ConnId, req: ConnectRequest },
+    Request(Request),
+    Detach { conn: ConnId },
+    /// The clock: expire sessions, reap containers and TTL nodes.
+    Tick { now_ms: u64, wall_ms: i64, reap: bool },
+}
+
+pub struct Prep {
+    cfg: PrepConfig,
+    next_zxid: Zxid,
+    outstanding: HashMap<String, Pending>,
+    /// (zxid, path) in the order changes were made, to forget them once applied.
+    outstanding_order: VecDeque<(Zxid, String)>,
+    /// While a multi is prepared: each change's previous value, to roll back on failure.
+    journal: Option<Vec<(String, Option<Pending>)>>,
+    pub sessions: SessionTracker,
+}
+
+type PrepResult<T> = Result<T, ErrorCode>;
+
+impl Prep {
+    pub fn new(cfg: PrepConfig, last_zxid: Zxid, first_session_id: SessionId) -> Prep {
+        Prep {
+            sessions: SessionTracker::new(cfg.tick_ms, first_session_id),
+            cfg,
+            next_zxid: last_zxid + 1,
+            outstanding: HashMap::new(),
+            outstanding_order: VecDeque::new(),
+            journal: None,
+        }
+    }
+
+    /// Txns prepared but not yet applied (for `stat`'s "Outstanding").
+    pub fn outstanding_len(&self) -> usize {
+        self.outstanding_order.len()
+    }
+
+    /// Handles one input against the tree as last applied; appends what the commit thread must
+    /// do, in order.
+    pub fn step(&mut self, tree: &DataTree, input: PrepInput, now_ms: u64, wall_ms: i64, out: &mut Vec<CommitItem>) {
+        self.forget_applied(tree.last_processed_zxid);
+        match input {
+            PrepInput::Connect { conn, req } => self.on_connect(tree, conn, req, now_ms, wall_ms, out),
+            PrepInput::Request(req) => self.on_request(tree, req, now_ms, wall_ms, out),
+            PrepInput::Detach { conn } => out.push(CommitItem::Detach { conn }),
+            PrepInput::Tick { now_ms, wall_ms, reap } => {
+                for session in self.sessions.expire(now_ms) {
+                    log::info!("Expiring session 0x{session:x}, timeout of {}ms exceeded", self.timeout(session));
+                    let txn = self.close_session(tree, session, 0, wall_ms);
+                    out.push(CommitItem::Txn { txn, origin: None });
+                }
+                if reap {
+                    self.reap_containers(tree, wall_ms, out);
+                }
+            }
+        }
+    }
+
+    fn timeout(&self, session: SessionId) -> u32 {
+        self.sessions.timeout_of(session).unwrap_or(0)
+    }
+
+    fn forget_applied(&mut self, applied: Zxid) {
+        while let Some((zxid, _)) = self.outstanding_order.front() {
+            if *zxid > applied {
+                break;
+            }
+            let (zxid, path) = self.outstanding_order.pop_front().expect("front exists");
+            if self.outstanding.get(&path).is_some_and(|p| p.zxid == zxid) {
+                self.outstanding.remove(&path);
+            }
+        }
+    }
+
+    fn next_zxid(&mut self) -> Zxid {
+        let z = self.next_zxid;
+        self.next_zxid += 1;
+        z
+    }
+
+    fn on_connect(
+        &mut self,
+        tree: &DataTree,
+        conn: ConnId,
+        req: ConnectRequest,
+        now_ms: u64,
+        wall_ms: i64,
+        out: &mut Vec<CommitItem>,
+    ) {
+        let read_only_byte = req.read_only.is_some();
+        let timeout = (req.time_out.max(0) as u32).clamp(self.cfg.session_timeout_ms_min, self.cfg.session_timeout_ms_max);
+        if req.session_id == 0 {
+            let session = self.sessions.next_session_id();
+            self.sessions.add(session, timeout, now_ms);
+            let zxid = self.next_zxid();
+            let header =
+                TxnHeader { client_id: session, cxid: 0, zxid, time: wall_ms, kind: op::CREATE_SESSION };
+            let body = TxnBody::CreateSession(CreateSessionTxn { time_out: timeout as i32 });
+            let origin = Origin { conn, xid: 0, op: op::CREATE_SESSION, read_only_byte };
+            out.push(CommitItem::Txn { txn: Transaction { header, body, digest: None }, origin: Some(origin) });
+            return;
+        }
+        let passwd_ok = req.passwd.as_deref() == Some(&password(req.session_id)[..]);
+        if passwd_ok && self.sessions.touch(req.session_id, now_ms) {
+            let timeout_ms = self.sessions.timeout_of(req.session_id).unwrap_or(timeout);
+            out.push(CommitItem::Attach { conn, session: req.session_id, timeout_ms, read_only_byte });
+        } else {
+            let why = if passwd_ok { "expired or unknown" } else { "wrong password" };
+            log::info!("Invalid session 0x{:x} for client conn {conn}, {why}", req.session_id);
+            out.push(CommitItem::Reject { conn, read_only_byte });
+        }
+        let _ = tree;
+    }
+
+    fn on_request(&mut self, tree: &DataTree, req: Request, now_ms: u64, wall_ms: i64, out: &mut Vec<CommitItem>) {
+        let live = self.sessions.touch(req.session, now_ms);
+        if !req.op.is_write() {
+            out.push(CommitItem::Read(req));
+            return;
+        }
+        let origin = Origin { conn: req.conn, xid: req.xid, op: req.op.opcode(), read_only_byte: false };
+        if let ClientOp::CloseSession = req.op {
+            let txn = self.close_session(tree, req.session, req.xid, wall_ms);
+            out.push(CommitItem::Txn { txn, origin: Some(origin) });
+            return;
+        }
+        let txn = self.prep_write(tree, &req, live, wall_ms);
+        out.push(CommitItem::Txn { txn, origin: Some(origin) });
+    }
+
+    /// A write request → its txn (an ErrorTxn when it fails).
+    fn prep_write(&mut self, tree: &DataTree, req: &Request, live: bool, wall_ms: i64) -> Transaction {
+        let zxid = self.next_zxid();
+        let mut header = TxnHeader { client_id: req.session, cxid: req.xid, zxid, time: wall_ms, kind: req.op.opcode() };
+        let result = if !live {
+            Err(ErrorCode::SessionExpired)
+        } else if let ClientOp::Multi(ops) = &req.op {
+            Ok(self.prep_multi(tree, req, ops, &header))
+        } else {
+            self.prep_op(tree, req, &req.op, &header)
+        };
+        let body = match result {
+            Ok(body) => body,
+            Err(code) => {
+                log::debug!("session 0x{:x} cxid {} {}: {code:?}", req.session, req.xid, op::name(header.kind));
+                header.kind = op::ERROR;
+                TxnBody::Error(ErrorTxn { err: code.code() })
+            }
+        };
+        Transaction { header, body, digest: None }
+    }
+
+    /// Every sub-op shares the multi's zxid. On the first failure the changes made by earlier
+    /// sub-ops are rolled back; the txn keeps them, then ErrorTxn(code), then ErrorTxn(-2).
+    fn prep_multi(&mut self, tree: &DataTree, req: &Request, ops: &[ClientOp], header: &TxnHeader) -> TxnBody {
+        self.journal = Some(Vec::new());
+        let mut subs = Vec::with_capacity(ops.len());
+        let mut failed = false;
+        for o in ops {
+            if failed {
+                subs.push(error_sub(ErrorCode::RuntimeInconsistency));
+                continue;
+            }
+            match self.prep_op(tree, req, o, header) {
+                Ok(body) => subs.push(SubTxn { kind: o.opcode(), body }),
+                Err(code) => {
+                    failed = true;
+                    subs.push(error_sub(code));
+                    for (p, pending) in self.journal.take().unwrap_or_default().into_iter().rev() {
+                        match pending {
+                            Some(v) => self.outstanding.insert(p, v),
+                            None => self.outstanding.remove(&p),
+                        };
+                    }
+                }
+            }
+        }
+        self.journal = None;
+        TxnBody::Multi(subs)
+    }
+
+    fn prep_op(&mut self, tree: &DataTree, req: &Request, o: &ClientOp, header: &TxnHeader) -> PrepResult<TxnBody> {
+        let zxid = header.zxid;
+        match o {
+            ClientOp::Create { op: kind, req: c } => {
+                self.prep_create(tree, req, *kind, &c.path, &c.data, &c.acl, c.flags, -1, header)
+            }
+            ClientOp::CreateTtl(c) => {
+                self.prep_create(tree, req, op::CREATE_TTL, &c.path, &c.data, &c.acl, c.flags, c.ttl, header)
+            }
+            ClientOp::Delete(d) => {
+                let parent_path = parent_for_delete(&d.path)?;
+                let parent = self.record(tree, parent_path)?;
+                acl::check(&parent.acl, perms::DELETE, &req.auth, self.cfg.skip_acl)?;
+                let node = self.record(tree, &d.path)?;
+                check_version(node.stat.version, d.version)?;
+                if node.child_count > 0 {
+                    return Err(ErrorCode::NotEmpty);
+                }
+                self.record_delete(tree, &d.path, zxid)?;
+                Ok(TxnBody::Delete(DeleteTxn { path: d.path.clone() }))
+            }
+            ClientOp::DeleteContainer(p) => {
+                let parent_path = parent_for_delete(p)?;
+                let node = self.record(tree, p)?;
+                if node.child_count > 0 {
+                    return Err(ErrorCode::NotEmpty);
+                }
+                let kind = node.stat.ephemeral_owner;
+                if kind != owner::CONTAINER && kind & owner::TTL_MASK != owner::TTL_MASK {
+                    return Err(ErrorCode::BadVersion);
+                }
+                let _ = parent_path;
+                self.record_delete(tree, p, zxid)?;
+                Ok(TxnBody::Delete(DeleteTxn { path: p.clone() }))
+            }
+            ClientOp::SetData(s) => {
+                validate(&s.path)?;
+                let mut node = self.record(tree, &s.path)?;
+                acl::check(&node.acl, perms::WRITE, &req.auth, self.cfg.skip_acl)?;
+                let version = check_version(node.stat.version, s.version)?;
+                node.stat.version = version;
+                node.stat.mtime = header.time;
+                node.stat.mzxid = zxid;
+                self.put(s.path.clone(), zxid, Some(node));
+                Ok(TxnBody::SetData(SetDataTxn { path: s.path.clone(), data: s.data.clone(), version }))
+            }
+            ClientOp::SetAcl(s) => {
+                validate(&s.path)?;
+                let list = acl::fixup(&s.acl, &req.auth)?;
+                let mut node = self.record(tree, &s.path)?;
+                acl::check(&node.acl, perms::ADMIN, &req.auth, self.cfg.skip_acl)?;
+                let version = check_version(node.stat.aversion, s.version)?;
+                node.stat.aversion = version;
+                node.acl = list.clone();
+                self.put(s.path.clone(), zxid, Some(node));
+                Ok(TxnBody::SetAcl(SetAclTxn { path: s.path.clone(), acl: list, version }))
+            }
+            ClientOp::Check(c) => {
+                // A standalone check would be a txn that changes nothing (ZOOKEEPER-2623).
+                if header.kind == op::CHECK {
+                    return Err(ErrorCode::Unimplemented);
+                }
+                validate(&c.path)?;
+                let node = self.record(tree, &c.path)?;
+                acl::check(&node.acl, perms::READ, &req.auth, self.cfg.skip_acl)?;
+                let version = check_version(node.stat.version, c.version)?;
+                Ok(TxnBody::Check(CheckVersionTxn { path: c.path.clone(), version }))
+            }
+            ClientOp::Reconfig(_) => Err(ErrorCode::Unimplemented),
+            _ => Err(ErrorCode::MarshallingError),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prep_create(
+        &mut self,
+        tree: &DataTree,
+        req: &Request,
+        kind: i32,
+        path: &str,
+        data: &Option<Vec<u8>>,
+        acl_list: &[Acl],
+        flags: i32,
+        ttl: i64,
+        header: &TxnHeader,
+    ) -> PrepResult<TxnBody> {
+        let zxid = header.zxid;
+        let mode = CreateMode::from_flags(flags).ok_or(ErrorCode::BadArguments)?;
+        if mode.is_ttl() && !self.cfg.extended_types_enabled {
+            return Err(ErrorCode::Unimplemented);
+        }
+        let ttl_ok = if mode.is_ttl() { ttl > 0 && ttl <= owner::MAX_TTL } else { ttl < 0 };
+        if !ttl_ok {
+            return Err(ErrorCode::BadArguments);
+        }
+        if !path.contains('/') || path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent_path = path::split(path).0;
+        let parent_path = if parent_path.is_empty() { "/" } else { parent_path };
+        let list = acl::fixup(acl_list, &req.auth)?;
+        let mut parent = self.record(tree, parent_path)?;
+        acl::check(&parent.acl, perms::CREATE, &req.auth, self.cfg.skip_acl)?;
+        let full = if mode.is_sequential() { format!("{path}{:010}", parent.stat.cversion) } else { path.to_string() };
+        validate(&full)?;
+        if self.record(tree, &full).is_ok() {
+            return Err(ErrorCode::NodeExists);
+        }
+        let parent_owner = parent.stat.ephemeral_owner;
+        let parent_is_ephemeral = parent_owner != 0
+            && parent_owner != owner::CONTAINER
+            && parent_owner & owner::TTL_MASK != owner::TTL_MASK;
+        if parent_is_ephemeral {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let new_cversion = parent.stat.cversion + 1;
+        let ephemeral_owner = if kind == op::CREATE_CONTAINER || mode == CreateMode::Container {
+            owner::CONTAINER
+        } else if mode.is_ttl() {
+            owner::TTL_MASK | ttl
+        } else if mode.is_ephemeral() {
+            req.session
+        } else {
+            0
+        };
+        let body = match kind {
+            op::CREATE_CONTAINER => TxnBody::CreateContainer(CreateContainerTxn {
+                path: full.clone(),
+                data: data.clone(),
+                acl: list.clone(),
+                parent_cversion: new_cversion,
+            }),
+            op::CREATE_TTL => TxnBody::CreateTtl(CreateTtlTxn {
+                path: full.clone(),
+                data: data.clone(),
+                acl: list.clone(),
+                parent_cversion: new_cversion,
+                ttl,
+            }),
+            _ => TxnBody::Create(CreateTxn {
+                path: full.clone(),
+                data: data.clone(),
+                acl: list.clone(),
+                ephemeral: mode.is_ephemeral(),
+                parent_cversion: new_cversion,
+            }),
+        };
+        parent.child_count += 1;
+        parent.stat.cversion = new_cversion;
+        parent.stat.pzxid = zxid;
+        self.put(parent_path.to_string(), zxid, Some(parent));
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: header.time,
+            mtime: header.time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner,
+            pzxid: zxid,
+        };
+        self.put(full, zxid, Some(PendingNode { stat, child_count: 0, acl: list }));
+        Ok(body)
+    }
+
+    /// closeSession: the session's ephemerals as the tree and the in-flight changes leave them.
+    fn close_session(&mut self, tree: &DataTree, session: SessionId, cxid: i32, wall_ms: i64) -> Transaction {
+        self.sessions.set_closing(session);
+        let zxid = self.next_zxid();
+        let mut paths: Vec<String> = tree.ephemerals_of(session);
+        for (p, pending) in &self.outstanding {
+            match &pending.node {
+                None => paths.retain(|x| x != p),
+                Some(n) if n.stat.ephemeral_owner == session && !paths.contains(p) => paths.push(p.clone()),
+                Some(_) => {}
+            }
+        }
+        paths.sort();
+        for p in &paths {
+            let _ = self.record_delete(tree, p, zxid);
+        }
+        let header = TxnHeader { client_id: session, cxid, zxid, time: wall_ms, kind: op::CLOSE_SESSION };
+        let body = TxnBody::CloseSession(Some(CloseSessionTxn { paths_to_delete: paths }));
+        Transaction { header, body, digest: None }
+    }
+
+    /// Forgets a session once its closeSession txn is applied.
+    pub fn on_session_closed(&mut self, session: SessionId) {
+        self.sessions.remove(session);
+    }
+
+    /// ContainerManager: empty containers that once had children, and TTL nodes with no children
+    /// whose ttl has passed since their last change, are deleted by deleteContainer txns.
+    fn reap_containers(&mut self, tree: &DataTree, wall_ms: i64, out: &mut Vec<CommitItem>) {
+        let mut victims = Vec::new();
+        for p in tree.containers() {
+            if let Some(n) = tree.get(p) {
+                if n.children.is_empty() && n.stat.cversion > 0 {
+                    victims.push(p.clone());
+                }
+            }
+        }
+        for p in tree.ttls() {
+            if let Some(n) = tree.get(p) {
+                let ttl = n.stat.ephemeral_owner & owner::MAX_TTL;
+                if n.children.is_empty() && wall_ms - n.stat.mtime > ttl {
+                    victims.push(p.clone());
+                }
+            }
+        }
+        for p in victims {
+            if self.outstanding.contains_key(&p) {
+                continue;
+            }
+            let req = Request {
+                conn: 0,
+                session: 0,
+                xid: 0,
+                op: ClientOp::DeleteContainer(p.clone()),
+                auth: Default::default(),
+            };
+            let txn = self.prep_write(tree, &req, true, wall_ms);
+            if txn.header.kind != op::ERROR {
+                log::info!("Deleting {} container or expired TTL node", p);
+                out.push(CommitItem::Txn { txn, origin: None });
+            }
+        }
+    }
+
+    /// The node at `path` after in-flight changes, or NONODE.
+    fn record(&self, tree: &DataTree, path: &str) -> PrepResult<PendingNode> {
+        if let Some(p) = self.outstanding.get(path) {
+            return p.node.clone().ok_or(ErrorCode::NoNode);
+        }
+        let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+        Ok(PendingNode { stat: n.stat.clone(), child_count: n.children.len() as i32, acl: tree.acl_of(n) })
+    }
+
+    fn put(&mut self, path: String, zxid: Zxid, node: Option<PendingNode>) {
+        if let Some(journal) = &mut self.journal {
+            journal.push((path.clone(), self.outstanding.get(&path).cloned()));
+        }
+        self.outstanding_order.push_back((zxid, path.clone()));
+        self.outstanding.insert(path, Pending { zxid, node });
+    }
+
+    fn record_delete(&mut self, tree: &DataTree, p: &str, zxid: Zxid) -> PrepResult<()> {
+        let parent_path = path::split(p).0;
+        let mut parent = self.record(tree, parent_path)?;
+        parent.child_count -= 1;
+        parent.stat.pzxid = zxid;
+        self.put(parent_path.to_string(), zxid, Some(parent));
+        self.put(p.to_string(), zxid, None);
+        Ok(())
+    }
+}
+
+fn error_sub(code: ErrorCode) -> SubTxn {
+    SubTxn { kind: op::ERROR, body: TxnBody::Error(ErrorTxn { err: code.code() }) }
+}
+
+fn validate(p: &str) -> PrepResult<()> {
+    path::validate(p).map_err(|_| ErrorCode::BadArguments)
+}
+
+/// `getParentPathAndValidate`: the special nodes and malformed paths cannot be deleted.
+fn parent_for_delete(p: &str) -> PrepResult<&str> {
+    if !p.contains('/') || p.contains('\0') || matches!(p, "/" | ZOOKEEPER | QUOTA | CONFIG) {
+        return Err(ErrorCode::BadArguments);
+    }
+    Ok(path::split(p).0)
+}
+
+/// `checkAndIncVersion`: -1 matches any version; the next version skips -1 (ZOOKEEPER-4743).
+fn check_version(current: i32, expected: i32) -> PrepResult<i32> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BadVersion);
+    }
+    let next = current.wrapping_add(1);
+    Ok(if next == -1 { 0 } else { next })
+}
+
+/// Identities a new connection starts with: its client address under the `ip` scheme.
+pub fn initial_auth(peer_ip: &str) -> Vec<Id> {
+    vec![Id::new("ip", peer_ip)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::data::open_acl_unsafe;
+    use crate::jute::proto::{CreateRequest, DeleteRequest, SetDataRequest};
+    use std::sync::Arc;
+
+    fn prep() -> Prep {
+        let cfg = PrepConfig {
+            tick_ms: 100,
+            session_timeout_ms_min: 200,
+            session_timeout_ms_max: 2000,
+            extended_types_enabled: false,
+            skip_acl: false,
+        };
+        let mut p = Prep::new(cfg, 0, 0x100);
+        p.sessions.add(7, 1000, 0);
+        p
+    }
+
+    fn create(path: &str, flags: i32) -> ClientOp {
+        ClientOp::Create {
+            op: op::CREATE,
+            req: CreateRequest { path: path.into(), data: Some(b"d".to_vec()), acl: open_acl_unsafe(), flags },
+        }
+    }
+
+    fn run(p: &mut Prep, tree: &DataTree, o: ClientOp) -> Transaction {
+        let mut out = Vec::new();
+        let req = Request { conn: 1, session: 7, xid: 1, op: o, auth: Arc::new(vec![]) };
+        p.step(tree, PrepInput::Request(req), 0, 5, &mut out);
+        match out.pop() {
+            Some(CommitItem::Txn { txn, .. }) => txn,
+            other => panic!("expected a txn, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn in_flight_changes_are_seen_before_they_apply() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        let a = run(&mut p, &tree, create("/a", 0));
+        assert_eq!(a.header.kind, op::CREATE);
+        let seq = run(&mut p, &tree, create("/a/s-", 2));
+        match seq.body {
+            TxnBody::Create(c) => assert_eq!((c.path.as_str(), c.parent_cversion), ("/a/s-0000000000", 1)),
+            other => panic!("{other:?}"),
+        }
+        let again = run(&mut p, &tree, create("/a", 0));
+        assert_eq!(again.body, TxnBody::Error(ErrorTxn { err: ErrorCode::NodeExists.code() }));
+        let del = run(&mut p, &tree, ClientOp::Delete(DeleteRequest { path: "/a".into(), version: -1 }));
+        assert_eq!(del.body, TxnBody::Error(ErrorTxn { err: ErrorCode::NotEmpty.code() }));
+        let set = run(&mut p, &tree, ClientOp::SetData(SetDataRequest { path: "/a".into(), data: None, version: 0 }));
+        assert_eq!(set.body, TxnBody::SetData(SetDataTxn { path: "/a".into(), data: None, version: 1 }));
+        assert_eq!(set.header.zxid, 5, "errors consume zxids too");
+    }
+
+    #[test]
+    fn failed_multi_rolls_back_its_changes() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        let m = run(&mut p, &tree, ClientOp::Multi(vec![create("/x", 0), create("/s", 2), create("/nope/y", 0), create("/z", 0)]));
+        let kinds: Vec<i32> = match &m.body {
+            TxnBody::Multi(subs) => subs.iter().map(|s| s.kind).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kinds, [op::CREATE, op::CREATE, op::ERROR, op::ERROR]);
+        let s = run(&mut p, &tree, create("/s", 2));
+        match s.body {
+            TxnBody::Create(c) => assert_eq!(c.path, "/s0000000000", "root cversion rolled back to 0"),
+            other => panic!("{other:?}"),
+        }
+        let x = run(&mut p, &tree, create("/x", 0));
+        assert_eq!(x.header.kind, op::CREATE, "the rolled-back /x can be created");
+    }
+
+    #[test]
+    fn versions_skip_minus_one() {
+        assert_eq!(check_version(i32::MAX, -1), Ok(i32::MIN));
+        assert_eq!(check_version(-2, -2), Ok(0));
+        assert_eq!(check_version(3, 4), Err(ErrorCode::BadVersion));
+    }
+
+    #[test]
+    fn ephemeral_parents_and_special_paths() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        run(&mut p, &tree, create("/e", 1));
+        let child = run(&mut p, &tree, create("/e/c", 0));
+        assert_eq!(child.body, TxnBody::Error(ErrorTxn { err: ErrorCode::NoChildrenForEphemerals.code() }));
+        let del = run(&mut p, &tree, ClientOp::Delete(DeleteRequest { path: "/zookeeper".into(), version: -1 }));
+        assert_eq!(del.body, TxnBody::Error(ErrorTxn { err: ErrorCode::BadArguments.code() }));
+        let close = p.close_session(&tree, 7, 0, 0);
+        assert_eq!(close.body, TxnBody::CloseSession(Some(CloseSessionTxn { paths_to_delete: vec!["/e".into()] })));
+    }
+}
