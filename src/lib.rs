@@ -12,11 +12,14 @@
 //! ```
 //! `client` is a small synchronous client on the same codec, for the CLI, benchmarks and tests.
 
+pub mod client;
 pub mod codes;
 pub mod config;
+pub mod fourlw;
 pub mod ids;
 pub mod jute;
 pub mod limits;
+pub mod node;
 pub mod pipeline;
 pub mod sessions;
 pub mod tree;

@@ -1,1 +1,68 @@
-fn main() {}
+//! The `rookery` binary: `rookery server [zoo.cfg]` (default `conf/zoo.cfg`).
+
+use rookery::config::Config;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: rookery server [CONFIG]   start a server (default conf/zoo.cfg)
+       rookery version           print the version";
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("server") => server(
+            args.get(1)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("conf/zoo.cfg")),
+        ),
+        Some("version" | "--version") => {
+            println!(
+                "rookery {} (ZooKeeper {})",
+                env!("CARGO_PKG_VERSION"),
+                rookery::fourlw::VERSION
+            );
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn server(path: PathBuf) -> ExitCode {
+    let cfg = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rookery: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in &cfg.warnings {
+        log::warn!("{w}");
+    }
+    if cfg.is_quorum() {
+        log::warn!(
+            "{}: server.N lines found; replication is not built yet, starting standalone",
+            path.display()
+        );
+    }
+    let server = match rookery::node::start(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rookery: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // Tests and scripts read this line to learn the port when clientPort=0.
+    println!(
+        "rookery {} serving clients on {}",
+        env!("CARGO_PKG_VERSION"),
+        server.client_addr
+    );
+    let _ = std::io::stdout().flush();
+    server.wait();
+    ExitCode::SUCCESS
+}

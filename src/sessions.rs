@@ -48,7 +48,12 @@ pub struct SessionTracker {
 impl SessionTracker {
     pub fn new(tick_ms: u32, first_id: SessionId) -> SessionTracker {
         assert!(tick_ms > 0);
-        SessionTracker { tick_ms: tick_ms as u64, sessions: HashMap::new(), buckets: BTreeMap::new(), next_id: first_id }
+        SessionTracker {
+            tick_ms: tick_ms as u64,
+            sessions: HashMap::new(),
+            buckets: BTreeMap::new(),
+            next_id: first_id,
+        }
     }
 
     /// The next session id; ids whose value is the container marker are skipped.
@@ -70,13 +75,22 @@ impl SessionTracker {
     pub fn add(&mut self, id: SessionId, timeout_ms: u32, now_ms: u64) {
         self.remove(id);
         let deadline = self.bucket_of(now_ms + timeout_ms as u64);
-        self.sessions.insert(id, Tracked { timeout_ms, deadline_ms: deadline, closing: false });
+        self.sessions.insert(
+            id,
+            Tracked {
+                timeout_ms,
+                deadline_ms: deadline,
+                closing: false,
+            },
+        );
         self.buckets.entry(deadline).or_default().insert(id);
     }
 
     /// Pushes the deadline out on activity; false if the session is unknown or closing.
     pub fn touch(&mut self, id: SessionId, now_ms: u64) -> bool {
-        let Some(s) = self.sessions.get(&id) else { return false };
+        let Some(s) = self.sessions.get(&id) else {
+            return false;
+        };
         if s.closing {
             return false;
         }
@@ -164,7 +178,10 @@ mod tests {
         assert_eq!(hex(password(0)), "f22acd4a97e69d6d20a49bb638eadb38");
         assert_eq!(hex(password(1)), "054cc74a37327db215e702e20c73f005");
         // Random keeps only the low 48 bits of its seed.
-        assert_eq!(hex(password(0x0500_0000_0000_0001)), "054cc74a37327db215e702e20c73f005");
+        assert_eq!(
+            hex(password(0x0500_0000_0000_0001)),
+            "054cc74a37327db215e702e20c73f005"
+        );
     }
 
     #[test]

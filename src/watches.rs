@@ -35,7 +35,10 @@ impl Table {
                 entry.insert(w, mode);
             }
         }
-        self.by_watcher.entry(w).or_default().insert(path.to_string());
+        self.by_watcher
+            .entry(w)
+            .or_default()
+            .insert(path.to_string());
     }
 
     fn remove(&mut self, path: &str, w: WatcherId) -> Option<Mode> {
@@ -58,7 +61,13 @@ impl Table {
     }
 
     /// Collects the watchers an event on `path` fires, removing the one-shot ones.
-    fn trigger(&mut self, path: &str, kind: i32, recursive_possible: bool, out: &mut Vec<WatcherId>) {
+    fn trigger(
+        &mut self,
+        path: &str,
+        kind: i32,
+        recursive_possible: bool,
+        out: &mut Vec<WatcherId>,
+    ) {
         if let Some(entry) = self.by_path.get_mut(path) {
             let mut fired_standard = Vec::new();
             for (&w, &mode) in entry.iter() {
@@ -119,7 +128,11 @@ impl Watches {
 
     /// addWatch: a persistent watch is held in both tables, like ZooKeeper's.
     pub fn add_persistent(&mut self, path: &str, w: WatcherId, recursive: bool) {
-        let mode = if recursive { Mode::PersistentRecursive } else { Mode::Persistent };
+        let mode = if recursive {
+            Mode::PersistentRecursive
+        } else {
+            Mode::Persistent
+        };
         if recursive && self.data.mode(path, w) != Some(Mode::PersistentRecursive) {
             self.recursive += 1;
         }
@@ -165,7 +178,8 @@ impl Watches {
     /// (DataWatchRemoved / ChildWatchRemoved / PersistentWatchRemoved), empty if none matched.
     pub fn remove(&mut self, path: &str, kind: i32, w: WatcherId) -> Vec<i32> {
         let mut events = Vec::new();
-        let persistent = |m: Option<Mode>| matches!(m, Some(Mode::Persistent | Mode::PersistentRecursive));
+        let persistent =
+            |m: Option<Mode>| matches!(m, Some(Mode::Persistent | Mode::PersistentRecursive));
         let d = self.data.mode(path, w);
         let c = self.child.mode(path, w);
         let (want_data, want_child) = match kind {
@@ -173,9 +187,10 @@ impl Watches {
             watcher_type::CHILDREN => (false, c == Some(Mode::Standard)),
             watcher_type::ANY => (d.is_some(), c.is_some()),
             watcher_type::PERSISTENT => (d == Some(Mode::Persistent), c == Some(Mode::Persistent)),
-            watcher_type::PERSISTENT_RECURSIVE => {
-                (d == Some(Mode::PersistentRecursive), c == Some(Mode::PersistentRecursive))
-            }
+            watcher_type::PERSISTENT_RECURSIVE => (
+                d == Some(Mode::PersistentRecursive),
+                c == Some(Mode::PersistentRecursive),
+            ),
             _ => (false, false),
         };
         if want_data {
@@ -183,7 +198,11 @@ impl Watches {
                 self.recursive -= 1;
             }
             self.data.remove(path, w);
-            events.push(if persistent(d) { event::PERSISTENT_WATCH_REMOVED } else { event::DATA_WATCH_REMOVED });
+            events.push(if persistent(d) {
+                event::PERSISTENT_WATCH_REMOVED
+            } else {
+                event::DATA_WATCH_REMOVED
+            });
         }
         if want_child {
             self.child.remove(path, w);
@@ -273,7 +292,11 @@ mod tests {
         w.add_child("/", 2);
         assert_eq!(w.trigger(event::NODE_DATA_CHANGED, "/a"), [1]);
         assert!(w.trigger(event::NODE_DATA_CHANGED, "/a").is_empty());
-        assert_eq!(w.trigger(event::NODE_DELETED, "/a"), [1], "child watch fires on delete, once");
+        assert_eq!(
+            w.trigger(event::NODE_DELETED, "/a"),
+            [1],
+            "child watch fires on delete, once"
+        );
         assert_eq!(w.trigger(event::NODE_CHILDREN_CHANGED, "/"), [2]);
         assert_eq!(w.count(), 0);
     }
@@ -286,8 +309,15 @@ mod tests {
         assert_eq!(sorted(w.trigger(event::NODE_DATA_CHANGED, "/a")), [1, 2]);
         assert_eq!(sorted(w.trigger(event::NODE_DATA_CHANGED, "/a")), [1, 2]);
         assert_eq!(w.trigger(event::NODE_CREATED, "/a/b/c"), [2]);
-        assert_eq!(w.trigger(event::NODE_CHILDREN_CHANGED, "/a"), [1], "recursive never sees children-changed");
-        assert_eq!(w.remove("/a", watcher_type::PERSISTENT_RECURSIVE, 2), [event::PERSISTENT_WATCH_REMOVED]);
+        assert_eq!(
+            w.trigger(event::NODE_CHILDREN_CHANGED, "/a"),
+            [1],
+            "recursive never sees children-changed"
+        );
+        assert_eq!(
+            w.remove("/a", watcher_type::PERSISTENT_RECURSIVE, 2),
+            [event::PERSISTENT_WATCH_REMOVED]
+        );
         assert!(w.trigger(event::NODE_CREATED, "/a/b/c").is_empty());
         w.remove_watcher(1);
         assert_eq!(w.count(), 0);
@@ -300,7 +330,10 @@ mod tests {
         assert!(w.contains("/a", watcher_type::DATA, 1));
         assert!(!w.contains("/a", watcher_type::CHILDREN, 1));
         assert!(w.remove("/a", watcher_type::CHILDREN, 1).is_empty());
-        assert_eq!(w.remove("/a", watcher_type::ANY, 1), [event::DATA_WATCH_REMOVED]);
+        assert_eq!(
+            w.remove("/a", watcher_type::ANY, 1),
+            [event::DATA_WATCH_REMOVED]
+        );
         assert!(!w.contains("/a", watcher_type::ANY, 1));
     }
 

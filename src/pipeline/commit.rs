@@ -1,1 +1,669 @@
+//! Commit (ZooKeeper's `FinalRequestProcessor` plus the tree's owner): applies txns in zxid
+//! order, fires watches, serves reads, and produces every frame a client receives. Because reads
+//! and writes pass through here in the order prep forwarded them, a session always sees its own
+//! earlier writes, and a watch event always leaves before the reply that shows the change.
 
+use super::{encode_multi_response, ClientOp, CommitItem, ConnId, OpResult, Origin, Request};
+use crate::codes::{event, op, state, ErrorCode};
+use crate::fourlw::{self, ConnView, ServerStats, View};
+use crate::ids::{SessionId, Zxid};
+use crate::jute::data::{perms, ClientInfo, Id};
+use crate::jute::proto::*;
+use crate::jute::txn_body::Transaction;
+use crate::jute::{JuteWrite, Record};
+use crate::sessions::password;
+use crate::tree::{acl, Applied, Change, DataTree};
+use crate::watches::Watches;
+use std::collections::HashMap;
+
+/// What the shell must do, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Queue a length-prefixed frame on a connection.
+    Send { conn: ConnId, frame: Vec<u8> },
+    /// Flush what is queued, then close the connection.
+    Close { conn: ConnId },
+    /// The handshake is done: the connection's requests now belong to `session`.
+    SessionReady { conn: ConnId, session: SessionId },
+}
+
+/// Per-connection facts for `cons` and for routing.
+#[derive(Debug, Clone, Default)]
+pub struct ConnInfo {
+    pub session: SessionId,
+    pub remote: String,
+    pub established_wall_ms: i64,
+    pub timeout_ms: u32,
+    pub stats: ConnView,
+}
+
+pub struct Commit {
+    pub skip_acl: bool,
+    pub watches: Watches,
+    conns: HashMap<ConnId, ConnInfo>,
+    session_conn: HashMap<SessionId, ConnId>,
+    pub stats: ServerStats,
+    changes: Vec<Change>,
+}
+
+impl Commit {
+    pub fn new(skip_acl: bool) -> Commit {
+        Commit {
+            skip_acl,
+            watches: Watches::new(),
+            conns: HashMap::new(),
+            session_conn: HashMap::new(),
+            stats: ServerStats::default(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// Makes a connection known (its remote address for `cons` and `ip` ACLs).
+    pub fn on_accept(&mut self, conn: ConnId, remote: String, wall_ms: i64) {
+        self.conns.insert(
+            conn,
+            ConnInfo {
+                remote,
+                established_wall_ms: wall_ms,
+                ..ConnInfo::default()
+            },
+        );
+    }
+
+    pub fn conn_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Handles one item from prep.
+    pub fn step(
+        &mut self,
+        tree: &mut DataTree,
+        item: CommitItem,
+        now_ms: u64,
+        wall_ms: i64,
+        view: &View<'_>,
+        out: &mut Vec<Output>,
+    ) {
+        match item {
+            CommitItem::Txn { txn, origin } => self.on_txn(tree, txn, origin, now_ms, out),
+            CommitItem::Read(req) => self.on_read(tree, req, now_ms, out),
+            CommitItem::Attach {
+                conn,
+                session,
+                timeout_ms,
+                read_only_byte,
+            } => {
+                if let Some(old) = self.session_conn.insert(session, conn) {
+                    if old != conn {
+                        out.push(Output::Close { conn: old });
+                    }
+                }
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.session = session;
+                    c.timeout_ms = timeout_ms;
+                }
+                out.push(Output::SessionReady { conn, session });
+                let resp = ConnectResponse {
+                    protocol_version: 0,
+                    time_out: timeout_ms as i32,
+                    session_id: session,
+                    passwd: Some(password(session).to_vec()),
+                    read_only: read_only_byte.then_some(false),
+                };
+                out.push(Output::Send {
+                    conn,
+                    frame: frame_of(&resp),
+                });
+            }
+            CommitItem::Reject {
+                conn,
+                read_only_byte,
+            } => {
+                let resp = ConnectResponse {
+                    protocol_version: 0,
+                    time_out: 0,
+                    session_id: 0,
+                    passwd: Some(vec![0; 16]),
+                    read_only: read_only_byte.then_some(false),
+                };
+                out.push(Output::Send {
+                    conn,
+                    frame: frame_of(&resp),
+                });
+                out.push(Output::Close { conn });
+            }
+            CommitItem::Accept {
+                conn,
+                remote,
+                wall_ms,
+            } => self.on_accept(conn, remote, wall_ms),
+            CommitItem::Close { conn } => out.push(Output::Close { conn }),
+            CommitItem::Detach { conn } => {
+                self.watches.remove_watcher(conn);
+                if let Some(info) = self.conns.remove(&conn) {
+                    if self.session_conn.get(&info.session) == Some(&conn) {
+                        self.session_conn.remove(&info.session);
+                    }
+                }
+                out.push(Output::Close { conn });
+            }
+            CommitItem::FourLetter {
+                cmd,
+                outstanding,
+                reply,
+            } => {
+                let conns: Vec<(ConnId, &ConnInfo)> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.session != 0)
+                    .map(|(id, c)| (*id, c))
+                    .collect();
+                let text = fourlw::answer(
+                    &cmd,
+                    view,
+                    tree,
+                    &self.watches,
+                    &self.stats,
+                    &conns,
+                    outstanding,
+                    wall_ms,
+                );
+                if cmd == "crst" {
+                    for c in self.conns.values_mut() {
+                        c.stats = ConnView::default();
+                    }
+                } else if cmd == "srst" {
+                    self.stats.reset();
+                }
+                let _ = reply.send(text);
+            }
+        }
+    }
+
+    fn note(
+        &mut self,
+        conn: ConnId,
+        op_code: i32,
+        xid: i32,
+        zxid: Zxid,
+        received_ms: u64,
+        now_ms: u64,
+    ) {
+        let latency = now_ms.saturating_sub(received_ms);
+        self.stats.record(latency);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.record(op_code, xid, zxid, latency, now_ms);
+        }
+    }
+
+    fn on_txn(
+        &mut self,
+        tree: &mut DataTree,
+        txn: Transaction,
+        origin: Option<Origin>,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let hdr = &txn.header;
+        self.changes.clear();
+        let applied = tree.apply(hdr, &txn.body, &mut self.changes);
+        let zxid = hdr.zxid;
+        // Watch events first: a client must see the event before any reply showing the change.
+        let changes = std::mem::take(&mut self.changes);
+        for ch in &changes {
+            self.fire(ch, zxid, out);
+        }
+        self.changes = changes;
+        if hdr.kind == op::CLOSE_SESSION {
+            if let Some(conn) = self.session_conn.remove(&hdr.client_id) {
+                if origin.is_none() {
+                    out.push(Output::Close { conn });
+                }
+            }
+        }
+        let Some(origin) = origin else { return };
+        let conn = origin.conn;
+        if !self.conns.contains_key(&conn) {
+            return; // the client went away before its reply was ready
+        }
+        let last = tree.last_processed_zxid;
+        self.note(
+            conn,
+            origin.op,
+            origin.xid,
+            last,
+            origin.received_ms,
+            now_ms,
+        );
+        if hdr.kind == op::CREATE_SESSION {
+            let session = hdr.client_id;
+            let timeout = match &txn.body {
+                crate::jute::txn_body::TxnBody::CreateSession(t) => t.time_out,
+                _ => unreachable!("createSession header with another body"),
+            };
+            self.session_conn.insert(session, conn);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.session = session;
+                c.timeout_ms = timeout as u32;
+            }
+            out.push(Output::SessionReady { conn, session });
+            let resp = ConnectResponse {
+                protocol_version: 0,
+                time_out: timeout,
+                session_id: session,
+                passwd: Some(password(session).to_vec()),
+                read_only: origin.read_only_byte.then_some(false),
+            };
+            out.push(Output::Send {
+                conn,
+                frame: frame_of(&resp),
+            });
+            return;
+        }
+        let frame = reply_for_txn(&origin, last, &applied);
+        out.push(Output::Send { conn, frame });
+        if hdr.kind == op::CLOSE_SESSION {
+            out.push(Output::Close { conn });
+        }
+    }
+
+    fn fire(&mut self, ch: &Change, zxid: Zxid, out: &mut Vec<Output>) {
+        for w in self.watches.trigger(ch.kind, &ch.path) {
+            if self.conns.contains_key(&w) {
+                out.push(Output::Send {
+                    conn: w,
+                    frame: notification(ch.kind, &ch.path, zxid),
+                });
+            }
+        }
+    }
+
+    fn on_read(&mut self, tree: &DataTree, req: Request, now_ms: u64, out: &mut Vec<Output>) {
+        let conn = req.conn;
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let last = tree.last_processed_zxid;
+        let op_code = req.op.opcode();
+        self.note(conn, op_code, req.xid, last, req.received_ms, now_ms);
+        if let ClientOp::Ping = req.op {
+            let hdr = ReplyHeader {
+                xid: -2,
+                zxid: last,
+                err: 0,
+            };
+            out.push(Output::Send {
+                conn,
+                frame: frame_of(&hdr),
+            });
+            return;
+        }
+        if let ClientOp::SetWatches(w) = &req.op {
+            self.set_watches(tree, conn, w, out);
+        }
+        let result = self.serve_read(tree, &req);
+        let mut body = Vec::with_capacity(64);
+        body.put_i32(0); // length, patched below
+        let err = match &result {
+            Ok(_) => 0,
+            Err(e) => e.code(),
+        };
+        ReplyHeader {
+            xid: req.xid,
+            zxid: last,
+            err,
+        }
+        .write(&mut body);
+        if let Ok(Some(write)) = result {
+            write(&mut body);
+        }
+        patch_len(&mut body);
+        out.push(Output::Send { conn, frame: body });
+        if let ClientOp::Sasl(_) = req.op {
+            out.push(Output::Close { conn }); // no SASL configured: AUTHFAILED then close
+        }
+    }
+
+    /// A read's reply body (written by the returned closure), or its error code.
+    #[allow(clippy::type_complexity)]
+    fn serve_read(
+        &mut self,
+        tree: &DataTree,
+        req: &Request,
+    ) -> Result<Option<Box<dyn FnOnce(&mut Vec<u8>)>>, ErrorCode> {
+        let conn = req.conn;
+        let auth = &req.auth;
+        let skip = self.skip_acl;
+        let body = |r: Box<dyn FnOnce(&mut Vec<u8>)>| Ok(Some(r));
+        match &req.op {
+            ClientOp::Exists(r) => {
+                if r.path.contains('\0') {
+                    return Err(ErrorCode::BadArguments);
+                }
+                if let Some(n) = tree.get(&r.path) {
+                    acl::check(&tree.acl_of(n), perms::READ, auth, skip)?;
+                }
+                // exists leaves a watch even on a missing node: it fires on creation.
+                if r.watch {
+                    self.watches.add_data(&r.path, conn);
+                }
+                let stat = tree.get(&r.path).ok_or(ErrorCode::NoNode)?.stat();
+                body(Box::new(move |b| ExistsResponse { stat }.write(b)))
+            }
+            ClientOp::GetData(r) => {
+                let resp = self.get_data(tree, r, conn, auth)?;
+                body(Box::new(move |b| resp.write(b)))
+            }
+            ClientOp::GetChildren(r) => {
+                let resp = self.get_children(tree, &r.path, r.watch, conn, auth)?;
+                body(Box::new(move |b| {
+                    GetChildrenResponse {
+                        children: resp.children,
+                    }
+                    .write(b)
+                }))
+            }
+            ClientOp::GetChildren2(r) => {
+                let resp = self.get_children(tree, &r.path, r.watch, conn, auth)?;
+                body(Box::new(move |b| resp.write(b)))
+            }
+            ClientOp::GetAcl(r) => {
+                let n = tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+                let list = tree.acl_of(n);
+                acl::check(&list, perms::READ | perms::ADMIN, auth, skip)?;
+                // Without ADMIN, digest hashes are hidden (ZOOKEEPER-1392).
+                let list = if acl::allows(&list, perms::ADMIN, auth, skip) {
+                    list
+                } else {
+                    list.into_iter()
+                        .map(|mut a| {
+                            if a.id.scheme == "digest" {
+                                let user = a.id.id.split(':').next().unwrap_or("").to_string();
+                                a.id.id = format!("{user}:x");
+                            }
+                            a
+                        })
+                        .collect()
+                };
+                let stat = n.stat();
+                body(Box::new(move |b| {
+                    GetAclResponse { acl: list, stat }.write(b)
+                }))
+            }
+            ClientOp::GetAllChildrenNumber(r) => {
+                let n = tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+                acl::check(&tree.acl_of(n), perms::READ, auth, skip)?;
+                let total_number = tree.descendant_count(&r.path) as i32;
+                body(Box::new(move |b| {
+                    GetAllChildrenNumberResponse { total_number }.write(b)
+                }))
+            }
+            ClientOp::GetEphemerals(r) => {
+                let prefix = r.prefix_path.trim();
+                let mut ephemerals = tree.ephemerals_of(req.session);
+                if !(prefix.is_empty() || prefix == "/") {
+                    ephemerals.retain(|p| p.starts_with(&r.prefix_path));
+                }
+                body(Box::new(move |b| {
+                    GetEphemeralsResponse { ephemerals }.write(b)
+                }))
+            }
+            ClientOp::Sync(r) => {
+                let path = r.path.clone();
+                body(Box::new(move |b| SyncResponse { path }.write(b)))
+            }
+            ClientOp::WhoAmI => {
+                let client_info = auth
+                    .iter()
+                    .map(|id| ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: user_name(id),
+                    })
+                    .collect();
+                body(Box::new(move |b| WhoAmIResponse { client_info }.write(b)))
+            }
+            ClientOp::MultiRead(ops) => {
+                let mut results = Vec::with_capacity(ops.len());
+                for o in ops {
+                    let r = match o {
+                        ClientOp::GetData(r) => {
+                            self.get_data(tree, r, conn, auth).map(OpResult::GetData)
+                        }
+                        ClientOp::GetChildren(r) => self
+                            .get_children(tree, &r.path, r.watch, conn, auth)
+                            .map(|c| {
+                                OpResult::GetChildren(GetChildrenResponse {
+                                    children: c.children,
+                                })
+                            }),
+                        _ => Err(ErrorCode::MarshallingError),
+                    };
+                    results.push(r.unwrap_or_else(|e| OpResult::Error(e.code())));
+                }
+                body(Box::new(move |b| encode_multi_response(&results, b)))
+            }
+            ClientOp::CheckWatches(r) => {
+                if self.watches.contains(&r.path, r.kind, conn) {
+                    Ok(None)
+                } else {
+                    Err(ErrorCode::NoWatcher)
+                }
+            }
+            ClientOp::RemoveWatches(r) => {
+                if self.watches.remove(&r.path, r.kind, conn).is_empty() {
+                    Err(ErrorCode::NoWatcher)
+                } else {
+                    Ok(None)
+                }
+            }
+            ClientOp::SetWatches(_) => Ok(None),
+            ClientOp::AddWatch(r) => {
+                let recursive = match r.mode {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(ErrorCode::BadArguments),
+                };
+                self.watches.add_persistent(&r.path, conn, recursive);
+                body(Box::new(|b| ErrorResponse { err: 0 }.write(b)))
+            }
+            ClientOp::Sasl(_) => Err(ErrorCode::AuthFailed),
+            ClientOp::Invalid { err, .. } => Err(*err),
+            _ => Err(ErrorCode::Unimplemented),
+        }
+    }
+
+    fn get_data(
+        &mut self,
+        tree: &DataTree,
+        r: &GetDataRequest,
+        conn: ConnId,
+        auth: &[Id],
+    ) -> Result<GetDataResponse, ErrorCode> {
+        let n = tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&tree.acl_of(n), perms::READ, auth, self.skip_acl)?;
+        if r.watch {
+            self.watches.add_data(&r.path, conn);
+        }
+        Ok(GetDataResponse {
+            data: n.data.as_ref().map(|d| d.to_vec()),
+            stat: n.stat(),
+        })
+    }
+
+    fn get_children(
+        &mut self,
+        tree: &DataTree,
+        path: &str,
+        watch: bool,
+        conn: ConnId,
+        auth: &[Id],
+    ) -> Result<GetChildren2Response, ErrorCode> {
+        let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&tree.acl_of(n), perms::READ, auth, self.skip_acl)?;
+        if watch {
+            self.watches.add_child(path, conn);
+        }
+        Ok(GetChildren2Response {
+            children: n.children.iter().cloned().collect(),
+            stat: n.stat(),
+        })
+    }
+
+    /// setWatches after a reconnect: a watch whose change already happened (after
+    /// `relative_zxid`) fires at once; the others are registered.
+    fn set_watches(
+        &mut self,
+        tree: &DataTree,
+        conn: ConnId,
+        w: &SetWatches2,
+        out: &mut Vec<Output>,
+    ) {
+        let rel = w.relative_zxid;
+        let last = tree.last_processed_zxid;
+        let fire = |kind: i32, path: &str, out: &mut Vec<Output>| {
+            out.push(Output::Send {
+                conn,
+                frame: notification(kind, path, last),
+            });
+        };
+        for p in &w.data_watches {
+            match tree.get(p) {
+                None => fire(event::NODE_DELETED, p, out),
+                Some(n) if n.stat.mzxid > rel => fire(event::NODE_DATA_CHANGED, p, out),
+                Some(_) => self.watches.add_data(p, conn),
+            }
+        }
+        for p in &w.exist_watches {
+            match tree.get(p) {
+                Some(_) => fire(event::NODE_CREATED, p, out),
+                None => self.watches.add_data(p, conn),
+            }
+        }
+        for p in &w.child_watches {
+            match tree.get(p) {
+                None => fire(event::NODE_DELETED, p, out),
+                Some(n) if n.stat.pzxid > rel => fire(event::NODE_CHILDREN_CHANGED, p, out),
+                Some(_) => self.watches.add_child(p, conn),
+            }
+        }
+        for p in &w.persistent_watches {
+            self.watches.add_persistent(p, conn, false);
+        }
+        for p in &w.persistent_recursive_watches {
+            self.watches.add_persistent(p, conn, true);
+        }
+    }
+
+    pub fn conns(&self) -> impl Iterator<Item = (&ConnId, &ConnInfo)> {
+        self.conns.iter()
+    }
+}
+
+/// The name `whoAmI` reports for an identity (`AuthenticationProvider.getUserName`).
+fn user_name(id: &Id) -> String {
+    match id.scheme.as_str() {
+        "digest" => id.id.split(':').next().unwrap_or("").to_string(),
+        _ => id.id.clone(),
+    }
+}
+
+/// The reply to a write, from what applying its txn did.
+fn reply_for_txn(origin: &Origin, last: Zxid, a: &Applied) -> Vec<u8> {
+    let mut b = Vec::with_capacity(64);
+    b.put_i32(0);
+    if a.kind == op::ERROR {
+        ReplyHeader {
+            xid: origin.xid,
+            zxid: last,
+            err: a.err,
+        }
+        .write(&mut b);
+    } else if origin.op == op::MULTI {
+        ReplyHeader {
+            xid: origin.xid,
+            zxid: last,
+            err: 0,
+        }
+        .write(&mut b);
+        let results: Vec<OpResult> = a.multi.iter().map(multi_result).collect();
+        encode_multi_response(&results, &mut b);
+    } else {
+        ReplyHeader {
+            xid: origin.xid,
+            zxid: last,
+            err: a.err,
+        }
+        .write(&mut b);
+        if a.err == 0 {
+            let stat = a.stat.clone().unwrap_or_default();
+            match origin.op {
+                op::CREATE => CreateResponse {
+                    path: a.path.clone(),
+                }
+                .write(&mut b),
+                op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => Create2Response {
+                    path: a.path.clone(),
+                    stat,
+                }
+                .write(&mut b),
+                op::SET_DATA => SetDataResponse { stat }.write(&mut b),
+                op::SET_ACL => SetAclResponse { stat }.write(&mut b),
+                _ => {}
+            }
+        }
+    }
+    patch_len(&mut b);
+    b
+}
+
+fn multi_result(a: &Applied) -> OpResult {
+    let stat = a.stat.clone().unwrap_or_default();
+    match a.kind {
+        op::CREATE => OpResult::Create(CreateResponse {
+            path: a.path.clone(),
+        }),
+        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => OpResult::Create2(Create2Response {
+            path: a.path.clone(),
+            stat,
+        }),
+        op::DELETE | op::DELETE_CONTAINER => OpResult::Delete,
+        op::SET_DATA => OpResult::SetData(SetDataResponse { stat }),
+        op::CHECK => OpResult::Check,
+        _ => OpResult::Error(a.err),
+    }
+}
+
+/// A watch notification frame: ReplyHeader(-1, zxid, 0) + WatcherEvent.
+pub fn notification(kind: i32, path: &str, zxid: Zxid) -> Vec<u8> {
+    let mut b = Vec::with_capacity(32 + path.len());
+    b.put_i32(0);
+    ReplyHeader {
+        xid: -1,
+        zxid,
+        err: 0,
+    }
+    .write(&mut b);
+    WatcherEvent {
+        kind,
+        state: state::SYNC_CONNECTED,
+        path: path.to_string(),
+    }
+    .write(&mut b);
+    patch_len(&mut b);
+    b
+}
+
+/// A frame holding one record.
+pub fn frame_of<R: Record>(r: &R) -> Vec<u8> {
+    let mut b = Vec::with_capacity(64);
+    b.put_i32(0);
+    r.write(&mut b);
+    patch_len(&mut b);
+    b
+}
+
+/// Writes the frame length (all bytes after the 4-byte prefix) into the prefix.
+fn patch_len(b: &mut [u8]) {
+    let n = (b.len() - 4) as i32;
+    b[..4].copy_from_slice(&n.to_be_bytes());
+}

@@ -24,7 +24,10 @@ pub type ConnId = u64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientOp {
     /// create, create2 and createContainer share CreateRequest; `op` tells them apart.
-    Create { op: i32, req: CreateRequest },
+    Create {
+        op: i32,
+        req: CreateRequest,
+    },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
     /// Internal only: the container/TTL reaper's delete.
@@ -53,6 +56,12 @@ pub enum ClientOp {
     WhoAmI,
     Auth(AuthPacket),
     Sasl(GetSaslRequest),
+    /// A request that could not be served as sent: an unknown opcode (UNIMPLEMENTED) or a body
+    /// that does not decode (MARSHALLINGERROR). It still gets its reply in order.
+    Invalid {
+        op: i32,
+        err: crate::codes::ErrorCode,
+    },
 }
 
 impl ClientOp {
@@ -60,7 +69,10 @@ impl ClientOp {
     pub fn decode(op: i32, body: &[u8]) -> Result<ClientOp> {
         let r = &mut Reader::new(body);
         Ok(match op {
-            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => ClientOp::Create { op, req: CreateRequest::read(r)? },
+            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => ClientOp::Create {
+                op,
+                req: CreateRequest::read(r)?,
+            },
             op::CREATE_TTL => ClientOp::CreateTtl(CreateTtlRequest::read(r)?),
             op::DELETE => ClientOp::Delete(DeleteRequest::read(r)?),
             op::SET_DATA => ClientOp::SetData(SetDataRequest::read(r)?),
@@ -74,7 +86,9 @@ impl ClientOp {
             op::GET_ACL => ClientOp::GetAcl(GetAclRequest::read(r)?),
             op::GET_CHILDREN => ClientOp::GetChildren(GetChildrenRequest::read(r)?),
             op::GET_CHILDREN2 => ClientOp::GetChildren2(GetChildren2Request::read(r)?),
-            op::GET_ALL_CHILDREN_NUMBER => ClientOp::GetAllChildrenNumber(GetAllChildrenNumberRequest::read(r)?),
+            op::GET_ALL_CHILDREN_NUMBER => {
+                ClientOp::GetAllChildrenNumber(GetAllChildrenNumberRequest::read(r)?)
+            }
             op::GET_EPHEMERALS => ClientOp::GetEphemerals(GetEphemeralsRequest::read(r)?),
             op::SYNC => ClientOp::Sync(SyncRequest::read(r)?),
             op::PING => ClientOp::Ping,
@@ -148,6 +162,7 @@ impl ClientOp {
             ClientOp::WhoAmI => op::WHO_AM_I,
             ClientOp::Auth(_) => op::AUTH,
             ClientOp::Sasl(_) => op::SASL,
+            ClientOp::Invalid { op, .. } => *op,
         }
     }
 
@@ -182,9 +197,10 @@ fn decode_multi(r: &mut Reader<'_>, reads: bool) -> Result<Vec<ClientOp>> {
             return Ok(ops);
         }
         let sub = match (h.op, reads) {
-            (op::CREATE | op::CREATE2 | op::CREATE_CONTAINER, false) => {
-                ClientOp::Create { op: h.op, req: CreateRequest::read(r)? }
-            }
+            (op::CREATE | op::CREATE2 | op::CREATE_CONTAINER, false) => ClientOp::Create {
+                op: h.op,
+                req: CreateRequest::read(r)?,
+            },
             (op::CREATE_TTL, false) => ClientOp::CreateTtl(CreateTtlRequest::read(r)?),
             (op::DELETE, false) => ClientOp::Delete(DeleteRequest::read(r)?),
             (op::SET_DATA, false) => ClientOp::SetData(SetDataRequest::read(r)?),
@@ -223,7 +239,12 @@ pub fn encode_multi_response(results: &[OpResult], out: &mut Vec<u8>) {
             OpResult::GetData(_) => (op::GET_DATA, 0),
             OpResult::Error(e) => (op::ERROR, *e),
         };
-        MultiHeader { op: kind, done: false, err }.write(out);
+        MultiHeader {
+            op: kind,
+            done: false,
+            err,
+        }
+        .write(out);
         match res {
             OpResult::Create(r) => r.write(out),
             OpResult::Create2(r) => r.write(out),
@@ -234,7 +255,12 @@ pub fn encode_multi_response(results: &[OpResult], out: &mut Vec<u8>) {
             OpResult::Delete | OpResult::Check => {}
         }
     }
-    MultiHeader { op: -1, done: true, err: -1 }.write(out);
+    MultiHeader {
+        op: -1,
+        done: true,
+        err: -1,
+    }
+    .write(out);
 }
 
 /// Decodes a `MultiResponse` (for our client and tests).
@@ -247,7 +273,9 @@ pub fn decode_multi_response(r: &mut Reader<'_>) -> Result<Vec<OpResult>> {
         }
         out.push(match h.op {
             op::CREATE => OpResult::Create(CreateResponse::read(r)?),
-            op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => OpResult::Create2(Create2Response::read(r)?),
+            op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => {
+                OpResult::Create2(Create2Response::read(r)?)
+            }
             op::DELETE => OpResult::Delete,
             op::SET_DATA => OpResult::SetData(SetDataResponse::read(r)?),
             op::CHECK => OpResult::Check,
@@ -268,6 +296,8 @@ pub struct Request {
     pub op: ClientOp,
     /// The connection's identities at the time of the request (ip, digest, super).
     pub auth: Arc<Vec<Id>>,
+    /// When the reader received it (the shell's monotonic clock), for latency figures.
+    pub received_ms: u64,
 }
 
 /// Where a txn's reply goes: the connection and the request's xid. Txns made by the server
@@ -279,19 +309,42 @@ pub struct Origin {
     pub op: i32,
     /// For createSession: the client sent the trailing readOnly byte.
     pub read_only_byte: bool,
+    pub received_ms: u64,
 }
 
 /// What prep hands the commit thread, in the order it must be processed.
 #[derive(Debug)]
 pub enum CommitItem {
+    /// A new connection (before its handshake).
+    Accept {
+        conn: ConnId,
+        remote: String,
+        wall_ms: i64,
+    },
     /// A txn to persist and apply; the reply (if any) goes to `origin`.
-    Txn { txn: Transaction, origin: Option<Origin> },
+    Txn {
+        txn: Transaction,
+        origin: Option<Origin>,
+    },
     /// A read (or ping, sync, watch bookkeeping) to serve against the tree.
     Read(Request),
     /// A reconnect of a live session onto a new connection.
-    Attach { conn: ConnId, session: SessionId, timeout_ms: u32, read_only_byte: bool },
+    Attach {
+        conn: ConnId,
+        session: SessionId,
+        timeout_ms: u32,
+        read_only_byte: bool,
+    },
     /// A handshake refused: expired session or wrong password gets the "expired" reply.
     Reject { conn: ConnId, read_only_byte: bool },
+    /// Close a connection without a reply (a client that has seen a newer zxid than ours).
+    Close { conn: ConnId },
     /// A connection is gone: drop its watches and its route.
     Detach { conn: ConnId },
+    /// A four-letter word; the answer text goes back on `reply`.
+    FourLetter {
+        cmd: String,
+        outstanding: usize,
+        reply: crossbeam_channel::Sender<String>,
+    },
 }

@@ -9,7 +9,9 @@ use std::net::IpAddr;
 /// that `digest` ACLs name.
 pub fn digest_id(user_password: &str) -> String {
     let user = user_password.split(':').next().unwrap_or("");
-    let hash = sha1_smol::Sha1::from(user_password.as_bytes()).digest().bytes();
+    let hash = sha1_smol::Sha1::from(user_password.as_bytes())
+        .digest()
+        .bytes();
     format!("{user}:{}", base64(&hash))
 }
 
@@ -33,7 +35,11 @@ fn base64(bytes: &[u8]) -> String {
 
 /// What `addauth SCHEME AUTH` grants, or AUTHFAILED. The `ip` id of a connection is added by the
 /// server itself, never by an auth packet.
-pub fn authenticate(scheme: &str, auth: &[u8], super_digest: Option<&str>) -> Result<Vec<Id>, ErrorCode> {
+pub fn authenticate(
+    scheme: &str,
+    auth: &[u8],
+    super_digest: Option<&str>,
+) -> Result<Vec<Id>, ErrorCode> {
     match scheme {
         "digest" => {
             let text = std::str::from_utf8(auth).map_err(|_| ErrorCode::AuthFailed)?;
@@ -86,7 +92,10 @@ pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             let mut any = false;
             for id in auth.iter().filter(|id| is_authenticated_scheme(&id.scheme)) {
                 any = true;
-                out.push(Acl { perms: a.perms, id: id.clone() });
+                out.push(Acl {
+                    perms: a.perms,
+                    id: id.clone(),
+                });
             }
             if !any {
                 return Err(ErrorCode::InvalidAcl);
@@ -110,10 +119,12 @@ pub fn allows(acl: &[Acl], perm: i32, auth: &[Id], skip_acl: bool) -> bool {
         if a.id.scheme == "world" && a.id.id == "anyone" {
             return true;
         }
-        auth.iter().filter(|id| id.scheme == a.id.scheme).any(|id| match a.id.scheme.as_str() {
-            "ip" => ip_matches(&id.id, &a.id.id),
-            _ => id.id == a.id.id,
-        })
+        auth.iter()
+            .filter(|id| id.scheme == a.id.scheme)
+            .any(|id| match a.id.scheme.as_str() {
+                "ip" => ip_matches(&id.id, &a.id.id),
+                _ => id.id == a.id.id,
+            })
     })
 }
 
@@ -146,7 +157,8 @@ fn parse_ip_expr(expr: &str) -> Option<(Vec<u8>, usize)> {
 
 /// Whether the client address `client` falls inside the ACL's `addr[/bits]`.
 fn ip_matches(client: &str, acl_expr: &str) -> bool {
-    let (Some((want, bits)), Some((have, _))) = (parse_ip_expr(acl_expr), parse_ip_expr(client)) else {
+    let (Some((want, bits)), Some((have, _))) = (parse_ip_expr(acl_expr), parse_ip_expr(client))
+    else {
         return false;
     };
     if want.len() != have.len() {
@@ -166,7 +178,10 @@ mod tests {
     #[test]
     fn digest_matches_zookeeper() {
         // DigestAuthenticationProvider.generateDigest("super:test"), as printed by ZooKeeper 3.8.
-        assert_eq!(digest_id("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+        assert_eq!(
+            digest_id("super:test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
         assert_eq!(base64(b"f"), "Zg==");
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
@@ -175,11 +190,27 @@ mod tests {
     #[test]
     fn checks() {
         let alice = Id::new("digest", &digest_id("alice:pw"));
-        let acl = vec![Acl { perms: perms::READ, id: alice.clone() }, Acl::new(perms::WRITE, "ip", "10.0.0.0/8")];
+        let acl = vec![
+            Acl {
+                perms: perms::READ,
+                id: alice.clone(),
+            },
+            Acl::new(perms::WRITE, "ip", "10.0.0.0/8"),
+        ];
         assert!(allows(&acl, perms::READ, &[alice.clone()], false));
         assert!(!allows(&acl, perms::WRITE, &[alice.clone()], false));
-        assert!(allows(&acl, perms::WRITE, &[Id::new("ip", "10.1.2.3")], false));
-        assert!(!allows(&acl, perms::WRITE, &[Id::new("ip", "11.1.2.3")], false));
+        assert!(allows(
+            &acl,
+            perms::WRITE,
+            &[Id::new("ip", "10.1.2.3")],
+            false
+        ));
+        assert!(!allows(
+            &acl,
+            perms::WRITE,
+            &[Id::new("ip", "11.1.2.3")],
+            false
+        ));
         assert!(allows(&acl, perms::ADMIN, &[Id::new("super", "")], false));
         assert!(allows(&acl, perms::ADMIN, &[], true));
         assert!(allows(&[], perms::ADMIN, &[], false));
@@ -191,13 +222,38 @@ mod tests {
         let alice = Id::new("digest", &digest_id("alice:pw"));
         let ip = Id::new("ip", "127.0.0.1");
         let auth = [ip.clone(), alice.clone()];
-        let got = fixup(&[Acl::new(perms::ALL, "auth", ""), Acl::new(perms::ALL, "auth", "")], &auth).unwrap();
-        assert_eq!(got, vec![Acl { perms: perms::ALL, id: alice }]);
-        assert_eq!(fixup(&[Acl::new(perms::ALL, "auth", "")], &[ip]), Err(ErrorCode::InvalidAcl));
+        let got = fixup(
+            &[
+                Acl::new(perms::ALL, "auth", ""),
+                Acl::new(perms::ALL, "auth", ""),
+            ],
+            &auth,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![Acl {
+                perms: perms::ALL,
+                id: alice
+            }]
+        );
+        assert_eq!(
+            fixup(&[Acl::new(perms::ALL, "auth", "")], &[ip]),
+            Err(ErrorCode::InvalidAcl)
+        );
         assert_eq!(fixup(&[], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(1, "digest", "nohash")], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(1, "ip", "1.2.3.4/33")], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(1, "nope", "x")], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&[Acl::new(1, "digest", "nohash")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&[Acl::new(1, "ip", "1.2.3.4/33")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&[Acl::new(1, "nope", "x")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
         assert!(fixup(&[Acl::new(1, "ip", "::1/128")], &[]).is_ok());
     }
 }

@@ -30,7 +30,12 @@ pub struct Node {
 
 impl Node {
     fn new(data: Option<Vec<u8>>, acl: i64, stat: StatPersisted) -> Node {
-        Node { data: data.map(Vec::into_boxed_slice), acl, stat, children: BTreeSet::new() }
+        Node {
+            data: data.map(Vec::into_boxed_slice),
+            acl,
+            stat,
+            children: BTreeSet::new(),
+        }
     }
 
     /// The client view of this node's metadata.
@@ -66,7 +71,9 @@ impl AclCache {
     }
 
     pub fn remove_usage(&mut self, index: i64) {
-        let Some(entry) = self.by_index.get_mut(&index) else { return };
+        let Some(entry) = self.by_index.get_mut(&index) else {
+            return;
+        };
         entry.1 = entry.1.saturating_sub(1);
         if entry.1 == 0 {
             let (list, _) = self.by_index.remove(&index).expect("entry exists");
@@ -144,7 +151,11 @@ impl DataTree {
         for p in [ZOOKEEPER, QUOTA, CONFIG] {
             t.nodes.insert(p.into(), empty());
             let (parent, name) = path::split(p);
-            t.nodes.get_mut(parent).expect("parent made first").children.insert(name.into());
+            t.nodes
+                .get_mut(parent)
+                .expect("parent made first")
+                .children
+                .insert(name.into());
         }
         let config_acl = t.acls.add_usage_of(&read_acl_unsafe());
         let config = t.nodes.get_mut(CONFIG).expect("just made");
@@ -167,7 +178,10 @@ impl DataTree {
 
     /// Paths of a session's ephemeral nodes, sorted.
     pub fn ephemerals_of(&self, session: SessionId) -> Vec<String> {
-        self.ephemerals.get(&session).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn ephemerals(&self) -> &HashMap<SessionId, BTreeSet<String>> {
@@ -184,7 +198,9 @@ impl DataTree {
 
     /// How many nodes lie below `path` (`getAllChildrenNumber`).
     pub fn descendant_count(&self, path: &str) -> usize {
-        let Some(node) = self.nodes.get(path) else { return 0 };
+        let Some(node) = self.nodes.get(path) else {
+            return 0;
+        };
         let mut count = 0;
         let mut stack: Vec<String> = node.children.iter().map(|c| path::join(path, c)).collect();
         while let Some(p) = stack.pop() {
@@ -198,7 +214,10 @@ impl DataTree {
 
     /// Total bytes of paths and data (`approximateDataSize` in `mntr`).
     pub fn approximate_data_size(&self) -> u64 {
-        self.nodes.iter().map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64).sum()
+        self.nodes
+            .iter()
+            .map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64)
+            .sum()
     }
 
     /// Applies one committed txn and reports the changes that watches see, in order.
@@ -211,22 +230,55 @@ impl DataTree {
         applied
     }
 
-    fn apply_one(&mut self, hdr: &TxnHeader, kind: i32, body: &TxnBody, changes: &mut Vec<Change>) -> Applied {
-        let mut out = Applied { kind, ..Applied::default() };
+    fn apply_one(
+        &mut self,
+        hdr: &TxnHeader,
+        kind: i32,
+        body: &TxnBody,
+        changes: &mut Vec<Change>,
+    ) -> Applied {
+        let mut out = Applied {
+            kind,
+            ..Applied::default()
+        };
         let result = match body {
             TxnBody::Create(t) => {
                 out.path = t.path.clone();
                 let owner = if t.ephemeral { hdr.client_id } else { 0 };
-                self.create_node(&t.path, &t.data, &t.acl, owner, t.parent_cversion, hdr, changes)
+                self.create_node(
+                    &t.path,
+                    &t.data,
+                    &t.acl,
+                    owner,
+                    t.parent_cversion,
+                    hdr,
+                    changes,
+                )
             }
             TxnBody::CreateContainer(t) => {
                 out.path = t.path.clone();
-                self.create_node(&t.path, &t.data, &t.acl, owner::CONTAINER, t.parent_cversion, hdr, changes)
+                self.create_node(
+                    &t.path,
+                    &t.data,
+                    &t.acl,
+                    owner::CONTAINER,
+                    t.parent_cversion,
+                    hdr,
+                    changes,
+                )
             }
             TxnBody::CreateTtl(t) => {
                 out.path = t.path.clone();
                 let owner = owner::TTL_MASK | (t.ttl & owner::MAX_TTL);
-                self.create_node(&t.path, &t.data, &t.acl, owner, t.parent_cversion, hdr, changes)
+                self.create_node(
+                    &t.path,
+                    &t.data,
+                    &t.acl,
+                    owner,
+                    t.parent_cversion,
+                    hdr,
+                    changes,
+                )
             }
             TxnBody::Delete(t) => {
                 out.path = t.path.clone();
@@ -234,7 +286,8 @@ impl DataTree {
             }
             TxnBody::SetData(t) => {
                 out.path = t.path.clone();
-                self.set_data(&t.path, &t.data, t.version, hdr, changes).map(Some)
+                self.set_data(&t.path, &t.data, t.version, hdr, changes)
+                    .map(Some)
             }
             TxnBody::SetAcl(t) => {
                 out.path = t.path.clone();
@@ -249,7 +302,12 @@ impl DataTree {
                 Ok(None)
             }
             TxnBody::CloseSession(t) => {
-                self.kill_session(hdr.client_id, hdr.zxid, t.as_ref().map(|t| &t.paths_to_delete[..]), changes);
+                self.kill_session(
+                    hdr.client_id,
+                    hdr.zxid,
+                    t.as_ref().map(|t| &t.paths_to_delete[..]),
+                    changes,
+                );
                 Ok(None)
             }
             TxnBody::Error(t) => Err(t.err),
@@ -268,7 +326,11 @@ impl DataTree {
                             _ if past_failure => ErrorCode::RuntimeInconsistency.code(),
                             _ => ErrorCode::Ok.code(),
                         };
-                        Applied { kind: op::ERROR, err, ..Applied::default() }
+                        Applied {
+                            kind: op::ERROR,
+                            err,
+                            ..Applied::default()
+                        }
                     } else {
                         self.apply_one(hdr, sub.kind, &sub.body, changes)
                     };
@@ -310,7 +372,11 @@ impl DataTree {
         };
         // The parent's cversion/pzxid only move forward: replaying a create over a fuzzy snapshot
         // that already holds later changes must not turn them back.
-        let new_cversion = if parent_cversion == -1 { parent.stat.cversion + 1 } else { parent_cversion };
+        let new_cversion = if parent_cversion == -1 {
+            parent.stat.cversion + 1
+        } else {
+            parent_cversion
+        };
         if new_cversion > parent.stat.cversion {
             parent.stat.cversion = new_cversion;
             parent.stat.pzxid = zxid;
@@ -340,14 +406,28 @@ impl DataTree {
         } else if ephemeral_owner & owner::TTL_MASK == owner::TTL_MASK {
             self.ttls.insert(path.to_string());
         } else if ephemeral_owner != 0 {
-            self.ephemerals.entry(ephemeral_owner).or_default().insert(path.to_string());
+            self.ephemerals
+                .entry(ephemeral_owner)
+                .or_default()
+                .insert(path.to_string());
         }
-        changes.push(Change { kind: event::NODE_CREATED, path: path.to_string() });
-        changes.push(Change { kind: event::NODE_CHILDREN_CHANGED, path: parent_path.to_string() });
+        changes.push(Change {
+            kind: event::NODE_CREATED,
+            path: path.to_string(),
+        });
+        changes.push(Change {
+            kind: event::NODE_CHILDREN_CHANGED,
+            path: parent_path.to_string(),
+        });
         Ok(Some(out))
     }
 
-    fn delete_node(&mut self, path: &str, zxid: Zxid, changes: &mut Vec<Change>) -> Result<(), i32> {
+    fn delete_node(
+        &mut self,
+        path: &str,
+        zxid: Zxid,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), i32> {
         let (parent_path, name) = path::split(path);
         let Some(parent) = self.nodes.get_mut(parent_path) else {
             return Err(ErrorCode::NoNode.code());
@@ -375,8 +455,14 @@ impl DataTree {
                 }
             }
         }
-        changes.push(Change { kind: event::NODE_DELETED, path: path.to_string() });
-        changes.push(Change { kind: event::NODE_CHILDREN_CHANGED, path: parent_path.to_string() });
+        changes.push(Change {
+            kind: event::NODE_DELETED,
+            path: path.to_string(),
+        });
+        changes.push(Change {
+            kind: event::NODE_CHILDREN_CHANGED,
+            path: parent_path.to_string(),
+        });
         Ok(())
     }
 
@@ -394,7 +480,10 @@ impl DataTree {
         node.stat.mzxid = hdr.zxid;
         node.stat.version = version;
         let stat = node.stat();
-        changes.push(Change { kind: event::NODE_DATA_CHANGED, path: path.to_string() });
+        changes.push(Change {
+            kind: event::NODE_DATA_CHANGED,
+            path: path.to_string(),
+        });
         Ok(stat)
     }
 
@@ -410,7 +499,13 @@ impl DataTree {
 
     /// Deletes a closed session's ephemerals. Since 3.6 the txn lists them; older logs do not,
     /// and then the tree's own record of the session's ephemerals is used.
-    fn kill_session(&mut self, session: SessionId, zxid: Zxid, listed: Option<&[String]>, changes: &mut Vec<Change>) {
+    fn kill_session(
+        &mut self,
+        session: SessionId,
+        zxid: Zxid,
+        listed: Option<&[String]>,
+        changes: &mut Vec<Change>,
+    ) {
         self.sessions.remove(&session);
         let mut paths: Vec<String> = match listed {
             Some(p) => p.to_vec(),
@@ -420,7 +515,10 @@ impl DataTree {
         // order stable so every server fires the same events.
         paths.sort();
         for p in paths {
-            let owned = self.nodes.get(&p).is_some_and(|n| n.stat.ephemeral_owner == session);
+            let owned = self
+                .nodes
+                .get(&p)
+                .is_some_and(|n| n.stat.ephemeral_owner == session);
             if owned {
                 let _ = self.delete_node(&p, zxid, changes);
             }
@@ -437,7 +535,13 @@ mod tests {
     use crate::jute::txn_body::SubTxn;
 
     fn hdr(zxid: Zxid, kind: i32) -> TxnHeader {
-        TxnHeader { client_id: 0x55, cxid: 1, zxid, time: 1000 + zxid, kind }
+        TxnHeader {
+            client_id: 0x55,
+            cxid: 1,
+            zxid,
+            time: 1000 + zxid,
+            kind,
+        }
     }
 
     fn create(path: &str, ephemeral: bool, parent_cversion: i32) -> TxnBody {
@@ -453,7 +557,10 @@ mod tests {
     #[test]
     fn fresh_tree_has_zookeeper_nodes() {
         let t = DataTree::new();
-        assert_eq!(t.get("/").unwrap().children.iter().collect::<Vec<_>>(), ["zookeeper"]);
+        assert_eq!(
+            t.get("/").unwrap().children.iter().collect::<Vec<_>>(),
+            ["zookeeper"]
+        );
         assert_eq!(t.get(ZOOKEEPER).unwrap().stat().num_children, 2);
         let config = t.get(CONFIG).unwrap();
         assert_eq!(config.stat.aversion, -1);
@@ -467,16 +574,27 @@ mod tests {
         let a = t.apply(&hdr(1, op::CREATE), &create("/a", false, 1), &mut ch);
         assert_eq!(a.err, 0);
         let st = a.stat.unwrap();
-        assert_eq!((st.czxid, st.mzxid, st.pzxid, st.ctime, st.data_length), (1, 1, 1, 1001, 1));
+        assert_eq!(
+            (st.czxid, st.mzxid, st.pzxid, st.ctime, st.data_length),
+            (1, 1, 1, 1001, 1)
+        );
         assert_eq!(t.get("/").unwrap().stat.cversion, 1);
         assert_eq!(t.get("/").unwrap().stat.pzxid, 1);
-        let set = TxnBody::SetData(SetDataTxn { path: "/a".into(), data: Some(b"xyz".to_vec()), version: 1 });
+        let set = TxnBody::SetData(SetDataTxn {
+            path: "/a".into(),
+            data: Some(b"xyz".to_vec()),
+            version: 1,
+        });
         let s = t.apply(&hdr(2, op::SET_DATA), &set, &mut ch).stat.unwrap();
         assert_eq!((s.version, s.mzxid, s.czxid, s.data_length), (1, 2, 1, 3));
         let del = TxnBody::Delete(DeleteTxn { path: "/a".into() });
         assert_eq!(t.apply(&hdr(3, op::DELETE), &del, &mut ch).err, 0);
         let root = t.get("/").unwrap();
-        assert_eq!((root.stat.cversion, root.stat.pzxid), (1, 3), "delete moves pzxid, not cversion");
+        assert_eq!(
+            (root.stat.cversion, root.stat.pzxid),
+            (1, 3),
+            "delete moves pzxid, not cversion"
+        );
         assert_eq!(t.last_processed_zxid, 3);
         let kinds: Vec<i32> = ch.iter().map(|c| c.kind).collect();
         assert_eq!(
@@ -508,9 +626,18 @@ mod tests {
         let mut t = DataTree::new();
         let mut ch = Vec::new();
         let body = TxnBody::Multi(vec![
-            SubTxn { kind: op::CREATE, body: create("/a", false, 1) },
-            SubTxn { kind: op::ERROR, body: TxnBody::Error(ErrorTxn { err: -101 }) },
-            SubTxn { kind: op::ERROR, body: TxnBody::Error(ErrorTxn { err: -2 }) },
+            SubTxn {
+                kind: op::CREATE,
+                body: create("/a", false, 1),
+            },
+            SubTxn {
+                kind: op::ERROR,
+                body: TxnBody::Error(ErrorTxn { err: -101 }),
+            },
+            SubTxn {
+                kind: op::ERROR,
+                body: TxnBody::Error(ErrorTxn { err: -2 }),
+            },
         ]);
         let r = t.apply(&hdr(1, op::MULTI), &body, &mut ch);
         assert!(t.get("/a").is_none());
@@ -524,15 +651,27 @@ mod tests {
     fn close_session_removes_ephemerals_and_fires_deletes() {
         let mut t = DataTree::new();
         let mut ch = Vec::new();
-        t.apply(&hdr(1, op::CREATE_SESSION), &TxnBody::CreateSession(CreateSessionTxn { time_out: 4000 }), &mut ch);
+        t.apply(
+            &hdr(1, op::CREATE_SESSION),
+            &TxnBody::CreateSession(CreateSessionTxn { time_out: 4000 }),
+            &mut ch,
+        );
         t.apply(&hdr(2, op::CREATE), &create("/e", true, 1), &mut ch);
         assert_eq!(t.ephemerals_of(0x55), ["/e"]);
         ch.clear();
-        let close = TxnBody::CloseSession(Some(CloseSessionTxn { paths_to_delete: vec!["/e".into()] }));
+        let close = TxnBody::CloseSession(Some(CloseSessionTxn {
+            paths_to_delete: vec!["/e".into()],
+        }));
         t.apply(&hdr(3, op::CLOSE_SESSION), &close, &mut ch);
         assert!(t.get("/e").is_none());
         assert!(t.sessions.is_empty());
-        assert_eq!(ch[0], Change { kind: event::NODE_DELETED, path: "/e".into() });
+        assert_eq!(
+            ch[0],
+            Change {
+                kind: event::NODE_DELETED,
+                path: "/e".into()
+            }
+        );
     }
 
     #[test]

@@ -1,0 +1,33 @@
+# Rookery. `make run` starts a standalone server on conf/zoo.cfg; `make test` runs every test.
+CARGO ?= cargo
+CONFIG ?= conf/zoo.cfg
+
+.PHONY: all build run test deps unit lint golden clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+run: build
+	./target/release/rookery server $(CONFIG)
+
+# Installs the reference clients (Debian's ZooKeeper packages, kazoo in .venv) if missing.
+deps:
+	./scripts/deps.sh
+
+test: deps
+	$(CARGO) build --release
+	$(CARGO) test --release
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Regenerates the golden-byte fixtures from the real ZooKeeper jars.
+golden:
+	./tests/golden/generate.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf .venv

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests need, idempotently: Apache ZooKeeper 3.8 from Debian (the reference
+# server jars, zkCli.sh and the C client cli_mt) and kazoo in a project-local virtualenv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+[ -x /usr/share/zookeeper/bin/zkCli.sh ] || need_apt+=(zookeeper zookeeper-bin)
+[ -x /usr/lib/zookeeper/bin/cli_mt ] || need_apt+=(zookeeper-bin libzookeeper-mt-dev)
+command -v java >/dev/null || need_apt+=(default-jre-headless)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kazoo' 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check kazoo
+fi

@@ -1,0 +1,356 @@
+//! The shell: threads, sockets, channels and clocks. Decisions live in `pipeline`; this module
+//! only moves inputs to the cores and their outputs to sockets.
+//!
+//! Threads of a standalone server:
+//! - `listener`: accepts client connections, enforces maxClientCnxns, starts two threads per
+//!   connection (`conn::run_reader`, `conn::run_writer`).
+//! - `prep`: the only caller of `Prep::step`; reads the tree under a read lock.
+//! - `commit`: the only caller of `Commit::step`; the only writer of the tree.
+
+pub mod conn;
+
+use crate::config::Config;
+use crate::fourlw::View;
+use crate::ids;
+use crate::limits;
+use crate::pipeline::commit::{Commit, Output};
+use crate::pipeline::prep::{Prep, PrepConfig, PrepInput};
+use crate::pipeline::{CommitItem, ConnId};
+use crate::tree::DataTree;
+use crossbeam_channel::{bounded, select, tick, Receiver, Sender, TrySendError};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What a connection's writer thread is told.
+#[derive(Debug)]
+pub enum WriterMsg {
+    Frame(Vec<u8>),
+    /// Write what is queued, then close the socket.
+    Close,
+}
+
+/// The commit thread's route to one connection.
+#[derive(Clone)]
+pub struct ConnHandle {
+    /// commit (and the reader, for auth replies) → writer; capacity CONN_SEND_QUEUE_MAX; closed
+    /// when the handle leaves the table.
+    tx: Sender<WriterMsg>,
+    /// commit → reader, once: the session the handshake produced; dropped on refusal.
+    ready: Sender<i64>,
+    /// For cutting a slow consumer off.
+    stream: Arc<TcpStream>,
+    ip: IpAddr,
+}
+
+/// What every thread of the server shares. Each field says who writes it.
+pub struct Shared {
+    /// readers and the clock → prep; capacity PREP_QUEUE_MAX; closed when the server stops.
+    prep_tx: Sender<PrepInput>,
+    /// Routes by connection: inserted by the listener, removed by the commit thread.
+    conns: Mutex<HashMap<ConnId, ConnHandle>>,
+    /// Open connections per client address (maxClientCnxns): listener adds, commit removes.
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+    max_frame: usize,
+    super_digest: Option<String>,
+    four_letter_whitelist: Vec<String>,
+    started: Instant,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Queues a message for a connection's writer; a full queue cuts the connection off (its
+    /// session lives on, and the client reconnects).
+    fn send_to(&self, conn: ConnId, msg: WriterMsg) {
+        let handle = self
+            .conns
+            .lock()
+            .expect("conn table lock")
+            .get(&conn)
+            .cloned();
+        let Some(h) = handle else { return };
+        if let Err(TrySendError::Full(_)) = h.tx.try_send(msg) {
+            log::warn!(
+                "connection {conn}: send queue full ({} frames), closing it",
+                limits::CONN_SEND_QUEUE_MAX
+            );
+            let _ = h.stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn forget(&self, conn: ConnId) {
+        let removed = self.conns.lock().expect("conn table lock").remove(&conn);
+        if let Some(h) = removed {
+            let mut per_ip = self.per_ip.lock().expect("per-ip lock");
+            if let Some(n) = per_ip.get_mut(&h.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per_ip.remove(&h.ip);
+                }
+            }
+        }
+    }
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A running server.
+pub struct Server {
+    pub client_addr: SocketAddr,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Blocks until the server's threads end (they do not, short of a fatal error).
+    pub fn wait(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Binds the client port and starts every thread of a standalone server.
+pub fn start(cfg: Config) -> io::Result<Server> {
+    let listener = TcpListener::bind(cfg.client_addr())?;
+    let client_addr = listener.local_addr()?;
+    let tree = Arc::new(RwLock::new(DataTree::new()));
+    let started = Instant::now();
+
+    let (prep_tx, prep_rx) = bounded::<PrepInput>(limits::PREP_QUEUE_MAX);
+    let (commit_tx, commit_rx) = bounded::<CommitItem>(limits::COMMIT_QUEUE_MAX);
+    let shared = Arc::new(Shared {
+        prep_tx,
+        conns: Mutex::new(HashMap::new()),
+        per_ip: Mutex::new(HashMap::new()),
+        max_frame: cfg.jute_maxbuffer
+            + cfg.jute_maxbuffer.max(limits::JUTE_MAXBUFFER_EXTRA_DEFAULT),
+        super_digest: cfg.super_digest.clone(),
+        four_letter_whitelist: cfg.four_letter_whitelist.clone(),
+        started,
+    });
+
+    let prep_cfg = PrepConfig {
+        tick_ms: cfg.tick_time_ms,
+        session_timeout_ms_min: cfg.min_session_timeout_ms,
+        session_timeout_ms_max: cfg.max_session_timeout_ms,
+        extended_types_enabled: cfg.extended_types_enabled,
+        skip_acl: cfg.skip_acl,
+    };
+    let first_session = ids::initial_session_id(0, wall_ms() as u64);
+    let prep = Prep::new(
+        prep_cfg,
+        tree.read().expect("tree lock").last_processed_zxid,
+        first_session,
+    );
+    let reap_every = Duration::from_millis(cfg.container_check_interval_ms.max(1));
+    let tick_every = Duration::from_millis((cfg.tick_time_ms as u64 / 2).max(1));
+
+    let mut threads = Vec::new();
+    {
+        let tree = tree.clone();
+        let started = shared.started;
+        threads.push(spawn("prep", move || {
+            run_prep(
+                prep, tree, prep_rx, commit_tx, started, tick_every, reap_every,
+            )
+        })?);
+    }
+    {
+        let tree = tree.clone();
+        let shared = shared.clone();
+        let cfg = cfg.clone();
+        threads.push(spawn("commit", move || {
+            run_commit(cfg, tree, commit_rx, shared)
+        })?);
+    }
+    {
+        let shared = shared.clone();
+        let max_per_ip = cfg.max_client_cnxns;
+        threads.push(spawn("listener", move || {
+            run_listener(listener, shared, max_per_ip)
+        })?);
+    }
+    Ok(Server {
+        client_addr,
+        threads,
+    })
+}
+
+fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new().name(name.to_string()).spawn(f)
+}
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
+        };
+        {
+            let mut per_ip = shared.per_ip.lock().expect("per-ip lock");
+            let n = per_ip.entry(peer.ip()).or_insert(0);
+            if max_per_ip != 0 && *n >= max_per_ip {
+                log::warn!(
+                    "Too many connections from {} - max is {max_per_ip}",
+                    peer.ip()
+                );
+                drop(stream);
+                continue;
+            }
+            *n += 1;
+        }
+        let _ = stream.set_nodelay(true);
+        let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = bounded(limits::CONN_SEND_QUEUE_MAX);
+        let (ready_tx, ready_rx) = bounded(1);
+        let write_half = match stream.try_clone() {
+            Ok(s) => Arc::new(s),
+            Err(_) => continue,
+        };
+        let handle = ConnHandle {
+            tx,
+            ready: ready_tx,
+            stream: write_half,
+            ip: peer.ip(),
+        };
+        shared
+            .conns
+            .lock()
+            .expect("conn table lock")
+            .insert(conn, handle.clone());
+        // The commit thread learns the connection's address through prep, in order.
+        let _ = shared.prep_tx.send(PrepInput::Accept {
+            conn,
+            remote: format!("/{peer}"),
+        });
+        let reader_shared = shared.clone();
+        let r = spawn(&format!("conn-{conn}-reader"), move || {
+            conn::run_reader(reader_shared, conn, stream, ready_rx)
+        });
+        let write_half = handle.stream.clone();
+        let w = spawn(&format!("conn-{conn}-writer"), move || {
+            conn::run_writer(write_half, rx)
+        });
+        if r.is_err() || w.is_err() {
+            log::error!("could not start threads for connection {conn}");
+            shared.forget(conn);
+        }
+    }
+}
+
+fn run_prep(
+    mut prep: Prep,
+    tree: Arc<RwLock<DataTree>>,
+    rx: Receiver<PrepInput>,
+    commit_tx: Sender<CommitItem>,
+    started: Instant,
+    tick_every: Duration,
+    reap_every: Duration,
+) {
+    let ticker = tick(tick_every);
+    let mut last_reap = Instant::now();
+    let mut out = Vec::new();
+    loop {
+        let input = select! {
+            recv(rx) -> m => match m { Ok(m) => m, Err(_) => return },
+            recv(ticker) -> _ => {
+                let reap = last_reap.elapsed() >= reap_every;
+                if reap {
+                    last_reap = Instant::now();
+                }
+                PrepInput::Tick { now_ms: started.elapsed().as_millis() as u64, wall_ms: wall_ms(), reap }
+            }
+        };
+        {
+            let tree = tree.read().expect("tree lock");
+            prep.step(
+                &tree,
+                input,
+                started.elapsed().as_millis() as u64,
+                wall_ms(),
+                &mut out,
+            );
+        }
+        for item in out.drain(..) {
+            if commit_tx.send(item).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn run_commit(
+    cfg: Config,
+    tree: Arc<RwLock<DataTree>>,
+    rx: Receiver<CommitItem>,
+    shared: Arc<Shared>,
+) {
+    let mut commit = Commit::new(cfg.skip_acl);
+    let view = View {
+        mode: "standalone",
+        config: &cfg,
+        started_wall_ms: wall_ms(),
+    };
+    let mut out = Vec::new();
+    while let Ok(first) = rx.recv() {
+        {
+            let mut tree = tree.write().expect("tree lock");
+            let mut next = Some(first);
+            // Take everything queued under one lock; replies go out after it is released.
+            while let Some(item) = next.take() {
+                commit.step(&mut tree, item, shared.now_ms(), wall_ms(), &view, &mut out);
+                if out.len() > 1024 {
+                    break;
+                }
+                next = rx.try_recv().ok();
+            }
+        }
+        deliver(&shared, &mut out);
+    }
+}
+
+fn deliver(shared: &Shared, out: &mut Vec<Output>) {
+    for o in out.drain(..) {
+        match o {
+            Output::Send { conn, frame } => shared.send_to(conn, WriterMsg::Frame(frame)),
+            Output::Close { conn } => {
+                // The writer flushes what is queued, then closes; dropping the route also wakes
+                // a reader still waiting for its handshake.
+                shared.send_to(conn, WriterMsg::Close);
+                shared.forget(conn);
+            }
+            Output::SessionReady { conn, session } => {
+                let handle = shared
+                    .conns
+                    .lock()
+                    .expect("conn table lock")
+                    .get(&conn)
+                    .cloned();
+                if let Some(h) = handle {
+                    let _ = h.ready.try_send(session);
+                }
+            }
+        }
+    }
+}
