@@ -38,10 +38,15 @@ impl Node {
         }
     }
 
-    /// The client view of this node's metadata.
+    /// The client view of this node's metadata. The stored cversion counts child creates only
+    /// (it names sequential children and is what snapshots hold); clients see creates plus
+    /// deletes, which ZooKeeper derives as `2 * creates - children` (`DataNode.copyStat`).
     pub fn stat(&self) -> Stat {
         let len = self.data.as_ref().map_or(0, |d| d.len());
-        self.stat.to_stat(len as i32, self.children.len() as i32)
+        let children = self.children.len() as i32;
+        let mut stat = self.stat.to_stat(len as i32, children);
+        stat.cversion = self.stat.cversion.wrapping_mul(2).wrapping_sub(children);
+        stat
     }
 }
 
@@ -561,7 +566,8 @@ mod tests {
             t.get("/").unwrap().children.iter().collect::<Vec<_>>(),
             ["zookeeper"]
         );
-        assert_eq!(t.get(ZOOKEEPER).unwrap().stat().num_children, 2);
+        let zk = t.get(ZOOKEEPER).unwrap().stat();
+        assert_eq!((zk.num_children, zk.cversion), (2, -2), "as ZooKeeper 3.8 reports it");
         let config = t.get(CONFIG).unwrap();
         assert_eq!(config.stat.aversion, -1);
         assert_eq!(t.acl_of(config), read_acl_unsafe());
