@@ -33,44 +33,27 @@ fn znode_lifecycle_and_stats() {
         (st.version, st.data_length, st.num_children, st.czxid),
         (0, 5, 0, st.mzxid)
     );
-    assert_eq!(
-        keeper(c.create("/a", b"", 0).unwrap_err()),
-        ErrorCode::NodeExists
-    );
-    assert_eq!(
-        keeper(c.create("/missing/x", b"", 0).unwrap_err()),
-        ErrorCode::NoNode
-    );
-    assert_eq!(
-        keeper(c.create("/bad/", b"", 0).unwrap_err()),
-        ErrorCode::BadArguments
-    );
+    assert_eq!(keeper(c.create("/a", b"", 0).unwrap_err()), ErrorCode::NodeExists);
+    assert_eq!(keeper(c.create("/missing/x", b"", 0).unwrap_err()), ErrorCode::NoNode);
+    // The parent is looked up before the full path is validated, as in ZooKeeper.
+    assert_eq!(keeper(c.create("/bad/", b"", 0).unwrap_err()), ErrorCode::NoNode);
+    assert_eq!(keeper(c.create("/a/", b"", 0).unwrap_err()), ErrorCode::BadArguments);
     c.create("/a/b", b"", 0).unwrap();
     assert_eq!(keeper(c.delete("/a", -1).unwrap_err()), ErrorCode::NotEmpty);
-    assert_eq!(
-        keeper(c.set_data("/a", b"x", 7).unwrap_err()),
-        ErrorCode::BadVersion
-    );
+    assert_eq!(keeper(c.set_data("/a", b"x", 7).unwrap_err()), ErrorCode::BadVersion);
     let st = c.set_data("/a", b"world", 0).unwrap();
     assert_eq!(st.version, 1);
     let (data, st) = c.get_data("/a", false).unwrap();
     assert_eq!((data.as_deref(), st.num_children), (Some(&b"world"[..]), 1));
     c.delete("/a/b", 0).unwrap();
     let st = c.exists("/a", false).unwrap().unwrap();
-    assert_eq!(
-        (st.cversion, st.num_children),
-        (2, 0),
-        "a create and a delete"
-    );
+    assert_eq!((st.cversion, st.num_children), (2, 0), "a create and a delete");
     assert_eq!(
         c.create("/a/s-", b"", 2).unwrap(),
         "/a/s-0000000001",
         "named by creates so far"
     );
-    assert_eq!(
-        keeper(c.delete("/zookeeper", -1).unwrap_err()),
-        ErrorCode::BadArguments
-    );
+    assert_eq!(keeper(c.delete("/zookeeper", -1).unwrap_err()), ErrorCode::BadArguments);
     let (acl, st) = c.get_acl("/zookeeper/config").unwrap();
     assert_eq!((acl.len(), acl[0].perms, st.aversion), (1, 1, -1));
 }
@@ -82,10 +65,7 @@ fn ephemerals_sequence_and_counts() {
     c.create("/app", b"", 0).unwrap();
     let e1 = c.create("/app/e-", b"", 3).unwrap();
     let e2 = c.create("/app/e-", b"", 3).unwrap();
-    assert_eq!(
-        (e1.as_str(), e2.as_str()),
-        ("/app/e-0000000000", "/app/e-0000000001")
-    );
+    assert_eq!((e1.as_str(), e2.as_str()), ("/app/e-0000000000", "/app/e-0000000001"));
     assert_eq!(
         keeper(c.create("/app/e-0000000000/x", b"", 0).unwrap_err()),
         ErrorCode::NoChildrenForEphemerals
@@ -109,12 +89,7 @@ fn ephemerals_sequence_and_counts() {
         )
         .unwrap();
     // /zookeeper, /zookeeper/quota, /zookeeper/config, /app and two ephemerals.
-    assert_eq!(
-        GetAllChildrenNumberResponse::from_bytes(&body)
-            .unwrap()
-            .total_number,
-        6
-    );
+    assert_eq!(GetAllChildrenNumberResponse::from_bytes(&body).unwrap().total_number, 6);
     let mut other = Client::connect(s.addr, T).unwrap();
     other.get_children("/app", true).unwrap();
     c.close().unwrap();
@@ -122,10 +97,7 @@ fn ephemerals_sequence_and_counts() {
         .next_event(Duration::from_secs(5))
         .unwrap()
         .expect("children changed on close");
-    assert_eq!(
-        (ev.kind, ev.path.as_str()),
-        (event::NODE_CHILDREN_CHANGED, "/app")
-    );
+    assert_eq!((ev.kind, ev.path.as_str()), (event::NODE_CHILDREN_CHANGED, "/app"));
     assert!(other.get_children("/app", false).unwrap().is_empty());
 }
 
@@ -175,10 +147,7 @@ fn reconnect_keeps_session_and_checks_password() {
             .to_bytes(),
         )
         .unwrap();
-    assert_eq!(
-        GetEphemeralsResponse::from_bytes(&body).unwrap().ephemerals,
-        ["/eph"]
-    );
+    assert_eq!(GetEphemeralsResponse::from_bytes(&body).unwrap().ephemerals, ["/eph"]);
     // The old connection was closed when the session moved to the new one.
     assert!(c.ping().is_err());
 }
@@ -189,10 +158,7 @@ fn client_ahead_of_server_is_refused() {
     let e = Client::resume(s.addr, T, 0, vec![0; 16], 0x7fff_0000)
         .err()
         .expect("refused");
-    assert!(
-        matches!(e, ClientError::Io(_)),
-        "closed without a reply: {e}"
-    );
+    assert!(matches!(e, ClientError::Io(_)), "closed without a reply: {e}");
 }
 
 #[test]
@@ -214,11 +180,7 @@ fn old_clients_without_the_read_only_byte() {
     sock.write_all(&frame).unwrap();
     let mut len = [0u8; 4];
     sock.read_exact(&mut len).unwrap();
-    assert_eq!(
-        i32::from_be_bytes(len),
-        36,
-        "the reply omits the readOnly byte too"
-    );
+    assert_eq!(i32::from_be_bytes(len), 36, "the reply omits the readOnly byte too");
 }
 
 #[test]
@@ -237,18 +199,12 @@ fn watches_fire_once_and_before_the_reply_showing_the_change() {
         .next_event(Duration::from_secs(1))
         .unwrap()
         .expect("created event queued before the reply");
-    assert_eq!(
-        (ev.kind, ev.path.as_str(), ev.state),
-        (event::NODE_CREATED, "/w", 3)
-    );
+    assert_eq!((ev.kind, ev.path.as_str(), ev.state), (event::NODE_CREATED, "/w", 3));
     b.set_data("/w", b"2", -1).unwrap();
     b.set_data("/w", b"3", -1).unwrap();
     let ev = a.next_event(Duration::from_secs(5)).unwrap().unwrap();
     assert_eq!(ev.kind, event::NODE_DATA_CHANGED);
-    assert!(
-        a.next_event(Duration::from_millis(300)).unwrap().is_none(),
-        "one-shot"
-    );
+    assert!(a.next_event(Duration::from_millis(300)).unwrap().is_none(), "one-shot");
     a.get_children("/w", true).unwrap();
     a.exists("/w", true).unwrap();
     b.delete("/w", -1).unwrap();
@@ -318,11 +274,7 @@ fn persistent_recursive_watch_sees_the_subtree() {
     b.set_data("/r/c", b"x", -1).unwrap();
     b.set_data("/r/c", b"y", -1).unwrap();
     let kinds: Vec<(i32, String)> = (0..3)
-        .map(|_| {
-            a.next_event(Duration::from_secs(5))
-                .unwrap()
-                .expect("event")
-        })
+        .map(|_| a.next_event(Duration::from_secs(5)).unwrap().expect("event"))
         .map(|e| (e.kind, e.path))
         .collect();
     assert_eq!(
@@ -377,10 +329,7 @@ fn set_watches_after_reconnect_fires_missed_changes() {
         .next_event(Duration::from_secs(5))
         .unwrap()
         .expect("re-registered watch fires");
-    assert_eq!(
-        (ev.kind, ev.path.as_str()),
-        (event::NODE_DATA_CHANGED, "/keep")
-    );
+    assert_eq!((ev.kind, ev.path.as_str()), (event::NODE_DATA_CHANGED, "/keep"));
 }
 
 #[test]
@@ -428,24 +377,11 @@ fn multi_commits_atomically_and_reports_per_op_errors() {
             },
         ])
         .unwrap();
-    assert_eq!(
-        failed,
-        [
-            OpResult::Error(0),
-            OpResult::Error(-101),
-            OpResult::Error(-2)
-        ]
-    );
-    assert!(
-        c.exists("/m/b", false).unwrap().is_none(),
-        "nothing applied"
-    );
+    assert_eq!(failed, [OpResult::Error(0), OpResult::Error(-101), OpResult::Error(-2)]);
+    assert!(c.exists("/m/b", false).unwrap().is_none(), "nothing applied");
     let after = c.exists("/m", false).unwrap().unwrap();
     assert_eq!(after.version, before.version);
-    assert!(
-        c.last_zxid > before.mzxid,
-        "a failed multi still takes a zxid"
-    );
+    assert!(c.last_zxid > before.mzxid, "a failed multi still takes a zxid");
     assert_eq!(
         keeper(
             c.call(
@@ -517,19 +453,14 @@ fn multi_read_returns_results_and_errors() {
 
 #[test]
 fn auth_whoami_and_acl_denial() {
-    let s = Server::start(
-        "DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=",
-    );
+    let s = Server::start("DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
     let mut owner = Client::connect(s.addr, T).unwrap();
     owner.add_auth("digest", b"alice:secret").unwrap();
     let acl = vec![rookery::jute::data::Acl::new(31, "auth", "")];
     owner.create_with_acl("/private", b"s", acl, 0).unwrap();
     let body = owner.call(op::WHO_AM_I, &[]).unwrap();
     let who = WhoAmIResponse::from_bytes(&body).unwrap().client_info;
-    let names: Vec<(&str, &str)> = who
-        .iter()
-        .map(|i| (i.auth_scheme.as_str(), i.user.as_str()))
-        .collect();
+    let names: Vec<(&str, &str)> = who.iter().map(|i| (i.auth_scheme.as_str(), i.user.as_str())).collect();
     assert_eq!(names, [("ip", "127.0.0.1"), ("digest", "alice")]);
     let mut stranger = Client::connect(s.addr, T).unwrap();
     assert_eq!(
@@ -542,10 +473,7 @@ fn auth_whoami_and_acl_denial() {
     );
     let mut root = Client::connect(s.addr, T).unwrap();
     root.add_auth("digest", b"super:test").unwrap();
-    assert_eq!(
-        root.get_data("/private", false).unwrap().0.as_deref(),
-        Some(&b"s"[..])
-    );
+    assert_eq!(root.get_data("/private", false).unwrap().0.as_deref(), Some(&b"s"[..]));
     let mut bad = Client::connect(s.addr, T).unwrap();
     assert_eq!(
         keeper(bad.add_auth("nosuchscheme", b"x").unwrap_err()),

@@ -29,10 +29,7 @@ const FOUR_LETTER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reads frames until the client goes away or misbehaves, then tells prep the connection is gone.
 pub fn run_reader(shared: Arc<Shared>, conn: ConnId, mut stream: TcpStream, ready: Receiver<i64>) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     // Ok means the writer closes the socket once the last reply is out (closeSession, failed
     // auth). Anything else ends the connection here.
     match read_loop(&shared, conn, &mut stream, &ready) {
@@ -54,12 +51,7 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
-fn read_loop(
-    shared: &Shared,
-    conn: ConnId,
-    stream: &mut TcpStream,
-    ready: &Receiver<i64>,
-) -> io::Result<()> {
+fn read_loop(shared: &Shared, conn: ConnId, stream: &mut TcpStream, ready: &Receiver<i64>) -> io::Result<()> {
     let mut first = [0u8; 4];
     stream.read_exact(&mut first)?;
     if let Ok(word) = std::str::from_utf8(&first) {
@@ -70,28 +62,23 @@ fn read_loop(
     let len = i32::from_be_bytes(first);
     let mut buf = Vec::new();
     read_body(stream, len, shared.max_frame, &mut buf)?;
-    let req = ConnectRequest::from_bytes(&buf)
-        .map_err(|e| invalid(format!("bad ConnectRequest: {e}")))?;
+    let req = ConnectRequest::from_bytes(&buf).map_err(|e| invalid(format!("bad ConnectRequest: {e}")))?;
     shared
         .prep_tx
         .send(PrepInput::Connect { conn, req })
         .map_err(|_| invalid("server stopping".into()))?;
     // Block until the session exists; the commit thread answers, or drops the handle on refusal.
-    let session = ready
-        .recv()
-        .map_err(|_| io::Error::new(io::ErrorKind::UnexpectedEof, "handshake refused"))?;
-    let peer_ip = stream
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    // Block until the session exists. On refusal the commit thread drops the route instead, and
+    // the writer sends the refusal (if any) and closes the socket.
+    let Ok(session) = ready.recv() else { return Ok(()) };
+    let peer_ip = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let mut auth = Arc::new(crate::pipeline::prep::initial_auth(&peer_ip));
     loop {
         let mut len = [0u8; 4];
         stream.read_exact(&mut len)?;
         read_body(stream, i32::from_be_bytes(len), shared.max_frame, &mut buf)?;
         let mut r = Reader::new(&buf);
-        let hdr =
-            RequestHeader::read(&mut r).map_err(|e| invalid(format!("bad request header: {e}")))?;
+        let hdr = RequestHeader::read(&mut r).map_err(|e| invalid(format!("bad request header: {e}")))?;
         let body = r.rest();
         if hdr.op == op::AUTH {
             if !auth_packet(shared, conn, &hdr, body, &mut auth)? {
@@ -106,10 +93,7 @@ fn read_loop(
                     log::warn!("connection {conn}: unknown request type {}", hdr.op);
                     ErrorCode::Unimplemented
                 } else {
-                    log::warn!(
-                        "connection {conn}: malformed {} request: {e}",
-                        op::name(hdr.op)
-                    );
+                    log::warn!("connection {conn}: malformed {} request: {e}", op::name(hdr.op));
                     ErrorCode::MarshallingError
                 };
                 ClientOp::Invalid { op: hdr.op, err }
@@ -138,9 +122,7 @@ fn read_loop(
 /// allocating ("Len error" in ZooKeeper).
 fn read_body(stream: &mut TcpStream, len: i32, max: usize, buf: &mut Vec<u8>) -> io::Result<()> {
     if len < 0 || len as usize > max {
-        return Err(invalid(format!(
-            "Len error {len}: frame over jute.maxbuffer"
-        )));
+        return Err(invalid(format!("Len error {len}: frame over jute.maxbuffer")));
     }
     buf.clear();
     buf.resize(len as usize, 0);
@@ -157,8 +139,7 @@ fn auth_packet(
     body: &[u8],
     auth: &mut Arc<Vec<crate::jute::data::Id>>,
 ) -> io::Result<bool> {
-    let packet =
-        AuthPacket::from_bytes(body).map_err(|e| invalid(format!("bad auth packet: {e}")))?;
+    let packet = AuthPacket::from_bytes(body).map_err(|e| invalid(format!("bad auth packet: {e}")))?;
     let granted = acl::authenticate(
         &packet.scheme,
         packet.auth.as_deref().unwrap_or(&[]),
@@ -176,10 +157,7 @@ fn auth_packet(
             0
         }
         Err(e) => {
-            log::info!(
-                "connection {conn}: authentication failed for scheme {}",
-                packet.scheme
-            );
+            log::info!("connection {conn}: authentication failed for scheme {}", packet.scheme);
             e.code()
         }
     };
@@ -197,10 +175,7 @@ fn auth_packet(
 }
 
 fn four_letter(shared: &Shared, word: &str, stream: &mut TcpStream) -> io::Result<()> {
-    let allowed = shared
-        .four_letter_whitelist
-        .iter()
-        .any(|w| w == "*" || w == word);
+    let allowed = shared.four_letter_whitelist.iter().any(|w| w == "*" || w == word);
     let text = if !allowed {
         format!("{word} is not executed because it is not in the whitelist.\n")
     } else {
@@ -214,9 +189,7 @@ fn four_letter(shared: &Shared, word: &str, stream: &mut TcpStream) -> io::Resul
             .map_err(|_| invalid("server stopping".into()))?;
         match rx.recv_timeout(FOUR_LETTER_TIMEOUT) {
             Ok(t) => t,
-            Err(RecvTimeoutError::Timeout) => {
-                "This ZooKeeper instance is not currently serving requests\n".into()
-            }
+            Err(RecvTimeoutError::Timeout) => "This ZooKeeper instance is not currently serving requests\n".into(),
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         }
     };
