@@ -58,16 +58,8 @@ impl Golden {
             hex(&want),
             "{name}: our encoding differs from ZooKeeper's"
         );
-        assert_eq!(
-            &decode_all::<T>(name, &want),
-            value,
-            "{name}: decoded value differs"
-        );
-        assert_eq!(
-            &T::from_bytes(&want).unwrap(),
-            value,
-            "{name}: from_bytes differs"
-        );
+        assert_eq!(&decode_all::<T>(name, &want), value, "{name}: decoded value differs");
+        assert_eq!(&T::from_bytes(&want).unwrap(), value, "{name}: from_bytes differs");
     }
 
     /// Like `check`, for a fixture that is a header record followed by a body record.
@@ -79,11 +71,7 @@ impl Golden {
         let want = self.bytes(name);
         let mut ours = header.to_bytes();
         ours.extend(body.to_bytes());
-        assert_eq!(
-            hex(&ours),
-            hex(&want),
-            "{name}: our encoding differs from ZooKeeper's"
-        );
+        assert_eq!(hex(&ours), hex(&want), "{name}: our encoding differs from ZooKeeper's");
         let mut r = Reader::new(&want);
         assert_eq!(&H::read(&mut r).unwrap(), header, "{name}: header");
         assert_eq!(&B::read(&mut r).unwrap(), body, "{name}: body");
@@ -95,11 +83,7 @@ impl Golden {
 fn decode_all<T: Record>(name: &str, buf: &[u8]) -> T {
     let mut r = Reader::new(buf);
     let v = T::read(&mut r).unwrap_or_else(|e| panic!("{name}: decode failed: {e}"));
-    assert!(
-        r.is_empty(),
-        "{name}: {} bytes left over after decoding",
-        r.remaining()
-    );
+    assert!(r.is_empty(), "{name}: {} bytes left over after decoding", r.remaining());
     v
 }
 
@@ -124,10 +108,7 @@ fn strings(xs: &[&str]) -> Vec<String> {
 }
 
 fn acls() -> Vec<Acl> {
-    vec![
-        Acl::new(31, "world", "anyone"),
-        Acl::new(5, "digest", "usér:Zm9v+/=="),
-    ]
+    vec![Acl::new(31, "world", "anyone"), Acl::new(5, "digest", "usér:Zm9v+/==")]
 }
 
 fn stat() -> Stat {
@@ -194,144 +175,13 @@ fn delete_txn() -> DeleteTxn {
 }
 
 fn check_version_txn() -> CheckVersionTxn {
-    CheckVersionTxn {
-        path: p(),
-        version: 9,
-    }
+    CheckVersionTxn { path: p(), version: 9 }
 }
 
 // ---------------------------------------------------------------------------------------------
-// multi framing, written here by hand until the real encoder exists (PROTOCOL.md §1.6):
-// for each op `MultiHeader{type, done=false, err}` + body, then `MultiHeader{-1, true, -1}`.
+// multi framing (PROTOCOL.md §1.6), through the server's own encoder and decoder.
 
-/// One sub-operation of a `MultiOperationRecord` (multi or multiRead).
-#[derive(Debug, Clone, PartialEq)]
-enum MultiOp {
-    Create(CreateRequest),
-    SetData(SetDataRequest),
-    Delete(DeleteRequest),
-    Check(CheckVersionRequest),
-    GetChildren(GetChildrenRequest),
-    GetData(GetDataRequest),
-}
-
-/// One result of a `MultiResponse`.
-#[derive(Debug, Clone, PartialEq)]
-enum MultiResult {
-    Create(CreateResponse),
-    Create2(Create2Response),
-    SetData(SetDataResponse),
-    Delete,
-    Check,
-    GetChildren(GetChildrenResponse),
-    GetData(GetDataResponse),
-    Error(i32),
-}
-
-const MULTI_DONE: MultiHeader = MultiHeader {
-    op: -1,
-    done: true,
-    err: -1,
-};
-
-fn encode_multi_request(ops: &[MultiOp]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for op in ops {
-        let (code, body) = match op {
-            MultiOp::Create(r) => (1, r.to_bytes()),
-            MultiOp::SetData(r) => (5, r.to_bytes()),
-            MultiOp::Delete(r) => (2, r.to_bytes()),
-            MultiOp::Check(r) => (13, r.to_bytes()),
-            MultiOp::GetChildren(r) => (8, r.to_bytes()),
-            MultiOp::GetData(r) => (4, r.to_bytes()),
-        };
-        MultiHeader {
-            op: code,
-            done: false,
-            err: -1,
-        }
-        .write(&mut out);
-        out.extend(body);
-    }
-    MULTI_DONE.write(&mut out);
-    out
-}
-
-fn decode_multi_request(buf: &[u8]) -> Vec<MultiOp> {
-    let mut r = Reader::new(buf);
-    let mut ops = Vec::new();
-    loop {
-        let h = MultiHeader::read(&mut r).unwrap();
-        if h.done {
-            break;
-        }
-        ops.push(match h.op {
-            1 => MultiOp::Create(CreateRequest::read(&mut r).unwrap()),
-            5 => MultiOp::SetData(SetDataRequest::read(&mut r).unwrap()),
-            2 => MultiOp::Delete(DeleteRequest::read(&mut r).unwrap()),
-            13 => MultiOp::Check(CheckVersionRequest::read(&mut r).unwrap()),
-            8 => MultiOp::GetChildren(GetChildrenRequest::read(&mut r).unwrap()),
-            4 => MultiOp::GetData(GetDataRequest::read(&mut r).unwrap()),
-            other => panic!("unexpected multi op {other}"),
-        });
-    }
-    assert!(r.is_empty(), "bytes after the multi terminator");
-    ops
-}
-
-fn encode_multi_response(results: &[MultiResult]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for res in results {
-        let (code, err, body) = match res {
-            MultiResult::Create(r) => (1, 0, r.to_bytes()),
-            MultiResult::Create2(r) => (15, 0, r.to_bytes()),
-            MultiResult::SetData(r) => (5, 0, r.to_bytes()),
-            MultiResult::Delete => (2, 0, vec![]),
-            MultiResult::Check => (13, 0, vec![]),
-            MultiResult::GetChildren(r) => (8, 0, r.to_bytes()),
-            MultiResult::GetData(r) => (4, 0, r.to_bytes()),
-            MultiResult::Error(e) => (-1, *e, ErrorResponse { err: *e }.to_bytes()),
-        };
-        MultiHeader {
-            op: code,
-            done: false,
-            err,
-        }
-        .write(&mut out);
-        out.extend(body);
-    }
-    MULTI_DONE.write(&mut out);
-    out
-}
-
-fn decode_multi_response(buf: &[u8]) -> Vec<MultiResult> {
-    let mut r = Reader::new(buf);
-    let mut results = Vec::new();
-    loop {
-        let h = MultiHeader::read(&mut r).unwrap();
-        if h.done {
-            break;
-        }
-        results.push(match h.op {
-            1 => MultiResult::Create(CreateResponse::read(&mut r).unwrap()),
-            15 => MultiResult::Create2(Create2Response::read(&mut r).unwrap()),
-            5 => MultiResult::SetData(SetDataResponse::read(&mut r).unwrap()),
-            2 => MultiResult::Delete,
-            13 => MultiResult::Check,
-            8 => MultiResult::GetChildren(GetChildrenResponse::read(&mut r).unwrap()),
-            4 => MultiResult::GetData(GetDataResponse::read(&mut r).unwrap()),
-            -1 => {
-                // ZooKeeper reads the code from the body; the header carries the same value.
-                let e = ErrorResponse::read(&mut r).unwrap().err;
-                assert_eq!(e, h.err, "error result: header err and body err differ");
-                MultiResult::Error(e)
-            }
-            other => panic!("unexpected multi result type {other}"),
-        });
-    }
-    assert!(r.is_empty(), "bytes after the multi terminator");
-    results
-}
+use rookery::pipeline::{decode_multi_response, encode_multi_request, encode_multi_response, ClientOp, OpResult};
 
 // ---------------------------------------------------------------------------------------------
 // Groups of fixtures
@@ -379,17 +229,8 @@ fn handshake_and_headers(g: &mut Golden) {
     );
     g.check("RequestHeaderPing", &RequestHeader { xid: -2, op: 11 });
     g.check("RequestHeaderAuth", &RequestHeader { xid: -4, op: 100 });
-    g.check(
-        "RequestHeaderSetWatches2",
-        &RequestHeader { xid: -8, op: 105 },
-    );
-    g.check(
-        "RequestHeaderCloseSession",
-        &RequestHeader {
-            xid: i32::MAX,
-            op: -11,
-        },
-    );
+    g.check("RequestHeaderSetWatches2", &RequestHeader { xid: -8, op: 105 });
+    g.check("RequestHeaderCloseSession", &RequestHeader { xid: i32::MAX, op: -11 });
     g.check(
         "ReplyHeader",
         &ReplyHeader {
@@ -434,10 +275,7 @@ fn handshake_and_headers(g: &mut Golden) {
     g.check_frame(
         "FrameGetData",
         &RequestHeader { xid: 3, op: 4 },
-        &GetDataRequest {
-            path: p(),
-            watch: true,
-        },
+        &GetDataRequest { path: p(), watch: true },
     );
     g.check_frame(
         "FrameGetDataReply",
@@ -503,14 +341,8 @@ fn client_records(g: &mut Golden) {
             err: -1,
         },
     );
-    g.check("MultiHeaderDone", &MULTI_DONE);
-    g.check(
-        "GetDataRequest",
-        &GetDataRequest {
-            path: p(),
-            watch: true,
-        },
-    );
+    g.check("MultiHeaderDone", &MultiHeader { op: -1, done: true, err: -1 });
+    g.check("GetDataRequest", &GetDataRequest { path: p(), watch: true });
     g.check(
         "SetDataRequest",
         &SetDataRequest {
@@ -572,13 +404,7 @@ fn client_records(g: &mut Golden) {
             ttl: 0xff_ffff_ffff,
         },
     );
-    g.check(
-        "DeleteRequest",
-        &DeleteRequest {
-            path: p(),
-            version: 17,
-        },
-    );
+    g.check("DeleteRequest", &DeleteRequest { path: p(), version: 17 });
     g.check(
         "GetChildrenRequest",
         &GetChildrenRequest {
@@ -590,13 +416,7 @@ fn client_records(g: &mut Golden) {
         "GetAllChildrenNumberRequest",
         &GetAllChildrenNumberRequest { path: "/".into() },
     );
-    g.check(
-        "GetChildren2Request",
-        &GetChildren2Request {
-            path: p(),
-            watch: true,
-        },
-    );
+    g.check("GetChildren2Request", &GetChildren2Request { path: p(), watch: true });
     g.check(
         "CheckVersionRequest",
         &CheckVersionRequest {
@@ -605,12 +425,7 @@ fn client_records(g: &mut Golden) {
         },
     );
     g.check("SyncRequest", &SyncRequest { path: p() });
-    g.check(
-        "SyncResponse",
-        &SyncResponse {
-            path: "/é/x".into(),
-        },
-    );
+    g.check("SyncResponse", &SyncResponse { path: "/é/x".into() });
     g.check(
         "GetAclRequest",
         &GetAclRequest {
@@ -649,13 +464,7 @@ fn client_records(g: &mut Golden) {
             stat: stat(),
         },
     );
-    g.check(
-        "ExistsRequest",
-        &ExistsRequest {
-            path: p(),
-            watch: true,
-        },
-    );
+    g.check("ExistsRequest", &ExistsRequest { path: p(), watch: true });
     g.check("ExistsResponse", &ExistsResponse { stat: stat() });
     g.check(
         "GetDataResponse",
@@ -677,10 +486,7 @@ fn client_records(g: &mut Golden) {
             children: strings(&["a", "é", "zz-0000000001"]),
         },
     );
-    g.check(
-        "GetChildrenResponseEmpty",
-        &GetChildrenResponse { children: vec![] },
-    );
+    g.check("GetChildrenResponseEmpty", &GetChildrenResponse { children: vec![] });
     g.check(
         "GetAllChildrenNumberResponse",
         &GetAllChildrenNumberResponse {
@@ -701,14 +507,8 @@ fn client_records(g: &mut Golden) {
             stat: stat(),
         },
     );
-    g.check(
-        "CheckWatchesRequest",
-        &CheckWatchesRequest { path: p(), kind: 2 },
-    );
-    g.check(
-        "RemoveWatchesRequest",
-        &RemoveWatchesRequest { path: p(), kind: 3 },
-    );
+    g.check("CheckWatchesRequest", &CheckWatchesRequest { path: p(), kind: 2 });
+    g.check("RemoveWatchesRequest", &RemoveWatchesRequest { path: p(), kind: 3 });
     g.check(
         "GetEphemeralsRequest",
         &GetEphemeralsRequest {
@@ -868,22 +668,25 @@ fn quorum_records(g: &mut Golden) {
 
 fn multi_records(g: &mut Golden) {
     let ops = vec![
-        MultiOp::Create(CreateRequest {
-            path: p(),
-            data: data(),
-            acl: acls(),
-            flags: 1,
-        }),
-        MultiOp::SetData(SetDataRequest {
+        ClientOp::Create {
+            op: 1,
+            req: CreateRequest {
+                path: p(),
+                data: data(),
+                acl: acls(),
+                flags: 1,
+            },
+        },
+        ClientOp::SetData(SetDataRequest {
             path: p(),
             data: data(),
             version: 5,
         }),
-        MultiOp::Delete(DeleteRequest {
+        ClientOp::Delete(DeleteRequest {
             path: "/d".into(),
             version: -1,
         }),
-        MultiOp::Check(CheckVersionRequest {
+        ClientOp::Check(CheckVersionRequest {
             path: "/c".into(),
             version: 3,
         }),
@@ -892,11 +695,11 @@ fn multi_records(g: &mut Golden) {
     check_multi_request(g, "MultiRequestEmpty", &[]);
     // multiRead: Op.getChildren/getData always carry watch=false.
     let reads = vec![
-        MultiOp::GetChildren(GetChildrenRequest {
+        ClientOp::GetChildren(GetChildrenRequest {
             path: p(),
             watch: false,
         }),
-        MultiOp::GetData(GetDataRequest {
+        ClientOp::GetData(GetDataRequest {
             path: "/d".into(),
             watch: false,
         }),
@@ -907,66 +710,69 @@ fn multi_records(g: &mut Golden) {
         g,
         "MultiResponse",
         &[
-            MultiResult::Create(CreateResponse { path: p() }),
-            MultiResult::SetData(SetDataResponse { stat: stat() }),
-            MultiResult::Error(-101),
+            OpResult::Create(CreateResponse { path: p() }),
+            OpResult::SetData(SetDataResponse { stat: stat() }),
+            OpResult::Error(-101),
         ],
     );
     check_multi_response(
         g,
         "MultiResponseOtherKinds",
         &[
-            MultiResult::Create2(Create2Response {
+            OpResult::Create2(Create2Response {
                 path: p(),
                 stat: stat(),
             }),
-            MultiResult::Delete,
-            MultiResult::Check,
-            MultiResult::Error(0),
+            OpResult::Delete,
+            OpResult::Check,
+            OpResult::Error(0),
         ],
     );
     check_multi_response(
         g,
         "MultiReadResponse",
         &[
-            MultiResult::GetChildren(GetChildrenResponse {
+            OpResult::GetChildren(GetChildrenResponse {
                 children: strings(&["a", "é"]),
             }),
-            MultiResult::GetData(GetDataResponse {
+            OpResult::GetData(GetDataResponse {
                 data: data(),
                 stat: stat(),
             }),
-            MultiResult::Error(-101),
+            OpResult::Error(-101),
         ],
     );
 }
 
-fn check_multi_request(g: &mut Golden, name: &str, ops: &[MultiOp]) {
+fn check_multi_request(g: &mut Golden, name: &str, ops: &[ClientOp]) {
     let want = g.bytes(name);
-    assert_eq!(
-        hex(&encode_multi_request(ops)),
-        hex(&want),
-        "{name}: encoding differs"
-    );
-    assert_eq!(
-        decode_multi_request(&want),
-        ops,
-        "{name}: decoded ops differ"
-    );
+    let mut got = Vec::new();
+    encode_multi_request(ops, &mut got);
+    assert_eq!(hex(&got), hex(&want), "{name}: encoding differs");
+    let reads = ops
+        .iter()
+        .any(|o| matches!(o, ClientOp::GetData(_) | ClientOp::GetChildren(_)));
+    let decoded = ClientOp::decode(if reads { 22 } else { 14 }, &want).expect("decodes");
+    let expected = if reads {
+        ClientOp::MultiRead(ops.to_vec())
+    } else {
+        ClientOp::Multi(ops.to_vec())
+    };
+    assert_eq!(decoded, expected, "{name}: decoded ops differ");
 }
 
-fn check_multi_response(g: &mut Golden, name: &str, results: &[MultiResult]) {
+fn check_multi_response(g: &mut Golden, name: &str, results: &[OpResult]) {
     let want = g.bytes(name);
+    let mut got = Vec::new();
+    encode_multi_response(results, &mut got);
+    assert_eq!(hex(&got), hex(&want), "{name}: encoding differs");
+    let mut r = Reader::new(&want);
     assert_eq!(
-        hex(&encode_multi_response(results)),
-        hex(&want),
-        "{name}: encoding differs"
-    );
-    assert_eq!(
-        decode_multi_response(&want),
+        decode_multi_response(&mut r).expect("decodes"),
         results,
         "{name}: decoded results differ"
     );
+    assert!(r.is_empty(), "{name}: bytes after the terminator");
 }
 
 /// Fixtures Java writes in a form we decode but do not reproduce byte for byte.
@@ -977,14 +783,8 @@ fn decode_only(g: &mut Golden) {
         relative_zxid: 16,
         ..Default::default()
     };
-    assert_eq!(
-        decode_all::<SetWatches>("SetWatchesNullVectors", &bytes),
-        empty
-    );
-    assert_eq!(
-        hex(&empty.to_bytes()),
-        "0000000000000010000000000000000000000000"
-    );
+    assert_eq!(decode_all::<SetWatches>("SetWatchesNullVectors", &bytes), empty);
+    assert_eq!(hex(&empty.to_bytes()), "0000000000000010000000000000000000000000");
 
     // Learners send ACK/PING/... as QuorumPacket(type, zxid, null, null): data -1 and authinfo -1.
     let bytes = g.bytes("QuorumPacketNulls");
@@ -995,10 +795,7 @@ fn decode_only(g: &mut Golden) {
         auth_info: vec![],
     };
     assert_eq!(decode_all::<QuorumPacket>("QuorumPacketNulls", &bytes), ack);
-    assert_eq!(
-        hex(&ack.to_bytes()),
-        "000000030000000500000001ffffffff00000000"
-    );
+    assert_eq!(hex(&ack.to_bytes()), "000000030000000500000001ffffffff00000000");
 
     // Java writes strings one UTF-16 unit at a time (CESU-8): U+1F600 becomes ed a0 bd ed b8 80
     // and a lone surrogate ed a0 80. That is not UTF-8; like Java's reader we decode it lossily
@@ -1012,10 +809,7 @@ fn decode_only(g: &mut Golden) {
         .strip_prefix("/é")
         .and_then(|m| m.strip_suffix('x'))
         .expect("prefix and suffix survive");
-    assert!(
-        !middle.is_empty() && middle.chars().all(|c| c == '\u{fffd}'),
-        "{s:?}"
-    );
+    assert!(!middle.is_empty() && middle.chars().all(|c| c == '\u{fffd}'), "{s:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1072,16 +866,10 @@ fn connect_request_without_read_only_byte() {
 
     let new = g.bytes("ConnectRequest");
     assert_eq!(new.len(), 45);
-    assert_eq!(
-        ConnectRequest::from_bytes(&new).unwrap().read_only,
-        Some(true)
-    );
+    assert_eq!(ConnectRequest::from_bytes(&new).unwrap().read_only, Some(true));
     let mut ro_false = new.clone();
     *ro_false.last_mut().unwrap() = 0;
-    assert_eq!(
-        ConnectRequest::from_bytes(&ro_false).unwrap().read_only,
-        Some(false)
-    );
+    assert_eq!(ConnectRequest::from_bytes(&ro_false).unwrap().read_only, Some(false));
     assert_eq!(g.bytes("ConnectResponse").len(), 37);
 
     // One byte short of the passwd is an error, not an "old client".
@@ -1108,8 +896,5 @@ fn every_fixture_is_checked() {
         })
         .collect();
     let unchecked: Vec<_> = on_disk.difference(&g.used).collect();
-    assert!(
-        unchecked.is_empty(),
-        "fixtures no test checks: {unchecked:?}"
-    );
+    assert!(unchecked.is_empty(), "fixtures no test checks: {unchecked:?}");
 }

@@ -5,7 +5,7 @@ use crate::codes::{op, ErrorCode};
 use crate::jute::data::{open_acl_unsafe, Acl, Stat};
 use crate::jute::proto::*;
 use crate::jute::{JuteWrite, Reader, Record};
-use crate::pipeline::{decode_multi_response, OpResult};
+use crate::pipeline::{decode_multi_response, encode_multi_request, ClientOp, OpResult};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -50,24 +50,10 @@ pub type Result<T> = std::result::Result<T, ClientError>;
 /// One operation of a multi.
 #[derive(Debug, Clone)]
 pub enum Op {
-    Create {
-        path: String,
-        data: Vec<u8>,
-        flags: i32,
-    },
-    Delete {
-        path: String,
-        version: i32,
-    },
-    SetData {
-        path: String,
-        data: Vec<u8>,
-        version: i32,
-    },
-    Check {
-        path: String,
-        version: i32,
-    },
+    Create { path: String, data: Vec<u8>, flags: i32 },
+    Delete { path: String, version: i32 },
+    SetData { path: String, data: Vec<u8>, version: i32 },
+    Check { path: String, version: i32 },
 }
 
 pub struct Client {
@@ -180,8 +166,7 @@ impl Client {
             }
             if hdr.err != 0 {
                 return Err(ClientError::Keeper(
-                    ErrorCode::from_code(hdr.err)
-                        .ok_or(ClientError::Protocol(format!("error code {}", hdr.err)))?,
+                    ErrorCode::from_code(hdr.err).ok_or(ClientError::Protocol(format!("error code {}", hdr.err)))?,
                 ));
             }
             return Ok(r.rest().to_vec());
@@ -197,13 +182,7 @@ impl Client {
         self.create_with_acl(path, data, open_acl_unsafe(), flags)
     }
 
-    pub fn create_with_acl(
-        &mut self,
-        path: &str,
-        data: &[u8],
-        acl: Vec<Acl>,
-        flags: i32,
-    ) -> Result<String> {
+    pub fn create_with_acl(&mut self, path: &str, data: &[u8], acl: Vec<Acl>, flags: i32) -> Result<String> {
         let req = CreateRequest {
             path: path.into(),
             data: Some(data.to_vec()),
@@ -322,77 +301,35 @@ impl Client {
 
     /// A multi; the per-op results (a failed multi is Ok with error results, as on the wire).
     pub fn multi(&mut self, ops: &[Op]) -> Result<Vec<OpResult>> {
-        let mut b = Vec::new();
-        for o in ops {
-            match o {
-                Op::Create { path, data, flags } => {
-                    MultiHeader {
-                        op: op::CREATE,
-                        done: false,
-                        err: -1,
-                    }
-                    .write(&mut b);
-                    let acl = open_acl_unsafe();
-                    CreateRequest {
+        let ops: Vec<ClientOp> = ops
+            .iter()
+            .map(|o| match o {
+                Op::Create { path, data, flags } => ClientOp::Create {
+                    op: op::CREATE,
+                    req: CreateRequest {
                         path: path.clone(),
                         data: Some(data.clone()),
-                        acl,
+                        acl: open_acl_unsafe(),
                         flags: *flags,
-                    }
-                    .write(&mut b);
-                }
-                Op::Delete { path, version } => {
-                    MultiHeader {
-                        op: op::DELETE,
-                        done: false,
-                        err: -1,
-                    }
-                    .write(&mut b);
-                    DeleteRequest {
-                        path: path.clone(),
-                        version: *version,
-                    }
-                    .write(&mut b);
-                }
-                Op::SetData {
-                    path,
-                    data,
-                    version,
-                } => {
-                    MultiHeader {
-                        op: op::SET_DATA,
-                        done: false,
-                        err: -1,
-                    }
-                    .write(&mut b);
-                    SetDataRequest {
-                        path: path.clone(),
-                        data: Some(data.clone()),
-                        version: *version,
-                    }
-                    .write(&mut b);
-                }
-                Op::Check { path, version } => {
-                    MultiHeader {
-                        op: op::CHECK,
-                        done: false,
-                        err: -1,
-                    }
-                    .write(&mut b);
-                    CheckVersionRequest {
-                        path: path.clone(),
-                        version: *version,
-                    }
-                    .write(&mut b);
-                }
-            }
-        }
-        MultiHeader {
-            op: -1,
-            done: true,
-            err: -1,
-        }
-        .write(&mut b);
+                    },
+                },
+                Op::Delete { path, version } => ClientOp::Delete(DeleteRequest {
+                    path: path.clone(),
+                    version: *version,
+                }),
+                Op::SetData { path, data, version } => ClientOp::SetData(SetDataRequest {
+                    path: path.clone(),
+                    data: Some(data.clone()),
+                    version: *version,
+                }),
+                Op::Check { path, version } => ClientOp::Check(CheckVersionRequest {
+                    path: path.clone(),
+                    version: *version,
+                }),
+            })
+            .collect();
+        let mut b = Vec::new();
+        encode_multi_request(&ops, &mut b);
         let body = self.call(op::MULTI, &b)?;
         Ok(decode_multi_response(&mut Reader::new(&body))?)
     }
@@ -411,27 +348,17 @@ impl Client {
         self.stream.set_read_timeout(Some(timeout))?;
         let frame = match self.read_frame() {
             Ok(f) => f,
-            Err(ClientError::Io(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                self.stream
-                    .set_read_timeout(Some(Duration::from_secs(10)))?;
+            Err(ClientError::Io(e)) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                self.stream.set_read_timeout(Some(Duration::from_secs(10)))?;
                 return Ok(None);
             }
             Err(e) => return Err(e),
         };
-        self.stream
-            .set_read_timeout(Some(Duration::from_secs(10)))?;
+        self.stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let mut r = Reader::new(&frame);
         let hdr = ReplyHeader::read(&mut r)?;
         if hdr.xid != -1 {
-            return Err(ClientError::Protocol(format!(
-                "unexpected reply xid {}",
-                hdr.xid
-            )));
+            return Err(ClientError::Protocol(format!("unexpected reply xid {}", hdr.xid)));
         }
         Ok(Some(WatcherEvent::read(&mut r)?))
     }

@@ -86,9 +86,7 @@ impl ClientOp {
             op::GET_ACL => ClientOp::GetAcl(GetAclRequest::read(r)?),
             op::GET_CHILDREN => ClientOp::GetChildren(GetChildrenRequest::read(r)?),
             op::GET_CHILDREN2 => ClientOp::GetChildren2(GetChildren2Request::read(r)?),
-            op::GET_ALL_CHILDREN_NUMBER => {
-                ClientOp::GetAllChildrenNumber(GetAllChildrenNumberRequest::read(r)?)
-            }
+            op::GET_ALL_CHILDREN_NUMBER => ClientOp::GetAllChildrenNumber(GetAllChildrenNumberRequest::read(r)?),
             op::GET_EPHEMERALS => ClientOp::GetEphemerals(GetEphemeralsRequest::read(r)?),
             op::SYNC => ClientOp::Sync(SyncRequest::read(r)?),
             op::PING => ClientOp::Ping,
@@ -113,6 +111,36 @@ impl ClientOp {
             op::SASL => ClientOp::Sasl(GetSaslRequest::read(r)?),
             _ => return Err(DecodeError::Invalid("opcode")),
         })
+    }
+
+    /// Encodes the request record, as a client sends it after the RequestHeader.
+    pub fn write_body(&self, out: &mut Vec<u8>) {
+        match self {
+            ClientOp::Create { req, .. } => req.write(out),
+            ClientOp::CreateTtl(r) => r.write(out),
+            ClientOp::Delete(r) => r.write(out),
+            ClientOp::DeleteContainer(p) => out.extend_from_slice(p.as_bytes()),
+            ClientOp::SetData(r) => r.write(out),
+            ClientOp::SetAcl(r) => r.write(out),
+            ClientOp::Check(r) => r.write(out),
+            ClientOp::Multi(ops) | ClientOp::MultiRead(ops) => encode_multi_request(ops, out),
+            ClientOp::Reconfig(r) => r.write(out),
+            ClientOp::Exists(r) => r.write(out),
+            ClientOp::GetData(r) => r.write(out),
+            ClientOp::GetAcl(r) => r.write(out),
+            ClientOp::GetChildren(r) => r.write(out),
+            ClientOp::GetChildren2(r) => r.write(out),
+            ClientOp::GetAllChildrenNumber(r) => r.write(out),
+            ClientOp::GetEphemerals(r) => r.write(out),
+            ClientOp::Sync(r) => r.write(out),
+            ClientOp::CheckWatches(r) => r.write(out),
+            ClientOp::RemoveWatches(r) => r.write(out),
+            ClientOp::SetWatches(r) => r.write(out),
+            ClientOp::AddWatch(r) => r.write(out),
+            ClientOp::Auth(r) => r.write(out),
+            ClientOp::Sasl(r) => r.write(out),
+            ClientOp::Ping | ClientOp::CloseSession | ClientOp::WhoAmI | ClientOp::Invalid { .. } => {}
+        }
     }
 
     /// Whether this request changes the tree and so becomes a txn.
@@ -186,6 +214,25 @@ impl ClientOp {
             _ => return None,
         })
     }
+}
+
+/// Encodes a `MultiOperationRecord` (multi or multiRead), as a client sends it.
+pub fn encode_multi_request(ops: &[ClientOp], out: &mut Vec<u8>) {
+    for o in ops {
+        MultiHeader {
+            op: o.opcode(),
+            done: false,
+            err: -1,
+        }
+        .write(out);
+        o.write_body(out);
+    }
+    MultiHeader {
+        op: -1,
+        done: true,
+        err: -1,
+    }
+    .write(out);
 }
 
 /// `MultiOperationRecord`: (MultiHeader + op record)* then MultiHeader{-1, done, -1}.
@@ -273,9 +320,7 @@ pub fn decode_multi_response(r: &mut Reader<'_>) -> Result<Vec<OpResult>> {
         }
         out.push(match h.op {
             op::CREATE => OpResult::Create(CreateResponse::read(r)?),
-            op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => {
-                OpResult::Create2(Create2Response::read(r)?)
-            }
+            op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => OpResult::Create2(Create2Response::read(r)?),
             op::DELETE => OpResult::Delete,
             op::SET_DATA => OpResult::SetData(SetDataResponse::read(r)?),
             op::CHECK => OpResult::Check,
@@ -316,16 +361,9 @@ pub struct Origin {
 #[derive(Debug)]
 pub enum CommitItem {
     /// A new connection (before its handshake).
-    Accept {
-        conn: ConnId,
-        remote: String,
-        wall_ms: i64,
-    },
+    Accept { conn: ConnId, remote: String, wall_ms: i64 },
     /// A txn to persist and apply; the reply (if any) goes to `origin`.
-    Txn {
-        txn: Transaction,
-        origin: Option<Origin>,
-    },
+    Txn { txn: Transaction, origin: Option<Origin> },
     /// A read (or ping, sync, watch bookkeeping) to serve against the tree.
     Read(Request),
     /// A reconnect of a live session onto a new connection.
