@@ -53,6 +53,10 @@
 //!   rejects `2888:3888 ` with a trailing space.
 //! - Hierarchical quorums (`group.N`, `weight.N`), several addresses per server (`a|b`), and a
 //!   `myid` that is not listed in an ensemble are errors rather than runtime surprises.
+//! - Negative numbers that ZooKeeper accepts but cannot mean (`initLimit=-1`, `server.-1`, a
+//!   negative `myid` in an ensemble) are errors. Where a negative value does have a meaning in
+//!   ZooKeeper it is kept, with a warning: `maxClientCnxns=-1` is unlimited (0), and
+//!   `minSessionTimeout` below -1 is no lower bound (0).
 //! - A file that is not UTF-8 is read as ISO-8859-1, as `Properties` reads every file; UTF-8 text
 //!   is kept as UTF-8, so a non-ASCII `dataDir` names the directory the user meant.
 
@@ -160,8 +164,10 @@ pub struct Config {
     /// `peerType`. Once `myid` is known, the role in this server's `server.N` line wins, with a
     /// warning if the two disagree, as in ZooKeeper's `setupPeerType`.
     pub peer_type: PeerType,
-    /// This server's id from the first line of `dataDir/myid`. Read only when `servers` is not
-    /// empty, and required when [`Config::is_quorum`]. Always `None` from [`Config::parse`].
+    /// This server's id from the first line of `dataDir/myid`, set only when `servers` is not
+    /// empty, and required when [`Config::is_quorum`]. A standalone server keeps `None`, though
+    /// [`Config::load`] still refuses a `myid` that is not a number, as ZooKeeper does. Always
+    /// `None` from [`Config::parse`].
     pub my_id: Option<u64>,
     /// `4lw.commands.whitelist`, split on commas and trimmed; `*` enables every command. When the
     /// key is absent this is [`FOUR_LETTER_WHITELIST_DEFAULT`] (Rookery's choice; ZooKeeper 3.8
@@ -267,12 +273,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(
-        file: &Path,
-        line: Option<usize>,
-        key: Option<&str>,
-        message: impl Into<String>,
-    ) -> Self {
+    fn new(file: &Path, line: Option<usize>, key: Option<&str>, message: impl Into<String>) -> Self {
         ConfigError {
             file: file.to_path_buf(),
             line,
@@ -313,26 +314,35 @@ impl fmt::Display for ServerSpec {
     /// ZooKeeper's `QuorumServer.toString`, as `conf` and the dynamic configuration show it:
     /// `host:2888:3888:participant;0.0.0.0:2181`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]", self.host)?;
-        } else {
-            f.write_str(&self.host)?;
+        match self.host.parse::<IpAddr>() {
+            Ok(ip) => f.write_str(&java_host_string(ip))?,
+            Err(_) => f.write_str(&self.host)?,
         }
-        write!(
-            f,
-            ":{}:{}:{}",
-            self.quorum_port, self.election_port, self.role
-        )?;
+        write!(f, ":{}:{}:{}", self.quorum_port, self.election_port, self.role)?;
         if let Some(addr) = self.client_addr {
-            write!(f, ";{addr}")?;
+            write!(f, ";{}:{}", java_host_string(addr.ip()), addr.port())?;
         }
         Ok(())
     }
 }
 
+/// An IP address as Java's `InetSocketAddress.getHostString` shows it, bracketed for IPv6 as
+/// ZooKeeper's `delimitedHostString` does: IPv6 in full, without `::` compression
+/// (`[0:0:0:0:0:0:0:1]`).
+fn java_host_string(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let groups: Vec<String> = v6.segments().iter().map(|g| format!("{g:x}")).collect();
+            format!("[{}]", groups.join(":"))
+        }
+    }
+}
+
 impl Config {
     /// Reads `path` as ZooKeeper's `QuorumPeerConfig.parse` does: the file itself, then the
-    /// `dynamicConfigFile` it names (if any), then, when it lists servers, `dataDir/myid`.
+    /// `dynamicConfigFile` it names (if any), then `dataDir/myid` (if it exists, or if the file
+    /// lists an ensemble).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = read_text(path, CONFIG_FILE_BYTES_MAX)?;
         let mut parser = Parser::new(path);
@@ -360,8 +370,8 @@ impl Config {
     /// Whether this server runs as a member of an ensemble: it lists servers, and either
     /// standalone mode is off or more than one of them votes (ZooKeeper's `isDistributed`).
     /// One participant with `standaloneEnabled=true` runs standalone, as ZooKeeper does for
-    /// HBase's sake. ZooKeeper counts participants where the brief counted all servers; the two
-    /// agree on every configuration that passes [`Config::parse`].
+    /// HBase's sake. (Counting all servers instead of participants gives the same answer for
+    /// every configuration that [`Config::parse`] accepts, since observers need a quorum.)
     pub fn is_quorum(&self) -> bool {
         let participants = self
             .servers
@@ -374,17 +384,13 @@ impl Config {
     /// The address to listen on for clients: `clientPortAddress` (or 0.0.0.0) and `clientPort`
     /// (or 2181).
     pub fn client_addr(&self) -> SocketAddr {
-        let ip = self
-            .client_port_address
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let ip = self.client_port_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         SocketAddr::new(ip, self.client_port.unwrap_or(CLIENT_PORT_DEFAULT))
     }
 
     /// Whether the four-letter word `command` (e.g. `"ruok"`) is whitelisted.
     pub fn four_letter_enabled(&self, command: &str) -> bool {
-        self.four_letter_whitelist
-            .iter()
-            .any(|c| c == "*" || c == command)
+        self.four_letter_whitelist.iter().any(|c| c == "*" || c == command)
     }
 
     /// The configuration of a file that sets only `dataDir`, before any key is applied.
@@ -491,10 +497,7 @@ const QUORUM_PEER_CONFIG_KEYS: &[(&str, Key)] = &[
     ("standaloneEnabled", Key::StandaloneEnabled),
     ("reconfigEnabled", Key::ReconfigEnabled),
     ("localSessionsEnabled", Key::LocalSessionsEnabled),
-    (
-        "localSessionsUpgradingEnabled",
-        Key::LocalSessionsUpgradingEnabled,
-    ),
+    ("localSessionsUpgradingEnabled", Key::LocalSessionsUpgradingEnabled),
     ("metricsProvider.httpPort", Key::MetricsHttpPort),
 ];
 
@@ -513,10 +516,7 @@ const SYSTEM_PROPERTY_KEYS: &[(&str, Key)] = &[
     ("DigestAuthenticationProvider.superDigest", Key::SuperDigest),
     ("readonlymode.enabled", Key::ReadOnlyModeEnabled),
     ("globalOutstandingLimit", Key::GlobalOutstandingLimit),
-    (
-        "znode.container.checkIntervalMs",
-        Key::ContainerCheckIntervalMs,
-    ),
+    ("znode.container.checkIntervalMs", Key::ContainerCheckIntervalMs),
     ("admin.serverPort", Key::AdminServerPort),
     ("admin.enableServer", Key::AdminEnableServer),
 ];
@@ -539,6 +539,8 @@ fn typed_key(name: &str) -> Option<Key> {
 enum Untyped {
     /// `Integer.parseInt`.
     Int,
+    /// `Integer.parseInt`, then a port for `InetSocketAddress` unless it is 0.
+    Port,
     /// `Long.parseLong`.
     Long,
     /// `true` or `false`, in any case.
@@ -553,7 +555,7 @@ enum Untyped {
 
 /// The keys `QuorumPeerConfig` reads that Rookery keeps only in [`Config::extra`].
 const QUORUM_PEER_CONFIG_UNTYPED: &[(&str, Untyped)] = &[
-    ("secureClientPort", Untyped::Int),
+    ("secureClientPort", Untyped::Port),
     ("secureClientPortAddress", Untyped::Text),
     ("observerMasterPort", Untyped::Int),
     ("clientPortListenBacklog", Untyped::Int),
@@ -652,10 +654,7 @@ const KNOWN_SYSTEM_PROPERTY_PREFIXES: &[&str] = &[
 ];
 
 fn is_known_system_property(key: &str) -> bool {
-    KNOWN_SYSTEM_PROPERTIES.contains(&key)
-        || KNOWN_SYSTEM_PROPERTY_PREFIXES
-            .iter()
-            .any(|p| key.starts_with(p))
+    KNOWN_SYSTEM_PROPERTIES.contains(&key) || KNOWN_SYSTEM_PROPERTY_PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
 /// Why Rookery ignores a value ZooKeeper would act on, if it does.
@@ -720,8 +719,7 @@ impl<'a> Parser<'a> {
     /// Applies every entry of `zoo.cfg`, then the checks of `QuorumPeerConfig.parseProperties`
     /// that do not involve the ensemble.
     fn read_static(&mut self, text: &str) -> Result<(), ConfigError> {
-        let entries = properties::read(text)
-            .map_err(|e| ConfigError::new(self.file, Some(e.line), None, e.message))?;
+        let entries = properties::read(text).map_err(|e| ConfigError::new(self.file, Some(e.line), None, e.message))?;
         let entries = self.last_wins(self.file, entries);
         let dynamic = entries.iter().any(|e| e.key == "dynamicConfigFile");
         for entry in &entries {
@@ -744,11 +742,7 @@ impl<'a> Parser<'a> {
 
     /// Keeps the last of several entries for one key, as `Properties` does, with a warning for
     /// each one dropped. `snapCount` and `zookeeper.snapCount` count as one key.
-    fn last_wins(
-        &mut self,
-        file: &Path,
-        entries: Vec<properties::Entry>,
-    ) -> Vec<properties::Entry> {
+    fn last_wins(&mut self, file: &Path, entries: Vec<properties::Entry>) -> Vec<properties::Entry> {
         let identity = |e: &properties::Entry| match typed_key(&e.key) {
             Some(key) => format!("{key:?}"),
             None => format!("={}", e.key),
@@ -780,78 +774,66 @@ impl<'a> Parser<'a> {
         let mut notes: Vec<String> = Vec::new();
         let c = &mut self.config;
         match key {
-            Key::TickTime => {
-                c.tick_time_ms = int(v, 1..=JAVA_INT_MAX, "a positive integer").map_err(err)?
-            }
+            Key::TickTime => c.tick_time_ms = int(v, 1..=JAVA_INT_MAX, "a positive integer").map_err(err)?,
             Key::DataDir => c.data_dir = path(v).map_err(err)?,
             Key::DataLogDir => c.data_log_dir = path(v).map_err(err)?,
-            Key::ClientPort => {
-                c.client_port = Some(int(v, PORT_RANGE, "a port number (0-65535)").map_err(err)?)
-            }
+            Key::ClientPort => c.client_port = Some(int(v, PORT_RANGE, "a port number (0-65535)").map_err(err)?),
             Key::ClientPortAddress => c.client_port_address = Some(ip(v).map_err(err)?),
             Key::MaxClientCnxns => {
-                c.max_client_cnxns = int(
-                    v,
-                    0..=JAVA_INT_MAX,
-                    "a non-negative integer (0 = unlimited)",
-                )
-                .map_err(err)?
+                let n: i64 = int(v, JAVA_INT_MIN..=JAVA_INT_MAX, "an integer (0 = unlimited)").map_err(err)?;
+                // ZooKeeper only limits when the value is positive.
+                c.max_client_cnxns = u32::try_from(n).unwrap_or_else(|_| {
+                    notes.push(format!("{n} means unlimited, as 0 does"));
+                    0
+                });
             }
             Key::MinSessionTimeout => {
-                self.min_session_timeout = Some(
-                    int(v, -1..=JAVA_INT_MAX, "milliseconds, or -1 for 2 ticks").map_err(err)?,
-                )
+                let n: i64 = int(v, JAVA_INT_MIN..=JAVA_INT_MAX, "milliseconds, or -1 for 2 ticks").map_err(err)?;
+                // Below -1 ZooKeeper has no lower bound at all, which is what 0 means.
+                self.min_session_timeout = Some(if n < -1 {
+                    notes.push(format!("{n} means no lower bound, as 0 does"));
+                    0
+                } else {
+                    n
+                });
             }
             Key::MaxSessionTimeout => {
-                self.max_session_timeout = Some(
-                    int(v, -1..=JAVA_INT_MAX, "milliseconds, or -1 for 20 ticks").map_err(err)?,
-                )
+                self.max_session_timeout =
+                    Some(int(v, -1..=JAVA_INT_MAX, "milliseconds, or -1 for 20 ticks").map_err(err)?)
             }
-            Key::InitLimit => {
-                c.init_limit = int(v, 0..=JAVA_INT_MAX, "a number of ticks").map_err(err)?
-            }
-            Key::SyncLimit => {
-                c.sync_limit = int(v, 0..=JAVA_INT_MAX, "a number of ticks").map_err(err)?
-            }
+            Key::InitLimit => c.init_limit = int(v, 0..=JAVA_INT_MAX, "a number of ticks").map_err(err)?,
+            Key::SyncLimit => c.sync_limit = int(v, 0..=JAVA_INT_MAX, "a number of ticks").map_err(err)?,
             Key::PeerType => c.peer_type = peer_type(v).map_err(err)?,
             Key::SnapRetainCount => {
                 let n: i64 = int(v, JAVA_INT_MIN..=JAVA_INT_MAX, "an integer").map_err(err)?;
                 c.autopurge_snap_retain_count = if n < i64::from(SNAP_RETAIN_COUNT_MIN) {
-                    notes.push(format!("{n} is below the minimum; using {SNAP_RETAIN_COUNT_MIN}, as ZooKeeper does"));
+                    notes.push(format!(
+                        "{n} is below the minimum; using {SNAP_RETAIN_COUNT_MIN}, as ZooKeeper does"
+                    ));
                     SNAP_RETAIN_COUNT_MIN
                 } else {
                     u32::try_from(n).map_err(|_| err(format!("expected an integer, got {v:?}")))?
                 };
             }
             Key::PurgeInterval => {
-                let n: i64 = int(
-                    v,
-                    JAVA_INT_MIN..=JAVA_INT_MAX,
-                    "a number of hours (0 = off)",
-                )
-                .map_err(err)?;
+                let n: i64 = int(v, JAVA_INT_MIN..=JAVA_INT_MAX, "a number of hours (0 = off)").map_err(err)?;
                 c.autopurge_purge_interval_hours = if n < 0 {
                     notes.push(format!("{n} turns purging off, as 0 does"));
                     0
                 } else {
-                    u32::try_from(n)
-                        .map_err(|_| err(format!("expected a number of hours, got {v:?}")))?
+                    u32::try_from(n).map_err(|_| err(format!("expected a number of hours, got {v:?}")))?
                 };
             }
             Key::StandaloneEnabled => c.standalone_enabled = strict_bool(v).map_err(err)?,
             Key::ReconfigEnabled => c.reconfig_enabled = strict_bool(v).map_err(err)?,
             Key::LocalSessionsEnabled => c.local_sessions_enabled = strict_bool(v).map_err(err)?,
-            Key::LocalSessionsUpgradingEnabled => {
-                c.local_sessions_upgrading_enabled = strict_bool(v).map_err(err)?
-            }
+            Key::LocalSessionsUpgradingEnabled => c.local_sessions_upgrading_enabled = strict_bool(v).map_err(err)?,
             Key::MetricsHttpPort => {
-                c.metrics_http_port =
-                    Some(int(v, PORT_RANGE, "a port number (0-65535)").map_err(err)?)
+                c.metrics_http_port = Some(int(v, PORT_RANGE, "a port number (0-65535)").map_err(err)?)
             }
             Key::FourLetterWhitelist => self.four_letter_whitelist = Some(v.to_owned()),
             Key::SnapCount => {
-                let n: i64 = number(v, Syntax::Decode, JAVA_INT_MIN..=JAVA_INT_MAX, "an integer")
-                    .map_err(err)?;
+                let n: i64 = number(v, Syntax::Decode, JAVA_INT_MIN..=JAVA_INT_MAX, "an integer").map_err(err)?;
                 c.snap_count = match u64::try_from(n) {
                     Ok(n) if n >= SNAP_COUNT_MIN => n,
                     _ => {
@@ -863,13 +845,8 @@ impl<'a> Parser<'a> {
                 };
             }
             Key::SnapSizeLimitKb => {
-                let n: i64 = number(
-                    v,
-                    Syntax::Decode,
-                    i64::MIN..=i64::MAX,
-                    "a number of KiB (0 = no limit)",
-                )
-                .map_err(err)?;
+                let n: i64 =
+                    number(v, Syntax::Decode, i64::MIN..=i64::MAX, "a number of KiB (0 = no limit)").map_err(err)?;
                 c.snap_size_limit_kb = u64::try_from(n).unwrap_or_else(|_| {
                     notes.push(format!("{n} turns the limit off, as 0 does"));
                     0
@@ -886,22 +863,12 @@ impl<'a> Parser<'a> {
             }
             Key::PreAllocSizeKb => {
                 // ZooKeeper multiplies by 1024 into a Java long.
-                c.pre_alloc_size_kb = number(
-                    v,
-                    Syntax::Decimal,
-                    0..=i64::MAX / 1024,
-                    "a non-negative number of KiB",
-                )
-                .map_err(err)?
+                c.pre_alloc_size_kb =
+                    number(v, Syntax::Decimal, 0..=i64::MAX / 1024, "a non-negative number of KiB").map_err(err)?
             }
             Key::JuteMaxbuffer => {
-                c.jute_maxbuffer = number(
-                    v,
-                    Syntax::Decode,
-                    1..=JAVA_INT_MAX,
-                    "a positive number of bytes",
-                )
-                .map_err(err)?
+                c.jute_maxbuffer =
+                    number(v, Syntax::Decode, 1..=JAVA_INT_MAX, "a positive number of bytes").map_err(err)?
             }
             Key::ExtendedTypesEnabled => c.extended_types_enabled = java_get_boolean(v, &mut notes),
             Key::ReadOnlyModeEnabled => c.read_only_mode_enabled = java_get_boolean(v, &mut notes),
@@ -909,52 +876,33 @@ impl<'a> Parser<'a> {
                 // FileTxnLog: `!System.getProperty("zookeeper.forceSync", "yes").equals("no")`.
                 c.force_sync = v != "no";
                 if v != "yes" && v != "no" {
-                    notes.push(format!(
-                        "ZooKeeper only knows yes and no here; {v:?} means yes"
-                    ));
+                    notes.push(format!("ZooKeeper only knows yes and no here; {v:?} means yes"));
                 }
             }
             Key::SkipAcl => {
                 // ZooKeeperServer: `System.getProperty("zookeeper.skipACL", "no").equals("yes")`.
                 c.skip_acl = v == "yes";
                 if v != "yes" && v != "no" {
-                    notes.push(format!(
-                        "ZooKeeper only knows yes and no here; {v:?} means no"
-                    ));
+                    notes.push(format!("ZooKeeper only knows yes and no here; {v:?} means no"));
                 }
             }
             Key::SuperDigest => {
                 if !v.contains(':') {
-                    notes.push(
-                        "expected user:base64(sha1(user:password)); this digest can never match"
-                            .to_owned(),
-                    );
+                    notes.push("expected user:base64(sha1(user:password)); this digest can never match".to_owned());
                 }
                 c.super_digest = Some(v.to_owned());
             }
             Key::GlobalOutstandingLimit => {
-                c.global_outstanding_limit = number(
-                    v,
-                    Syntax::Decode,
-                    0..=JAVA_INT_MAX,
-                    "a non-negative integer",
-                )
-                .map_err(err)?
+                c.global_outstanding_limit =
+                    number(v, Syntax::Decode, 0..=JAVA_INT_MAX, "a non-negative integer").map_err(err)?
             }
             Key::ContainerCheckIntervalMs => {
-                c.container_check_interval_ms = number(
-                    v,
-                    Syntax::Decode,
-                    1..=JAVA_INT_MAX,
-                    "a positive number of milliseconds",
-                )
-                .map_err(err)?
+                c.container_check_interval_ms =
+                    number(v, Syntax::Decode, 1..=JAVA_INT_MAX, "a positive number of milliseconds").map_err(err)?
             }
             Key::AdminServerPort => {
-                c.admin_server_port = Some(
-                    number(v, Syntax::Decode, PORT_RANGE, "a port number (0-65535)")
-                        .map_err(err)?,
-                )
+                c.admin_server_port =
+                    Some(number(v, Syntax::Decode, PORT_RANGE, "a port number (0-65535)").map_err(err)?)
             }
             Key::AdminEnableServer => self.admin_enable_server = Some(v.to_owned()),
         }
@@ -971,25 +919,14 @@ impl<'a> Parser<'a> {
     }
 
     /// Adds one `server.N` line (from `zoo.cfg` or the dynamic file `file`) to the ensemble.
-    fn apply_ensemble_key(
-        &mut self,
-        file: &Path,
-        entry: &properties::Entry,
-    ) -> Result<(), ConfigError> {
+    fn apply_ensemble_key(&mut self, file: &Path, entry: &properties::Entry) -> Result<(), ConfigError> {
         let err = |m: String| ConfigError::new(file, Some(entry.line), Some(&entry.key), m);
         let Some(id_text) = entry.key.strip_prefix("server.") else {
             return Err(err(
-                "hierarchical quorums (group and weight keys) are not supported by Rookery"
-                    .to_owned(),
+                "hierarchical quorums (group and weight keys) are not supported by Rookery".to_owned(),
             ));
         };
-        let id = number(
-            id_text,
-            Syntax::Decimal,
-            0..=i64::MAX,
-            "a non-negative integer",
-        )
-        .map_err(|_| {
+        let id = number(id_text, Syntax::Decimal, 0..=i64::MAX, "a non-negative integer").map_err(|_| {
             err(format!(
                 "expected server.<id> with a non-negative integer id, got {:?}",
                 entry.key
@@ -997,10 +934,7 @@ impl<'a> Parser<'a> {
         })?;
         let spec = server_spec(id, &entry.value).map_err(err)?;
         if self.config.servers.insert(id, spec).is_some() {
-            let message = format!(
-                "{}: server {id} is listed twice; this later line wins",
-                entry.key
-            );
+            let message = format!("{}: server {id} is listed twice; this later line wins", entry.key);
             warn(&mut self.config.warnings, file, Some(entry.line), message);
         }
         Ok(())
@@ -1016,26 +950,20 @@ impl<'a> Parser<'a> {
             .map(|&(_, kind)| kind)
         {
             Some(Untyped::Int) => {
-                number::<i64>(
-                    v,
-                    Syntax::Decimal,
-                    JAVA_INT_MIN..=JAVA_INT_MAX,
-                    "an integer",
-                )
-                .map_err(err)?;
+                number::<i64>(v, Syntax::Decimal, JAVA_INT_MIN..=JAVA_INT_MAX, "an integer").map_err(err)?;
+            }
+            Some(Untyped::Port) => {
+                number::<u16>(v, Syntax::Decimal, PORT_RANGE, "a port number (0-65535)").map_err(err)?;
             }
             Some(Untyped::Long) => {
-                number::<i64>(v, Syntax::Decimal, i64::MIN..=i64::MAX, "an integer")
-                    .map_err(err)?;
+                number::<i64>(v, Syntax::Decimal, i64::MIN..=i64::MAX, "an integer").map_err(err)?;
             }
             Some(Untyped::Bool) => {
                 strict_bool(v).map_err(err)?;
             }
             Some(Untyped::ElectionAlg) => {
                 if java_parse_long(v) != Some(3) {
-                    return Err(err(format!(
-                        "only 3 (fast leader election) is supported, got {v:?}"
-                    )));
+                    return Err(err(format!("only 3 (fast leader election) is supported, got {v:?}")));
                 }
             }
             Some(Untyped::HexVersion) => {
@@ -1046,25 +974,13 @@ impl<'a> Parser<'a> {
             Some(Untyped::Text) => {}
             None if is_known_system_property(key) => {}
             None => {
-                let message = format!(
-                    "unknown key {key}: passed through as zookeeper.{key} as ZooKeeper does"
-                );
-                warn(
-                    &mut self.config.warnings,
-                    self.file,
-                    Some(entry.line),
-                    message,
-                );
+                let message = format!("unknown key {key}: passed through as zookeeper.{key} as ZooKeeper does");
+                warn(&mut self.config.warnings, self.file, Some(entry.line), message);
             }
         }
         if let Some(why) = unsupported(key, v) {
             let message = format!("{key}: ignored, because {why}");
-            warn(
-                &mut self.config.warnings,
-                self.file,
-                Some(entry.line),
-                message,
-            );
+            warn(&mut self.config.warnings, self.file, Some(entry.line), message);
         }
         self.config.extra.insert(key.to_owned(), v.to_owned());
         self.extra_lines.insert(key.to_owned(), entry.line);
@@ -1098,11 +1014,7 @@ impl<'a> Parser<'a> {
                 ));
             }
         }
-        let secure_port = self
-            .config
-            .extra
-            .get("secureClientPort")
-            .map(String::as_str);
+        let secure_port = self.config.extra.get("secureClientPort").map(String::as_str);
         if matches!(secure_port, None | Some("0")) {
             if let Some(line) = self.extra_lines.get("secureClientPortAddress") {
                 let message = "is set but secureClientPort is not set";
@@ -1151,31 +1063,32 @@ impl<'a> Parser<'a> {
     /// Session timeouts default to 2 and 20 ticks once `tickTime` is known.
     fn finish_session_timeouts(&mut self) -> Result<(), ConfigError> {
         let tick = i64::from(self.config.tick_time_ms);
-        let min = self
-            .min_session_timeout
-            .filter(|&n| n != -1)
-            .unwrap_or(2 * tick);
-        let max = self
-            .max_session_timeout
-            .filter(|&n| n != -1)
-            .unwrap_or(20 * tick);
+        let min = self.min_session_timeout.filter(|&n| n != -1).unwrap_or(2 * tick);
+        let max = self.max_session_timeout.filter(|&n| n != -1).unwrap_or(20 * tick);
         let (tick_line, tick_key) = self.located(Key::TickTime, "tickTime");
         let too_large = || {
-            let message =
-                format!("{tick} ms is too large: the default session timeouts would overflow");
+            let message = format!("{tick} ms is too large: the default session timeouts would overflow");
             ConfigError::new(self.file, tick_line, Some(&tick_key), message)
         };
         self.config.min_session_timeout_ms = u32::try_from(min).map_err(|_| too_large())?;
         self.config.max_session_timeout_ms = u32::try_from(max).map_err(|_| too_large())?;
         if min > max {
-            let (line, key) = if self.lines.contains_key(&Key::MinSessionTimeout) {
-                self.located(Key::MinSessionTimeout, "minSessionTimeout")
+            // Blame the key that was given; if both were, the minimum.
+            let (line, key, message) = if self.lines.contains_key(&Key::MinSessionTimeout) {
+                let (line, key) = self.located(Key::MinSessionTimeout, "minSessionTimeout");
+                (
+                    line,
+                    key,
+                    format!("{min} ms is larger than maxSessionTimeout ({max} ms)"),
+                )
             } else {
-                self.located(Key::MaxSessionTimeout, "maxSessionTimeout")
+                let (line, key) = self.located(Key::MaxSessionTimeout, "maxSessionTimeout");
+                (
+                    line,
+                    key,
+                    format!("{max} ms is smaller than minSessionTimeout ({min} ms)"),
+                )
             };
-            let message = format!(
-                "minSessionTimeout ({min} ms) must not be larger than maxSessionTimeout ({max} ms)"
-            );
             return Err(ConfigError::new(self.file, line, Some(&key), message));
         }
         Ok(())
@@ -1186,12 +1099,7 @@ impl<'a> Parser<'a> {
     fn finish_four_letter_whitelist(&mut self) {
         let list = &mut self.config.four_letter_whitelist;
         match &self.four_letter_whitelist {
-            None => {
-                *list = FOUR_LETTER_WHITELIST_DEFAULT
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
-            }
+            None => *list = FOUR_LETTER_WHITELIST_DEFAULT.iter().map(|s| s.to_string()).collect(),
             Some(text) => {
                 *list = text
                     .split(',')
@@ -1218,28 +1126,15 @@ impl<'a> Parser<'a> {
     /// Reads the `server.N` lines of `dynamicConfigFile`, as ZooKeeper does when that key is set.
     fn read_dynamic(&mut self, file: &Path) -> Result<(), ConfigError> {
         let text = read_text(file, CONFIG_FILE_BYTES_MAX)?;
-        let entries = properties::read(&text)
-            .map_err(|e| ConfigError::new(file, Some(e.line), None, e.message))?;
+        let entries = properties::read(&text).map_err(|e| ConfigError::new(file, Some(e.line), None, e.message))?;
         for entry in self.last_wins(file, entries) {
             if entry.key == "version" {
-                let message =
-                    "not allowed in a dynamic config file; the version is its file name suffix";
-                return Err(ConfigError::new(
-                    file,
-                    Some(entry.line),
-                    Some(&entry.key),
-                    message,
-                ));
+                let message = "not allowed in a dynamic config file; the version is its file name suffix";
+                return Err(ConfigError::new(file, Some(entry.line), Some(&entry.key), message));
             }
             if !is_ensemble_key(&entry.key) {
-                let message =
-                    "unrecognised parameter: a dynamic config file holds only server.N lines";
-                return Err(ConfigError::new(
-                    file,
-                    Some(entry.line),
-                    Some(&entry.key),
-                    message,
-                ));
+                let message = "unrecognised parameter: a dynamic config file holds only server.N lines";
+                return Err(ConfigError::new(file, Some(entry.line), Some(&entry.key), message));
             }
             self.apply_ensemble_key(file, &entry)?;
         }
@@ -1250,11 +1145,7 @@ impl<'a> Parser<'a> {
     /// whole ensemble but not `myid`.
     fn check_ensemble(&mut self) -> Result<(), ConfigError> {
         let c = &mut self.config;
-        let participants = c
-            .servers
-            .values()
-            .filter(|s| s.role == PeerType::Participant)
-            .count();
+        let participants = c.servers.values().filter(|s| s.role == PeerType::Participant).count();
         let observers = c.servers.len() - participants;
         if participants == 0 {
             if !c.standalone_enabled {
@@ -1282,10 +1173,14 @@ impl<'a> Parser<'a> {
             let message = "only one server is listed and standaloneEnabled is true, so this server runs standalone";
             warn(&mut c.warnings, self.file, None, message.to_owned());
         } else if participants <= 2 {
-            let message = format!("{participants} participants tolerate no server failure; an ensemble needs at least 3");
+            let message =
+                format!("{participants} participants tolerate no server failure; an ensemble needs at least 3");
             warn(&mut c.warnings, self.file, None, message);
         } else if participants % 2 == 0 {
-            let message = format!("{participants} participants tolerate no more failures than {}; consider an odd number", participants - 1);
+            let message = format!(
+                "{participants} participants tolerate no more failures than {}; consider an odd number",
+                participants - 1
+            );
             warn(&mut c.warnings, self.file, None, message);
         }
 
@@ -1328,23 +1223,21 @@ impl<'a> Parser<'a> {
     /// Reads `dataDir/myid` as ZooKeeper's `setupMyId` does (the first line, not trimmed,
     /// as a decimal long), then applies `setupClientPort` and `setupPeerType`.
     fn read_my_id(&mut self) -> Result<(), ConfigError> {
+        let path = self.config.data_dir.join("myid");
         if self.config.servers.is_empty() {
+            // A standalone server has no use for its id, but ZooKeeper still reads the file when
+            // it exists and refuses one that is not a number.
+            if path.is_file() {
+                let first_line = read_first_line(&path)?;
+                number::<i64>(first_line.as_str(), Syntax::Decimal, i64::MIN..=i64::MAX, "a number")
+                    .map_err(|m| ConfigError::new(&path, Some(1), None, m))?;
+            }
             return Ok(());
         }
-        let path = self.config.data_dir.join("myid");
         if path.is_file() {
-            let text = read_text(&path, MY_ID_BYTES_MAX)?;
-            let Some(first_line) = text.split(['\n', '\r']).next().filter(|_| !text.is_empty())
-            else {
-                return Err(ConfigError::new(
-                    &path,
-                    None,
-                    None,
-                    "empty; expected this server's id",
-                ));
-            };
+            let first_line = read_first_line(&path)?;
             let id = number(
-                first_line,
+                first_line.as_str(),
                 Syntax::Decimal,
                 0..=i64::MAX,
                 "a server id (a non-negative integer)",
@@ -1363,10 +1256,7 @@ impl<'a> Parser<'a> {
             let listed = self.config.servers.get(&id).cloned();
             match listed {
                 None if self.config.is_quorum() => {
-                    let message = format!(
-                        "my id {id} is not in the servers list of {}",
-                        self.file.display()
-                    );
+                    let message = format!("my id {id} is not in the servers list of {}", self.file.display());
                     return Err(ConfigError::new(&path, Some(1), None, message));
                 }
                 None => {}
@@ -1385,9 +1275,7 @@ impl<'a> Parser<'a> {
         };
         let c = &mut self.config;
         if let Some(port) = c.client_port.filter(|&p| p != 0) {
-            let ip = c
-                .client_port_address
-                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let ip = c.client_port_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             let differs = if ip.is_unspecified() {
                 port != listed.port()
             } else {
@@ -1453,11 +1341,20 @@ fn warn(warnings: &mut Vec<String>, file: &Path, line: Option<usize>, message: S
     }
 }
 
+/// The first line of `path`, as Java's `BufferedReader.readLine` returns it: up to the first
+/// `\n` or `\r`, not trimmed. An empty file has no first line.
+fn read_first_line(path: &Path) -> Result<String, ConfigError> {
+    let text = read_text(path, MY_ID_BYTES_MAX)?;
+    match text.split(['\n', '\r']).next() {
+        Some(line) if !text.is_empty() => Ok(line.to_owned()),
+        _ => Err(ConfigError::new(path, None, None, "empty; expected this server's id")),
+    }
+}
+
 /// Reads at most `max` bytes of `path` as text: UTF-8 when it is valid, else ISO-8859-1 (the
 /// encoding `Properties.load(InputStream)` assumes).
 fn read_text(path: &Path, max: u64) -> Result<String, ConfigError> {
-    let cannot =
-        |e: std::io::Error| ConfigError::new(path, None, None, format!("cannot read: {e}"));
+    let cannot = |e: std::io::Error| ConfigError::new(path, None, None, format!("cannot read: {e}"));
     let file = File::open(path).map_err(cannot)?;
     let mut bytes = Vec::new();
     file.take(max + 1).read_to_end(&mut bytes).map_err(cannot)?;
@@ -1469,8 +1366,7 @@ fn read_text(path: &Path, max: u64) -> Result<String, ConfigError> {
             format!("larger than {max} bytes; is this the right file?"),
         ));
     }
-    Ok(String::from_utf8(bytes)
-        .unwrap_or_else(|e| e.into_bytes().iter().map(|&b| char::from(b)).collect()))
+    Ok(String::from_utf8(bytes).unwrap_or_else(|e| e.into_bytes().iter().map(|&b| char::from(b)).collect()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1483,11 +1379,7 @@ fn java_trim(s: &str) -> &str {
 }
 
 /// A decimal `int` key (`Integer.parseInt`) in `range`, as type `T`.
-fn int<T: TryFrom<i64>>(
-    value: &str,
-    range: RangeInclusive<i64>,
-    expected: &str,
-) -> Result<T, String> {
+fn int<T: TryFrom<i64>>(value: &str, range: RangeInclusive<i64>, expected: &str) -> Result<T, String> {
     number(value, Syntax::Decimal, range, expected)
 }
 
@@ -1519,16 +1411,15 @@ fn java_parse_long(s: &str) -> Option<i64> {
 /// `0x`, `0X` or `#` for hexadecimal, a leading `0` for octal, or decimal.
 fn java_decode(s: &str) -> Option<i64> {
     let (negative, rest) = split_sign(s);
-    let (radix, digits) =
-        if let Some(hex) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
-            (16, hex)
-        } else if let Some(hex) = rest.strip_prefix('#') {
-            (16, hex)
-        } else if rest.len() > 1 && rest.starts_with('0') {
-            (8, &rest[1..])
-        } else {
-            (10, rest)
-        };
+    let (radix, digits) = if let Some(hex) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
+        (16, hex)
+    } else if let Some(hex) = rest.strip_prefix('#') {
+        (16, hex)
+    } else if rest.len() > 1 && rest.starts_with('0') {
+        (8, &rest[1..])
+    } else {
+        (10, rest)
+    };
     signed(negative, magnitude(digits, radix)?)
 }
 
@@ -1600,16 +1491,12 @@ fn peer_type(value: &str) -> Result<PeerType, String> {
 /// An IP literal, bracketed or not, or `localhost`. ZooKeeper would resolve a host name here;
 /// parsing stays free of DNS, so we ask for the address instead.
 fn ip(host: &str) -> Result<IpAddr, String> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     if bare.eq_ignore_ascii_case("localhost") {
         return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    bare.parse().map_err(|_| {
-        format!("expected an IP address, got {host:?} (Rookery does not resolve host names here)")
-    })
+    bare.parse()
+        .map_err(|_| format!("expected an IP address, got {host:?} (Rookery does not resolve host names here)"))
 }
 
 /// Java's `String.split(regex)` for a one-character pattern: trailing empty pieces are dropped,
@@ -1686,9 +1573,7 @@ fn server_spec(id: u64, value: &str) -> Result<ServerSpec, String> {
     }
     let host = parts[0];
     if host.is_empty() {
-        return Err(format!(
-            "expected a host name before the ports, got {value:?}"
-        ));
+        return Err(format!("expected a host name before the ports, got {value:?}"));
     }
     let quorum_port: u16 = int(parts[1], PORT_RANGE, "a quorum port number (0-65535)")?;
     let election_port: u16 = int(parts[2], PORT_RANGE, "an election port number (0-65535)")?;
@@ -1823,8 +1708,16 @@ mod properties {
             }
             if preceding_backslash {
                 // The line continues: drop the backslash, the \n of a \r\n, and the next line's
-                // leading white space.
+                // leading white space. If the text ends right here, Java returns the line at
+                // once, even when nothing is left of it.
                 buf.pop();
+                if i == chars.len() {
+                    lines.push(LogicalLine {
+                        line: buf_line,
+                        chars: std::mem::take(&mut buf),
+                    });
+                    return lines;
+                }
                 skip_white_space = true;
                 appended_line_begin = true;
                 preceding_backslash = false;
@@ -1919,10 +1812,8 @@ mod properties {
             i += 1;
             let plain = match escaped {
                 'u' => {
-                    let malformed = || {
-                        "malformed \\uXXXX escape (java.util.Properties rejects the whole file)"
-                            .to_owned()
-                    };
+                    let malformed =
+                        || "malformed \\uXXXX escape (java.util.Properties rejects the whole file)".to_owned();
                     let hex = chars.get(i..i + 4).ok_or_else(malformed)?;
                     let mut unit: u16 = 0;
                     for h in hex {
@@ -1965,10 +1856,7 @@ mod tests {
 
     fn entries(text: &str) -> Vec<(usize, String, String)> {
         match properties::read(text) {
-            Ok(entries) => entries
-                .into_iter()
-                .map(|e| (e.line, e.key, e.value))
-                .collect(),
+            Ok(entries) => entries.into_iter().map(|e| (e.line, e.key, e.value)).collect(),
             Err(e) => panic!("line {}: {}", e.line, e.message),
         }
     }
@@ -2055,30 +1943,20 @@ metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetr
 server.1=127.0.0.1:2888:3888
 ");
         assert_eq!(c.tick_time_ms, 2000);
-        assert_eq!(
-            c.data_dir,
-            PathBuf::from("data"),
-            "relative paths stay relative"
-        );
+        assert_eq!(c.data_dir, PathBuf::from("data"), "relative paths stay relative");
         assert_eq!(c.data_log_dir, PathBuf::from("/ssd/zk-log"));
         assert_eq!(c.client_port, Some(2182));
         assert_eq!(c.client_port_address, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(c.client_addr(), "127.0.0.1:2182".parse().unwrap());
         assert_eq!(c.max_client_cnxns, 0);
-        assert_eq!(
-            (c.min_session_timeout_ms, c.max_session_timeout_ms),
-            (3000, 90000)
-        );
+        assert_eq!((c.min_session_timeout_ms, c.max_session_timeout_ms), (3000, 90000));
         assert_eq!((c.init_limit, c.sync_limit), (20, 7));
         assert_eq!(
             c.peer_type,
             PeerType::Observer,
             "parse() leaves peerType to load() when servers are listed"
         );
-        assert_eq!(
-            c.four_letter_whitelist,
-            ["ruok", "stat", "mntr", "srvr", "isro"]
-        );
+        assert_eq!(c.four_letter_whitelist, ["ruok", "stat", "mntr", "srvr", "isro"]);
         assert_eq!(c.autopurge_snap_retain_count, 5);
         assert_eq!(c.autopurge_purge_interval_hours, 24);
         assert_eq!(c.snap_count, 5000);
@@ -2089,10 +1967,7 @@ server.1=127.0.0.1:2888:3888
         assert!(c.extended_types_enabled);
         assert!(!c.force_sync);
         assert!(c.skip_acl);
-        assert_eq!(
-            c.super_digest.as_deref(),
-            Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
-        );
+        assert_eq!(c.super_digest.as_deref(), Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU="));
         assert!(!c.standalone_enabled);
         assert!(c.reconfig_enabled);
         assert!(c.local_sessions_enabled);
@@ -2121,18 +1996,22 @@ server.1=127.0.0.1:2888:3888
 
     #[test]
     fn system_property_keys_take_the_zookeeper_prefix_too() {
-        let bare = cfg("dataDir=/d\nsnapCount=7\npreAllocSize=8\njute.maxbuffer=9\nforceSync=no\nskipACL=yes\n\
+        let bare = cfg(
+            "dataDir=/d\nsnapCount=7\npreAllocSize=8\njute.maxbuffer=9\nforceSync=no\nskipACL=yes\n\
                         extendedTypesEnabled=true\nDigestAuthenticationProvider.superDigest=super:x\n\
                         4lw.commands.whitelist=ruok\nglobalOutstandingLimit=3\nsnapSizeLimitInKb=4\n\
                         txnLogSizeLimitInKb=5\nadmin.serverPort=6\nreadonlymode.enabled=true\n\
-                        znode.container.checkIntervalMs=10\n");
-        let prefixed = cfg("dataDir=/d\nzookeeper.snapCount=7\nzookeeper.preAllocSize=8\nzookeeper.jute.maxbuffer=9\n\
+                        znode.container.checkIntervalMs=10\n",
+        );
+        let prefixed = cfg(
+            "dataDir=/d\nzookeeper.snapCount=7\nzookeeper.preAllocSize=8\nzookeeper.jute.maxbuffer=9\n\
                             zookeeper.forceSync=no\nzookeeper.skipACL=yes\nzookeeper.extendedTypesEnabled=true\n\
                             zookeeper.DigestAuthenticationProvider.superDigest=super:x\n\
                             zookeeper.4lw.commands.whitelist=ruok\nzookeeper.globalOutstandingLimit=3\n\
                             zookeeper.snapSizeLimitInKb=4\nzookeeper.txnLogSizeLimitInKb=5\n\
                             zookeeper.admin.serverPort=6\nzookeeper.readonlymode.enabled=true\n\
-                            zookeeper.znode.container.checkIntervalMs=10\n");
+                            zookeeper.znode.container.checkIntervalMs=10\n",
+        );
         assert_eq!(bare, prefixed);
         assert_eq!(bare.snap_count, 7);
         assert_eq!(bare.four_letter_whitelist, ["ruok", "srvr", "isro"]);
@@ -2140,10 +2019,7 @@ server.1=127.0.0.1:2888:3888
         // Keys that QuorumPeerConfig reads itself have no prefixed form.
         let c = cfg("dataDir=/d\nzookeeper.tickTime=5\n");
         assert_eq!(c.tick_time_ms, 3000);
-        assert_eq!(
-            c.extra.get("zookeeper.tickTime").map(String::as_str),
-            Some("5")
-        );
+        assert_eq!(c.extra.get("zookeeper.tickTime").map(String::as_str), Some("5"));
     }
 
     #[test]
@@ -2159,11 +2035,8 @@ server.1=127.0.0.1:2888:3888
             c.pre_alloc_size_kb, 10,
             "preAllocSize goes through Long.parseLong: decimal"
         );
-        assert!(err("dataDir=/d\nsnapCount=09\n")
-            .contains("snapCount: expected an integer, got \"09\""));
-        assert!(
-            err("dataDir=/d\ntickTime=0x10\n").contains("tickTime: expected a positive integer")
-        );
+        assert!(err("dataDir=/d\nsnapCount=09\n").contains("snapCount: expected an integer, got \"09\""));
+        assert!(err("dataDir=/d\ntickTime=0x10\n").contains("tickTime: expected a positive integer"));
 
         let table: &[(&str, Option<i64>)] = &[
             ("0", Some(0)),
@@ -2192,7 +2065,9 @@ server.1=127.0.0.1:2888:3888
 
     #[test]
     fn adjusted_values_warn_with_file_and_line() {
-        let c = cfg("dataDir=/d\nautopurge.snapRetainCount=1\nsnapCount=1\nautopurge.purgeInterval=-1\nsnapSizeLimitInKb=-5\n");
+        let c = cfg(
+            "dataDir=/d\nautopurge.snapRetainCount=1\nsnapCount=1\nautopurge.purgeInterval=-1\nsnapSizeLimitInKb=-5\n",
+        );
         assert_eq!(c.autopurge_snap_retain_count, 3);
         assert_eq!(c.snap_count, 2);
         assert_eq!(c.autopurge_purge_interval_hours, 0);
@@ -2229,10 +2104,7 @@ server.1=127.0.0.1:2888:3888
         let c = cfg("dataDir=/d\n\nfooBar = baz qux \nmaxCnxns=10\nssl.keyStore.location=/k\n");
         assert_eq!(c.extra.get("fooBar").map(String::as_str), Some("baz qux"));
         assert_eq!(c.extra.get("maxCnxns").map(String::as_str), Some("10"));
-        assert_eq!(
-            c.extra.get("ssl.keyStore.location").map(String::as_str),
-            Some("/k")
-        );
+        assert_eq!(c.extra.get("ssl.keyStore.location").map(String::as_str), Some("/k"));
         assert_eq!(
             c.warnings,
             ["conf/zoo.cfg:3: unknown key fooBar: passed through as zookeeper.fooBar as ZooKeeper does"]
@@ -2252,18 +2124,14 @@ server.1=127.0.0.1:2888:3888
             ]
         );
         // The earlier value is not even checked, as Properties never hands it to ZooKeeper.
-        assert_eq!(
-            cfg("dataDir=/d\ntickTime=abc\ntickTime=100\n").tick_time_ms,
-            100
-        );
+        assert_eq!(cfg("dataDir=/d\ntickTime=abc\ntickTime=100\n").tick_time_ms, 100);
     }
 
     #[test]
     fn four_letter_whitelist() {
         let default = cfg("dataDir=/d\n");
         for command in [
-            "ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc", "wchp", "dirs",
-            "isro",
+            "ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc", "wchp", "dirs", "isro",
         ] {
             assert!(default.four_letter_enabled(command), "{command}");
         }
@@ -2320,36 +2188,34 @@ server.1=127.0.0.1:2888:3888
             err("dataDir=/d\nclientPort=65536\n"),
             "conf/zoo.cfg:2: clientPort: expected a port number (0-65535), got \"65536\""
         );
-        assert!(
-            err("dataDir=/d\nclientPort=1\nclientPortAddress=zk1.example.com\n")
-                .contains("expected an IP address")
-        );
+        let named = err("dataDir=/d\nclientPort=1\nclientPortAddress=zk1.example.com\n");
+        assert!(named.contains("expected an IP address"), "{named}");
     }
 
     #[test]
     fn session_timeouts_follow_tick_time() {
         let c = cfg("dataDir=/d\ntickTime=100\nminSessionTimeout=-1\nmaxSessionTimeout=-1\n");
-        assert_eq!(
-            (c.min_session_timeout_ms, c.max_session_timeout_ms),
-            (200, 2000)
-        );
+        assert_eq!((c.min_session_timeout_ms, c.max_session_timeout_ms), (200, 2000));
         let c = cfg("maxSessionTimeout=500\ndataDir=/d\ntickTime=10\n");
-        assert_eq!(
-            (c.min_session_timeout_ms, c.max_session_timeout_ms),
-            (20, 500)
-        );
+        assert_eq!((c.min_session_timeout_ms, c.max_session_timeout_ms), (20, 500));
         assert_eq!(
             err("dataDir=/d\nminSessionTimeout=5000\nmaxSessionTimeout=4000\n"),
-            "conf/zoo.cfg:2: minSessionTimeout: minSessionTimeout (5000 ms) must not be larger than maxSessionTimeout (4000 ms)"
+            "conf/zoo.cfg:2: minSessionTimeout: 5000 ms is larger than maxSessionTimeout (4000 ms)"
         );
         assert_eq!(
             err("dataDir=/d\n\nmaxSessionTimeout=4000\n"),
-            "conf/zoo.cfg:3: maxSessionTimeout: minSessionTimeout (6000 ms) must not be larger than maxSessionTimeout (4000 ms)"
+            "conf/zoo.cfg:3: maxSessionTimeout: 4000 ms is smaller than minSessionTimeout (6000 ms)"
         );
         assert!(err("dataDir=/d\ntickTime=2147483647\n")
             .starts_with("conf/zoo.cfg:2: tickTime: 2147483647 ms is too large"));
-        assert!(err("dataDir=/d\nminSessionTimeout=-2\n")
-            .contains("minSessionTimeout: expected milliseconds, or -1"));
+        assert!(err("dataDir=/d\nmaxSessionTimeout=-2\n").contains("maxSessionTimeout: expected milliseconds, or -1"));
+        // Below -1 ZooKeeper has no lower bound, which is what 0 means.
+        let c = cfg("dataDir=/d\nminSessionTimeout=-2\n");
+        assert_eq!(c.min_session_timeout_ms, 0);
+        assert_eq!(
+            c.warnings,
+            ["conf/zoo.cfg:2: minSessionTimeout: -2 means no lower bound, as 0 does"]
+        );
     }
 
     #[test]
@@ -2363,10 +2229,7 @@ server.1=127.0.0.1:2888:3888
             "conf/zoo.cfg:7: tickTime: expected a positive integer, got \"abc\""
         );
 
-        assert_eq!(
-            err("tickTime=2000\n"),
-            "conf/zoo.cfg: dataDir: required but not set"
-        );
+        assert_eq!(err("tickTime=2000\n"), "conf/zoo.cfg: dataDir: required but not set");
         assert_eq!(
             err("dataDir=\n"),
             "conf/zoo.cfg:1: dataDir: expected a directory path, got \"\""
@@ -2375,7 +2238,11 @@ server.1=127.0.0.1:2888:3888
             err("dataDir=/d\ntickTime=0\n"),
             "conf/zoo.cfg:2: tickTime: expected a positive integer, got \"0\""
         );
-        assert_eq!(err("dataDir=/d\nmaxClientCnxns=-1\n"), "conf/zoo.cfg:2: maxClientCnxns: expected a non-negative integer (0 = unlimited), got \"-1\"");
+        assert_eq!(
+            err("dataDir=/d\nmaxClientCnxns=x\n"),
+            "conf/zoo.cfg:2: maxClientCnxns: expected an integer (0 = unlimited), got \"x\""
+        );
+        assert_eq!(cfg("dataDir=/d\nmaxClientCnxns=-1\n").max_client_cnxns, 0);
         assert_eq!(
             err("dataDir=/d\npeerType=voter\n"),
             "conf/zoo.cfg:2: peerType: expected participant or observer, got \"voter\""
@@ -2384,7 +2251,10 @@ server.1=127.0.0.1:2888:3888
             err("dataDir=/d\nelectionAlg=0\n"),
             "conf/zoo.cfg:2: electionAlg: only 3 (fast leader election) is supported, got \"0\""
         );
-        assert_eq!(err("dataDir=/d\nkey=\\u12\n"), "conf/zoo.cfg:2: malformed \\uXXXX escape (java.util.Properties rejects the whole file)");
+        assert_eq!(
+            err("dataDir=/d\nkey=\\u12\n"),
+            "conf/zoo.cfg:2: malformed \\uXXXX escape (java.util.Properties rejects the whole file)"
+        );
         assert_eq!(
             err("dataDir=/d\nsnapCount=many\n"),
             "conf/zoo.cfg:2: snapCount: expected an integer, got \"many\""
@@ -2419,10 +2289,7 @@ server.1=127.0.0.1:2888:3888
                 (6, "f".into(), "".into()),
             ]
         );
-        assert_eq!(
-            entries("# c\n! c\n  # c\\\nx=1"),
-            [(4, "x".into(), "1".into())]
-        );
+        assert_eq!(entries("# c\n! c\n  # c\\\nx=1"), [(4, "x".into(), "1".into())]);
         assert_eq!(
             entries("a = b = c\nd::e\nf =:g\n"),
             [
@@ -2433,17 +2300,11 @@ server.1=127.0.0.1:2888:3888
         );
         assert_eq!(
             entries("k=v\\\n   w\\\n\tx\nnext=1\n"),
-            [
-                (1, "k".into(), "vwx".into()),
-                (4, "next".into(), "1".into())
-            ]
+            [(1, "k".into(), "vwx".into()), (4, "next".into(), "1".into())]
         );
         assert_eq!(
             entries("k=v\\\\\nnext=1\n"),
-            [
-                (1, "k".into(), "v\\".into()),
-                (2, "next".into(), "1".into())
-            ]
+            [(1, "k".into(), "v\\".into()), (2, "next".into(), "1".into())]
         );
         assert_eq!(
             entries("k=\\\n# not a comment\n"),
@@ -2463,21 +2324,25 @@ server.1=127.0.0.1:2888:3888
             entries("a\\=b\\:c\\ d=e\\tf\\u0041\\q"),
             [(1, "a=b:c d".into(), "e\tfAq".into())]
         );
-        assert_eq!(
-            entries("k=\\uD83D\\uDE00"),
-            [(1, "k".into(), "\u{1F600}".into())]
-        );
+        assert_eq!(entries("k=\\uD83D\\uDE00"), [(1, "k".into(), "\u{1F600}".into())]);
         assert_eq!(
             entries("k=v \t\n"),
             [(1, "k".into(), "v".into())],
             "ZooKeeper trims values"
         );
+        assert_eq!(entries("trailing=x\\"), [(1, "trailing".into(), "x".into())]);
+        // A continuation into a blank line ends there; but a line that was only a backslash
+        // is still empty, so its blank continuation is skipped and the next line starts afresh.
         assert_eq!(
-            entries("trailing=x\\"),
-            [(1, "trailing".into(), "x".into())]
+            entries("k=a\\\n\nb\n"),
+            [(1, "k".into(), "a".into()), (3, "b".into(), "".into())]
         );
-        // A continuation into a blank line continues to the line after it, as in Java.
-        assert_eq!(entries("k=a\\\n\nb\n"), [(1, "k".into(), "ab".into())]);
+        assert_eq!(
+            entries("a\\\n\n\nb=1"),
+            [(1, "a".into(), "".into()), (4, "b".into(), "1".into())]
+        );
+        assert_eq!(entries("\\"), [(1, "".into(), "".into())]);
+        assert_eq!(entries("=v"), [(1, "".into(), "v".into())]);
         // A continuation line that starts with whitespace and a separator.
         assert_eq!(entries("k\\\n  =v\n"), [(1, "k".into(), "v".into())]);
         assert_eq!(entries("\\\n#x=1\ny=2"), [(3, "y".into(), "2".into())]);
@@ -2519,7 +2384,8 @@ server.1=127.0.0.1:2888:3888
         assert_eq!(s[&2].to_string(), "zk2:2888:3888:participant;0.0.0.0:2181");
         assert_eq!(
             s[&4].to_string(),
-            "[fe80::1]:2888:3888:participant;[::1]:2183"
+            "[fe80:0:0:0:0:0:0:1]:2888:3888:participant;[0:0:0:0:0:0:0:1]:2183",
+            "IPv6 as Java shows it"
         );
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
@@ -2532,14 +2398,8 @@ server.1=127.0.0.1:2888:3888
                 "server.1=zk1:2888:3888:observer:x",
                 "expected host:quorumPort:electionPort",
             ),
-            (
-                "server.1=zk1:2888:3888;a:b:c",
-                "expected host:quorumPort:electionPort",
-            ),
-            (
-                "server.1=zk1:2888:3888;1;2",
-                "expected host:quorumPort:electionPort",
-            ),
+            ("server.1=zk1:2888:3888;a:b:c", "expected host:quorumPort:electionPort"),
+            ("server.1=zk1:2888:3888;1;2", "expected host:quorumPort:electionPort"),
             ("server.1=;;", "expected host:quorumPort:electionPort"),
             ("server.1=", "expected host:quorumPort:electionPort"),
             ("server.1=zk1:2888:2888", "must differ"),
@@ -2556,10 +2416,7 @@ server.1=127.0.0.1:2888:3888
                 "expected participant or observer, got \"voter\"",
             ),
             ("server.1=zk1:2888:3888;x", "expected a client port number"),
-            (
-                "server.1=zk1:2888:3888;host.example:2181",
-                "expected an IP address",
-            ),
+            ("server.1=zk1:2888:3888;host.example:2181", "expected an IP address"),
             ("server.1=a:1:2|b:1:2", "not supported"),
             ("server.1=[::1:2888:3888", "no matching ']'"),
             ("server.1=[::1]2888:3888", "does not have a port after"),
@@ -2618,21 +2475,24 @@ server.1=127.0.0.1:2888:3888
         );
         let two = cfg("dataDir=/d\ninitLimit=1\nsyncLimit=1\nserver.1=a:1:2\nserver.2=b:1:2\n");
         assert!(two.is_quorum());
-        assert_eq!(two.warnings, ["conf/zoo.cfg: 2 participants tolerate no server failure; an ensemble needs at least 3"]);
+        assert_eq!(
+            two.warnings,
+            ["conf/zoo.cfg: 2 participants tolerate no server failure; an ensemble needs at least 3"]
+        );
         // A standalone server settles on participant, as ZooKeeper's setupPeerType does.
         let c = cfg("dataDir=/d\npeerType=observer\n");
         assert_eq!(c.peer_type, PeerType::Participant);
-        assert_eq!(c.warnings, ["conf/zoo.cfg:2: peerType: observer does not match the servers list (participant); using participant"]);
+        assert_eq!(
+            c.warnings,
+            ["conf/zoo.cfg:2: peerType: observer does not match the servers list (participant); using participant"]
+        );
         // Ensemble keys must move to the dynamic file once it is named.
         assert_eq!(
             err("dataDir=/d\ndynamicConfigFile=zoo.cfg.dynamic\nserver.1=a:1:2\n"),
             "conf/zoo.cfg:3: server.1: must be in a separate dynamic config file, as dynamicConfigFile is set"
         );
         let c = cfg("dataDir=/d\ndynamicConfigFile=zoo.cfg.dynamic.100000000\n");
-        assert!(
-            c.servers.is_empty(),
-            "parse() does not read the dynamic file"
-        );
+        assert!(c.servers.is_empty(), "parse() does not read the dynamic file");
     }
 
     /// A scratch directory under the system temp dir, removed on drop.
@@ -2640,8 +2500,7 @@ server.1=127.0.0.1:2888:3888
 
     impl Scratch {
         fn new(name: &str) -> Scratch {
-            let dir =
-                std::env::temp_dir().join(format!("rookery-config-{}-{name}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("rookery-config-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("data")).unwrap();
             Scratch(dir)
@@ -2656,7 +2515,7 @@ server.1=127.0.0.1:2888:3888
         fn ensemble(&self, extra: &str) -> PathBuf {
             let text = format!(
                 "dataDir={}\ninitLimit=5\nsyncLimit=2\nclientPort=2181\n\
-                 server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.2:2888:3888;127.0.0.2:2182\n\
+                 server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.2:2888:3888;127.0.0.2:2181\n\
                  server.3=127.0.0.3:2888:3888\nserver.4=127.0.0.4:2888:3888:observer\n{extra}",
                 self.0.join("data").display()
             );
@@ -2686,10 +2545,7 @@ server.1=127.0.0.1:2888:3888
 
         // The first line is read as ZooKeeper reads it: not trimmed.
         for (text, expected) in [
-            (
-                "1 \n",
-                "expected a server id (a non-negative integer), got \"1 \"",
-            ),
+            ("1 \n", "expected a server id (a non-negative integer), got \"1 \""),
             ("abc", "got \"abc\""),
             ("-1\n", "got \"-1\""),
         ] {
@@ -2699,10 +2555,7 @@ server.1=127.0.0.1:2888:3888
             assert!(e.message.contains(expected), "{e}");
         }
         dir.write("data/myid", "");
-        assert!(Config::load(&cfg_path)
-            .unwrap_err()
-            .message
-            .starts_with("empty"));
+        assert!(Config::load(&cfg_path).unwrap_err().message.starts_with("empty"));
         dir.write("data/myid", "9\r\n");
         assert!(Config::load(&cfg_path)
             .unwrap_err()
@@ -2711,18 +2564,38 @@ server.1=127.0.0.1:2888:3888
     }
 
     #[test]
+    fn load_checks_a_standalone_myid_as_zookeeper_does() {
+        // Debian's zookeeper package installs a placeholder myid; ZooKeeper 3.8 refuses to start
+        // on it even standalone ("serverid replace this text ... is not a number").
+        let dir = Scratch::new("standalone-myid");
+        let text = format!("dataDir={}\n", dir.0.join("data").display());
+        let cfg_path = dir.write("zoo.cfg", &text);
+        assert_eq!(Config::load(&cfg_path).unwrap().my_id, None);
+        dir.write("data/myid", "7\n");
+        assert_eq!(Config::load(&cfg_path).unwrap().my_id, None, "standalone has no id");
+        dir.write(
+            "data/myid",
+            "replace this text with the cluster-unique zookeeper's instance id (1-255)\n",
+        );
+        let e = Config::load(&cfg_path).unwrap_err();
+        assert_eq!(e.file, dir.0.join("data/myid"));
+        assert!(e.message.starts_with("expected a number, got \"replace"), "{e}");
+    }
+
+    #[test]
     fn load_takes_client_address_and_role_from_the_servers_list() {
         let dir = Scratch::new("role");
         dir.write("data/myid", "2");
         let c = Config::load(&dir.ensemble("")).unwrap();
-        assert_eq!(c.client_addr(), "127.0.0.2:2182".parse().unwrap());
+        assert_eq!(c.client_addr(), "127.0.0.2:2181".parse().unwrap());
 
         let e = Config::load(&dir.ensemble("clientPortAddress=127.0.0.9\n")).unwrap_err();
         assert_eq!(e.line, Some(4));
-        assert!(
-            e.message.contains("differs from the one in server.2"),
-            "{e}"
-        );
+        assert!(e.message.contains("differs from the one in server.2"), "{e}");
+
+        // A wildcard clientPort must at least agree on the port.
+        let e = Config::load(&dir.ensemble("clientPort=2999\n")).unwrap_err();
+        assert!(e.message.contains("0.0.0.0:2999 differs"), "{e}");
 
         dir.write("data/myid", "4");
         let c = Config::load(&dir.ensemble("peerType=participant\n")).unwrap();
@@ -2734,7 +2607,9 @@ server.1=127.0.0.1:2888:3888
     fn load_reads_the_dynamic_config_file() {
         let dir = Scratch::new("dynamic");
         dir.write("data/myid", "1");
-        let dynamic = dir.write("zoo.cfg.dynamic.100000000", "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\nserver.2=127.0.0.2:2888:3888\nserver.3=127.0.0.3:2888:3888\n");
+        let servers = "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+                       server.2=127.0.0.2:2888:3888\nserver.3=127.0.0.3:2888:3888\n";
+        let dynamic = dir.write("zoo.cfg.dynamic.100000000", servers);
         let text = format!(
             "dataDir={}\ninitLimit=5\nsyncLimit=2\ndynamicConfigFile={}\n",
             dir.0.join("data").display(),
@@ -2763,10 +2638,7 @@ server.1=127.0.0.1:2888:3888
         let dir = Scratch::new("latin1");
         let path = dir.0.join("zoo.cfg");
         std::fs::write(&path, b"dataDir=/d\xe9\n").unwrap();
-        assert_eq!(
-            Config::load(&path).unwrap().data_dir,
-            PathBuf::from("/d\u{e9}")
-        );
+        assert_eq!(Config::load(&path).unwrap().data_dir, PathBuf::from("/d\u{e9}"));
         let e = Config::load(&dir.0.join("nope.cfg")).unwrap_err();
         assert!(e.message.starts_with("cannot read"), "{e}");
     }
@@ -2782,6 +2654,11 @@ server.1=127.0.0.1:2888:3888
         let c = Config::load(&root.join("ensemble/zoo.cfg")).unwrap();
         assert_eq!(c.my_id, Some(2));
         assert!(c.is_quorum());
+        // The configuration `make run` uses parses cleanly.
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/zoo.cfg");
+        let text = std::fs::read_to_string(&shipped).unwrap();
+        let c = Config::parse(&shipped, &text).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     /// xorshift64: enough randomness to mutate configuration files, reproducible from a seed.
@@ -2878,9 +2755,7 @@ server.1=127.0.0.1:2888:3888
             for _ in 0..1 + rng.below(8) {
                 let at = rng.below(text.len() + 1);
                 match rng.below(5) {
-                    0 => text
-                        .splice(at..at, rng.pick(&fragments).chars())
-                        .for_each(drop),
+                    0 => text.splice(at..at, rng.pick(&fragments).chars()).for_each(drop),
                     1 => {
                         let end = (at + rng.below(12)).min(text.len());
                         text.drain(at..end).for_each(drop);
@@ -2912,11 +2787,7 @@ server.1=127.0.0.1:2888:3888
                         c.min_session_timeout_ms <= c.max_session_timeout_ms,
                         "seed {seed}, round {round}"
                     );
-                    assert!(
-                        c.autopurge_snap_retain_count >= 3
-                            && c.snap_count >= 2
-                            && c.tick_time_ms > 0
-                    );
+                    assert!(c.autopurge_snap_retain_count >= 3 && c.snap_count >= 2 && c.tick_time_ms > 0);
                     assert!(!c.data_dir.as_os_str().is_empty());
                     assert!(c.warnings.iter().all(|w| w.starts_with("fuzz.cfg")));
                 }
