@@ -22,5 +22,6 @@ pub mod limits;
 pub mod node;
 pub mod pipeline;
 pub mod sessions;
+pub mod storage;
 pub mod tree;
 pub mod watches;

@@ -13,7 +13,9 @@ use crate::ids::{SessionId, Zxid};
 use crate::jute::data::{read_acl_unsafe, Acl, Stat, StatPersisted};
 use crate::jute::txn::TxnHeader;
 use crate::jute::txn_body::TxnBody;
+use crate::storage::checksum::Crc32;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 
 pub const ZOOKEEPER: &str = "/zookeeper";
 pub const QUOTA: &str = "/zookeeper/quota";
@@ -30,12 +32,7 @@ pub struct Node {
 
 impl Node {
     fn new(data: Option<Vec<u8>>, acl: i64, stat: StatPersisted) -> Node {
-        Node {
-            data: data.map(Vec::into_boxed_slice),
-            acl,
-            stat,
-            children: BTreeSet::new(),
-        }
+        Node { data: data.map(Vec::into_boxed_slice), acl, stat, children: BTreeSet::new() }
     }
 
     /// The client view of this node's metadata. The stored cversion counts child creates only
@@ -120,9 +117,41 @@ pub struct Applied {
     pub multi: Vec<Applied>,
 }
 
+/// The tree digest version ZooKeeper 3.6+ writes (`DigestCalculator.DIGEST_VERSION`).
+pub const DIGEST_VERSION: i32 = 2;
+
+/// ZooKeeper's per-node digest (`DigestCalculator.calculateDigest`): CRC-32 of the path (the root
+/// as ""), the data and 60 bytes of stat. Nodes under `/zookeeper/` count as 0.
+pub fn node_digest(path: &str, node: &Node) -> u64 {
+    if path.starts_with("/zookeeper/") {
+        return 0;
+    }
+    let path = if path == "/" { "" } else { path };
+    let st = &node.stat;
+    let mut b = [0u8; 60];
+    for (i, v) in [st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime].iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
+    }
+    b[40..44].copy_from_slice(&st.version.to_be_bytes());
+    b[44..48].copy_from_slice(&st.cversion.to_be_bytes());
+    b[48..52].copy_from_slice(&st.aversion.to_be_bytes());
+    b[52..60].copy_from_slice(&st.ephemeral_owner.to_be_bytes());
+    let mut crc = Crc32::new();
+    crc.update(path.as_bytes());
+    if let Some(d) = &node.data {
+        crc.update(d);
+    }
+    crc.update(&b);
+    crc.value() as u64
+}
+
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<String, Node>,
+    /// Sorted by path, so a parent always precedes its children, and a snapshot can walk the
+    /// tree in chunks, resuming after the last path it wrote.
+    nodes: BTreeMap<String, Node>,
+    /// ZooKeeper's adHash of every node's digest (wrapping sum), kept up to date by `apply`.
+    digest: u64,
     ephemerals: HashMap<SessionId, BTreeSet<String>>,
     containers: BTreeSet<String>,
     ttls: BTreeSet<String>,
@@ -143,7 +172,8 @@ impl DataTree {
     /// `/zookeeper/config` (READ for anyone, aversion -1).
     pub fn new() -> DataTree {
         let mut t = DataTree {
-            nodes: HashMap::new(),
+            nodes: BTreeMap::new(),
+            digest: 0,
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
@@ -156,17 +186,87 @@ impl DataTree {
         for p in [ZOOKEEPER, QUOTA, CONFIG] {
             t.nodes.insert(p.into(), empty());
             let (parent, name) = path::split(p);
-            t.nodes
-                .get_mut(parent)
-                .expect("parent made first")
-                .children
-                .insert(name.into());
+            t.nodes.get_mut(parent).expect("parent made first").children.insert(name.into());
         }
         let config_acl = t.acls.add_usage_of(&read_acl_unsafe());
         let config = t.nodes.get_mut(CONFIG).expect("just made");
         config.acl = config_acl;
         config.stat.aversion = -1;
+        t.digest = t.nodes.iter().fold(0u64, |d, (p, n)| d.wrapping_add(node_digest(p, n)));
         t
+    }
+
+    /// The tree digest (ZooKeeper's `DataTree.getTreeDigest`).
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// Runs `f` on the node at `path`, keeping the tree digest in step with the change.
+    fn change<R>(&mut self, path: &str, f: impl FnOnce(&mut Node) -> R) -> Option<R> {
+        let node = self.nodes.get_mut(path)?;
+        let before = node_digest(path, node);
+        let r = f(node);
+        let after = node_digest(path, node);
+        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        Some(r)
+    }
+
+    /// Up to `limit` nodes after `after` in path order (from the start for `None`), cloned, for
+    /// a snapshot that walks the tree while writes go on.
+    pub fn nodes_after(&self, after: Option<&str>, limit: usize) -> Vec<(String, Node)> {
+        let range = match after {
+            None => self.nodes.range::<str, _>((Bound::Unbounded, Bound::Unbounded)),
+            Some(p) => self.nodes.range::<str, _>((Bound::Excluded(p), Bound::Unbounded)),
+        };
+        range.take(limit).map(|(p, n)| (p.clone(), n.clone())).collect()
+    }
+
+    /// Rebuilds a tree from a snapshot's parts: nodes in an order where parents come first,
+    /// the ACL cache, the sessions. Children lists, ephemeral/container/TTL indexes and the
+    /// digest are derived. Fails (naming the path) if a node's parent is missing.
+    pub fn from_parts(
+        nodes: Vec<(String, Node)>,
+        acls: AclCache,
+        sessions: BTreeMap<SessionId, i32>,
+        last_processed_zxid: Zxid,
+    ) -> Result<DataTree, String> {
+        let mut t = DataTree {
+            nodes: BTreeMap::new(),
+            digest: 0,
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            acls,
+            sessions,
+            last_processed_zxid,
+        };
+        for (p, mut n) in nodes {
+            n.children.clear();
+            if p != "/" {
+                let (parent, name) = path::split(&p);
+                let Some(parent) = t.nodes.get_mut(parent) else {
+                    return Err(format!("node {p} has no parent"));
+                };
+                parent.children.insert(name.to_string());
+            }
+            t.index(&p, n.stat.ephemeral_owner);
+            t.nodes.insert(p, n);
+        }
+        if !t.nodes.contains_key("/") {
+            return Err("no root node".into());
+        }
+        t.digest = t.nodes.iter().fold(0u64, |d, (p, n)| d.wrapping_add(node_digest(p, n)));
+        Ok(t)
+    }
+
+    fn index(&mut self, path: &str, ephemeral_owner: i64) {
+        if ephemeral_owner == owner::CONTAINER {
+            self.containers.insert(path.to_string());
+        } else if ephemeral_owner & owner::TTL_MASK == owner::TTL_MASK {
+            self.ttls.insert(path.to_string());
+        } else if ephemeral_owner != 0 {
+            self.ephemerals.entry(ephemeral_owner).or_default().insert(path.to_string());
+        }
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
@@ -183,10 +283,7 @@ impl DataTree {
 
     /// Paths of a session's ephemeral nodes, sorted.
     pub fn ephemerals_of(&self, session: SessionId) -> Vec<String> {
-        self.ephemerals
-            .get(&session)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+        self.ephemerals.get(&session).map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
 
     pub fn ephemerals(&self) -> &HashMap<SessionId, BTreeSet<String>> {
@@ -219,10 +316,7 @@ impl DataTree {
 
     /// Total bytes of paths and data (`approximateDataSize` in `mntr`).
     pub fn approximate_data_size(&self) -> u64 {
-        self.nodes
-            .iter()
-            .map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64)
-            .sum()
+        self.nodes.iter().map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64).sum()
     }
 
     /// Applies one committed txn and reports the changes that watches see, in order.
@@ -235,55 +329,22 @@ impl DataTree {
         applied
     }
 
-    fn apply_one(
-        &mut self,
-        hdr: &TxnHeader,
-        kind: i32,
-        body: &TxnBody,
-        changes: &mut Vec<Change>,
-    ) -> Applied {
-        let mut out = Applied {
-            kind,
-            ..Applied::default()
-        };
+    fn apply_one(&mut self, hdr: &TxnHeader, kind: i32, body: &TxnBody, changes: &mut Vec<Change>) -> Applied {
+        let mut out = Applied { kind, ..Applied::default() };
         let result = match body {
             TxnBody::Create(t) => {
                 out.path = t.path.clone();
                 let owner = if t.ephemeral { hdr.client_id } else { 0 };
-                self.create_node(
-                    &t.path,
-                    &t.data,
-                    &t.acl,
-                    owner,
-                    t.parent_cversion,
-                    hdr,
-                    changes,
-                )
+                self.create_node(&t.path, &t.data, &t.acl, owner, t.parent_cversion, hdr, changes)
             }
             TxnBody::CreateContainer(t) => {
                 out.path = t.path.clone();
-                self.create_node(
-                    &t.path,
-                    &t.data,
-                    &t.acl,
-                    owner::CONTAINER,
-                    t.parent_cversion,
-                    hdr,
-                    changes,
-                )
+                self.create_node(&t.path, &t.data, &t.acl, owner::CONTAINER, t.parent_cversion, hdr, changes)
             }
             TxnBody::CreateTtl(t) => {
                 out.path = t.path.clone();
                 let owner = owner::TTL_MASK | (t.ttl & owner::MAX_TTL);
-                self.create_node(
-                    &t.path,
-                    &t.data,
-                    &t.acl,
-                    owner,
-                    t.parent_cversion,
-                    hdr,
-                    changes,
-                )
+                self.create_node(&t.path, &t.data, &t.acl, owner, t.parent_cversion, hdr, changes)
             }
             TxnBody::Delete(t) => {
                 out.path = t.path.clone();
@@ -291,8 +352,7 @@ impl DataTree {
             }
             TxnBody::SetData(t) => {
                 out.path = t.path.clone();
-                self.set_data(&t.path, &t.data, t.version, hdr, changes)
-                    .map(Some)
+                self.set_data(&t.path, &t.data, t.version, hdr, changes).map(Some)
             }
             TxnBody::SetAcl(t) => {
                 out.path = t.path.clone();
@@ -307,12 +367,7 @@ impl DataTree {
                 Ok(None)
             }
             TxnBody::CloseSession(t) => {
-                self.kill_session(
-                    hdr.client_id,
-                    hdr.zxid,
-                    t.as_ref().map(|t| &t.paths_to_delete[..]),
-                    changes,
-                );
+                self.kill_session(hdr.client_id, hdr.zxid, t.as_ref().map(|t| &t.paths_to_delete[..]), changes);
                 Ok(None)
             }
             TxnBody::Error(t) => Err(t.err),
@@ -331,11 +386,7 @@ impl DataTree {
                             _ if past_failure => ErrorCode::RuntimeInconsistency.code(),
                             _ => ErrorCode::Ok.code(),
                         };
-                        Applied {
-                            kind: op::ERROR,
-                            err,
-                            ..Applied::default()
-                        }
+                        Applied { kind: op::ERROR, err, ..Applied::default() }
                     } else {
                         self.apply_one(hdr, sub.kind, &sub.body, changes)
                     };
@@ -372,19 +423,17 @@ impl DataTree {
     ) -> Result<Option<Stat>, i32> {
         let (parent_path, name) = path::split(path);
         let zxid = hdr.zxid;
-        let Some(parent) = self.nodes.get_mut(parent_path) else {
-            return Err(ErrorCode::NoNode.code());
-        };
         // The parent's cversion/pzxid only move forward: replaying a create over a fuzzy snapshot
         // that already holds later changes must not turn them back.
-        let new_cversion = if parent_cversion == -1 {
-            parent.stat.cversion + 1
-        } else {
-            parent_cversion
-        };
-        if new_cversion > parent.stat.cversion {
-            parent.stat.cversion = new_cversion;
-            parent.stat.pzxid = zxid;
+        let found = self.change(parent_path, |parent| {
+            let new_cversion = if parent_cversion == -1 { parent.stat.cversion + 1 } else { parent_cversion };
+            if new_cversion > parent.stat.cversion {
+                parent.stat.cversion = new_cversion;
+                parent.stat.pzxid = zxid;
+            }
+        });
+        if found.is_none() {
+            return Err(ErrorCode::NoNode.code());
         }
         if self.nodes.contains_key(path) {
             return Err(ErrorCode::NodeExists.code());
@@ -405,47 +454,31 @@ impl DataTree {
         let acl_index = self.acls.add_usage_of(acl);
         let node = Node::new(data.clone(), acl_index, stat);
         let out = node.stat();
+        self.digest = self.digest.wrapping_add(node_digest(path, &node));
         self.nodes.insert(path.to_string(), node);
-        if ephemeral_owner == owner::CONTAINER {
-            self.containers.insert(path.to_string());
-        } else if ephemeral_owner & owner::TTL_MASK == owner::TTL_MASK {
-            self.ttls.insert(path.to_string());
-        } else if ephemeral_owner != 0 {
-            self.ephemerals
-                .entry(ephemeral_owner)
-                .or_default()
-                .insert(path.to_string());
-        }
-        changes.push(Change {
-            kind: event::NODE_CREATED,
-            path: path.to_string(),
-        });
-        changes.push(Change {
-            kind: event::NODE_CHILDREN_CHANGED,
-            path: parent_path.to_string(),
-        });
+        self.index(path, ephemeral_owner);
+        changes.push(Change { kind: event::NODE_CREATED, path: path.to_string() });
+        changes.push(Change { kind: event::NODE_CHILDREN_CHANGED, path: parent_path.to_string() });
         Ok(Some(out))
     }
 
-    fn delete_node(
-        &mut self,
-        path: &str,
-        zxid: Zxid,
-        changes: &mut Vec<Change>,
-    ) -> Result<(), i32> {
+    fn delete_node(&mut self, path: &str, zxid: Zxid, changes: &mut Vec<Change>) -> Result<(), i32> {
         let (parent_path, name) = path::split(path);
-        let Some(parent) = self.nodes.get_mut(parent_path) else {
-            return Err(ErrorCode::NoNode.code());
-        };
         // ZooKeeper updates the parent before it knows the child exists (fuzzy replay), and a
-        // delete moves only pzxid, never cversion.
-        parent.children.remove(name);
-        if zxid > parent.stat.pzxid {
-            parent.stat.pzxid = zxid;
+        // delete moves only pzxid, never the stored cversion.
+        let found = self.change(parent_path, |parent| {
+            parent.children.remove(name);
+            if zxid > parent.stat.pzxid {
+                parent.stat.pzxid = zxid;
+            }
+        });
+        if found.is_none() {
+            return Err(ErrorCode::NoNode.code());
         }
         let Some(node) = self.nodes.remove(path) else {
             return Err(ErrorCode::NoNode.code());
         };
+        self.digest = self.digest.wrapping_sub(node_digest(path, &node));
         self.acls.remove_usage(node.acl);
         let owner = node.stat.ephemeral_owner;
         if owner == owner::CONTAINER {
@@ -460,14 +493,8 @@ impl DataTree {
                 }
             }
         }
-        changes.push(Change {
-            kind: event::NODE_DELETED,
-            path: path.to_string(),
-        });
-        changes.push(Change {
-            kind: event::NODE_CHILDREN_CHANGED,
-            path: parent_path.to_string(),
-        });
+        changes.push(Change { kind: event::NODE_DELETED, path: path.to_string() });
+        changes.push(Change { kind: event::NODE_CHILDREN_CHANGED, path: parent_path.to_string() });
         Ok(())
     }
 
@@ -479,16 +506,16 @@ impl DataTree {
         hdr: &TxnHeader,
         changes: &mut Vec<Change>,
     ) -> Result<Stat, i32> {
-        let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode.code())?;
-        node.data = data.clone().map(Vec::into_boxed_slice);
-        node.stat.mtime = hdr.time;
-        node.stat.mzxid = hdr.zxid;
-        node.stat.version = version;
-        let stat = node.stat();
-        changes.push(Change {
-            kind: event::NODE_DATA_CHANGED,
-            path: path.to_string(),
-        });
+        let stat = self
+            .change(path, |node| {
+                node.data = data.clone().map(Vec::into_boxed_slice);
+                node.stat.mtime = hdr.time;
+                node.stat.mzxid = hdr.zxid;
+                node.stat.version = version;
+                node.stat()
+            })
+            .ok_or(ErrorCode::NoNode.code())?;
+        changes.push(Change { kind: event::NODE_DATA_CHANGED, path: path.to_string() });
         Ok(stat)
     }
 
@@ -496,21 +523,17 @@ impl DataTree {
         let old = self.nodes.get(path).ok_or(ErrorCode::NoNode.code())?.acl;
         self.acls.remove_usage(old);
         let index = self.acls.add_usage_of(acl);
-        let node = self.nodes.get_mut(path).expect("checked above");
-        node.acl = index;
-        node.stat.aversion = version;
-        Ok(node.stat())
+        let stat = self.change(path, |node| {
+            node.acl = index;
+            node.stat.aversion = version;
+            node.stat()
+        });
+        Ok(stat.expect("checked above"))
     }
 
     /// Deletes a closed session's ephemerals. Since 3.6 the txn lists them; older logs do not,
     /// and then the tree's own record of the session's ephemerals is used.
-    fn kill_session(
-        &mut self,
-        session: SessionId,
-        zxid: Zxid,
-        listed: Option<&[String]>,
-        changes: &mut Vec<Change>,
-    ) {
+    fn kill_session(&mut self, session: SessionId, zxid: Zxid, listed: Option<&[String]>, changes: &mut Vec<Change>) {
         self.sessions.remove(&session);
         let mut paths: Vec<String> = match listed {
             Some(p) => p.to_vec(),
@@ -520,10 +543,7 @@ impl DataTree {
         // order stable so every server fires the same events.
         paths.sort();
         for p in paths {
-            let owned = self
-                .nodes
-                .get(&p)
-                .is_some_and(|n| n.stat.ephemeral_owner == session);
+            let owned = self.nodes.get(&p).is_some_and(|n| n.stat.ephemeral_owner == session);
             if owned {
                 let _ = self.delete_node(&p, zxid, changes);
             }
@@ -540,13 +560,7 @@ mod tests {
     use crate::jute::txn_body::SubTxn;
 
     fn hdr(zxid: Zxid, kind: i32) -> TxnHeader {
-        TxnHeader {
-            client_id: 0x55,
-            cxid: 1,
-            zxid,
-            time: 1000 + zxid,
-            kind,
-        }
+        TxnHeader { client_id: 0x55, cxid: 1, zxid, time: 1000 + zxid, kind }
     }
 
     fn create(path: &str, ephemeral: bool, parent_cversion: i32) -> TxnBody {
@@ -562,10 +576,7 @@ mod tests {
     #[test]
     fn fresh_tree_has_zookeeper_nodes() {
         let t = DataTree::new();
-        assert_eq!(
-            t.get("/").unwrap().children.iter().collect::<Vec<_>>(),
-            ["zookeeper"]
-        );
+        assert_eq!(t.get("/").unwrap().children.iter().collect::<Vec<_>>(), ["zookeeper"]);
         let zk = t.get(ZOOKEEPER).unwrap().stat();
         assert_eq!((zk.num_children, zk.cversion), (2, -2), "as ZooKeeper 3.8 reports it");
         let config = t.get(CONFIG).unwrap();
@@ -580,27 +591,16 @@ mod tests {
         let a = t.apply(&hdr(1, op::CREATE), &create("/a", false, 1), &mut ch);
         assert_eq!(a.err, 0);
         let st = a.stat.unwrap();
-        assert_eq!(
-            (st.czxid, st.mzxid, st.pzxid, st.ctime, st.data_length),
-            (1, 1, 1, 1001, 1)
-        );
+        assert_eq!((st.czxid, st.mzxid, st.pzxid, st.ctime, st.data_length), (1, 1, 1, 1001, 1));
         assert_eq!(t.get("/").unwrap().stat.cversion, 1);
         assert_eq!(t.get("/").unwrap().stat.pzxid, 1);
-        let set = TxnBody::SetData(SetDataTxn {
-            path: "/a".into(),
-            data: Some(b"xyz".to_vec()),
-            version: 1,
-        });
+        let set = TxnBody::SetData(SetDataTxn { path: "/a".into(), data: Some(b"xyz".to_vec()), version: 1 });
         let s = t.apply(&hdr(2, op::SET_DATA), &set, &mut ch).stat.unwrap();
         assert_eq!((s.version, s.mzxid, s.czxid, s.data_length), (1, 2, 1, 3));
         let del = TxnBody::Delete(DeleteTxn { path: "/a".into() });
         assert_eq!(t.apply(&hdr(3, op::DELETE), &del, &mut ch).err, 0);
         let root = t.get("/").unwrap();
-        assert_eq!(
-            (root.stat.cversion, root.stat.pzxid),
-            (1, 3),
-            "delete moves pzxid, not cversion"
-        );
+        assert_eq!((root.stat.cversion, root.stat.pzxid), (1, 3), "delete moves pzxid, not cversion");
         assert_eq!(t.last_processed_zxid, 3);
         let kinds: Vec<i32> = ch.iter().map(|c| c.kind).collect();
         assert_eq!(
@@ -632,18 +632,9 @@ mod tests {
         let mut t = DataTree::new();
         let mut ch = Vec::new();
         let body = TxnBody::Multi(vec![
-            SubTxn {
-                kind: op::CREATE,
-                body: create("/a", false, 1),
-            },
-            SubTxn {
-                kind: op::ERROR,
-                body: TxnBody::Error(ErrorTxn { err: -101 }),
-            },
-            SubTxn {
-                kind: op::ERROR,
-                body: TxnBody::Error(ErrorTxn { err: -2 }),
-            },
+            SubTxn { kind: op::CREATE, body: create("/a", false, 1) },
+            SubTxn { kind: op::ERROR, body: TxnBody::Error(ErrorTxn { err: -101 }) },
+            SubTxn { kind: op::ERROR, body: TxnBody::Error(ErrorTxn { err: -2 }) },
         ]);
         let r = t.apply(&hdr(1, op::MULTI), &body, &mut ch);
         assert!(t.get("/a").is_none());
@@ -657,27 +648,57 @@ mod tests {
     fn close_session_removes_ephemerals_and_fires_deletes() {
         let mut t = DataTree::new();
         let mut ch = Vec::new();
-        t.apply(
-            &hdr(1, op::CREATE_SESSION),
-            &TxnBody::CreateSession(CreateSessionTxn { time_out: 4000 }),
-            &mut ch,
-        );
+        t.apply(&hdr(1, op::CREATE_SESSION), &TxnBody::CreateSession(CreateSessionTxn { time_out: 4000 }), &mut ch);
         t.apply(&hdr(2, op::CREATE), &create("/e", true, 1), &mut ch);
         assert_eq!(t.ephemerals_of(0x55), ["/e"]);
         ch.clear();
-        let close = TxnBody::CloseSession(Some(CloseSessionTxn {
-            paths_to_delete: vec!["/e".into()],
-        }));
+        let close = TxnBody::CloseSession(Some(CloseSessionTxn { paths_to_delete: vec!["/e".into()] }));
         t.apply(&hdr(3, op::CLOSE_SESSION), &close, &mut ch);
         assert!(t.get("/e").is_none());
         assert!(t.sessions.is_empty());
-        assert_eq!(
-            ch[0],
-            Change {
-                kind: event::NODE_DELETED,
-                path: "/e".into()
+        assert_eq!(ch[0], Change { kind: event::NODE_DELETED, path: "/e".into() });
+    }
+
+    #[test]
+    fn digest_follows_every_change_and_matches_a_rebuild() {
+        let mut t = DataTree::new();
+        let mut ch = Vec::new();
+        let fresh = t.digest();
+        t.apply(&hdr(1, op::CREATE), &create("/a", false, 1), &mut ch);
+        t.apply(&hdr(2, op::CREATE), &create("/a/b", true, 1), &mut ch);
+        let set = TxnBody::SetData(SetDataTxn { path: "/a".into(), data: Some(b"xyz".to_vec()), version: 1 });
+        t.apply(&hdr(3, op::SET_DATA), &set, &mut ch);
+        let acl = TxnBody::SetAcl(SetAclTxn { path: "/a".into(), acl: read_acl_unsafe(), version: 1 });
+        t.apply(&hdr(4, op::SET_ACL), &acl, &mut ch);
+        let rebuild = |t: &DataTree| {
+            DataTree::from_parts(t.nodes_after(None, usize::MAX), t.acls.clone(), t.sessions.clone(), 0).unwrap()
+        };
+        assert_eq!(rebuild(&t).digest(), t.digest());
+        assert_eq!(rebuild(&t).ephemerals_of(0x55), ["/a/b"]);
+        t.apply(&hdr(5, op::DELETE), &TxnBody::Delete(DeleteTxn { path: "/a/b".into() }), &mut ch);
+        t.apply(&hdr(6, op::DELETE), &TxnBody::Delete(DeleteTxn { path: "/a".into() }), &mut ch);
+        assert_ne!(t.digest(), fresh, "root's pzxid and cversion moved");
+        assert_eq!(rebuild(&t).digest(), t.digest());
+    }
+
+    #[test]
+    fn nodes_after_walks_in_chunks_parents_first() {
+        let mut t = DataTree::new();
+        let mut ch = Vec::new();
+        for (i, p) in ["/a", "/a-c", "/a/b"].iter().enumerate() {
+            t.apply(&hdr(i as i64 + 1, op::CREATE), &create(p, false, -1), &mut ch);
+        }
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let chunk = t.nodes_after(after.as_deref(), 2);
+            if chunk.is_empty() {
+                break;
             }
-        );
+            after = chunk.last().map(|(p, _)| p.clone());
+            seen.extend(chunk.into_iter().map(|(p, _)| p));
+        }
+        assert_eq!(seen, ["/", "/a", "/a-c", "/a/b", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]);
     }
 
     #[test]

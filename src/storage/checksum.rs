@@ -1,0 +1,110 @@
+//! The two checksums ZooKeeper's files use: Adler-32 (txn log records, snapshot seals) and
+//! CRC-32 (IEEE; the per-node digests summed into the tree digest).
+
+/// Adler-32 as `java.util.zip.Adler32`, updatable in pieces.
+#[derive(Debug, Clone, Copy)]
+pub struct Adler32 {
+    a: u32,
+    b: u32,
+}
+
+impl Default for Adler32 {
+    fn default() -> Self {
+        Adler32 { a: 1, b: 0 }
+    }
+}
+
+impl Adler32 {
+    const MOD: u32 = 65521;
+    /// The most bytes that can be summed before `b` could overflow a u32.
+    const NMAX: usize = 5552;
+
+    pub fn new() -> Adler32 {
+        Adler32::default()
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(Self::NMAX) {
+            for &x in chunk {
+                self.a += x as u32;
+                self.b += self.a;
+            }
+            self.a %= Self::MOD;
+            self.b %= Self::MOD;
+        }
+    }
+
+    pub fn value(&self) -> u32 {
+        (self.b << 16) | self.a
+    }
+
+    pub fn of(bytes: &[u8]) -> u32 {
+        let mut a = Adler32::new();
+        a.update(bytes);
+        a.value()
+    }
+}
+
+const fn crc32_table() -> [u32; 256] {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+}
+
+static CRC32_TABLE: [u32; 256] = crc32_table();
+
+/// CRC-32 (IEEE 802.3) as `java.util.zip.CRC32`, updatable in pieces.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Crc32(u32);
+
+impl Crc32 {
+    pub fn new() -> Crc32 {
+        Crc32(0)
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        let mut c = !self.0;
+        for &x in bytes {
+            c = CRC32_TABLE[((c ^ x as u32) & 0xff) as usize] ^ (c >> 8);
+        }
+        self.0 = !c;
+    }
+
+    pub fn value(&self) -> u32 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        assert_eq!(Adler32::of(b"Wikipedia"), 0x11E6_0398);
+        assert_eq!(Adler32::of(b""), 1);
+        let mut c = Crc32::new();
+        c.update(b"123456789");
+        assert_eq!(c.value(), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn adler_in_pieces_equals_whole() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut a = Adler32::new();
+        a.update(&data[..3]);
+        a.update(&data[3..9000]);
+        a.update(&data[9000..]);
+        assert_eq!(a.value(), Adler32::of(&data));
+    }
+}
