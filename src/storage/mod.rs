@@ -3,6 +3,7 @@
 
 pub mod checksum;
 pub mod file_log;
+pub mod snapshot;
 
 use std::fmt;
 use std::io;

@@ -72,6 +72,20 @@ impl AclCache {
         i
     }
 
+    /// Puts back an entry read from a snapshot (with no references yet); new indexes continue
+    /// after the highest one seen, as ZooKeeper's do.
+    pub fn restore(&mut self, index: i64, acl: Vec<Acl>) {
+        self.last_index = self.last_index.max(index);
+        self.by_list.insert(acl.clone(), index);
+        self.by_index.insert(index, (acl, 0));
+    }
+
+    fn count_usage(&mut self, index: i64) {
+        if let Some(entry) = self.by_index.get_mut(&index) {
+            entry.1 += 1;
+        }
+    }
+
     pub fn remove_usage(&mut self, index: i64) {
         let Some(entry) = self.by_index.get_mut(&index) else {
             return;
@@ -230,6 +244,10 @@ impl DataTree {
         sessions: BTreeMap<SessionId, i32>,
         last_processed_zxid: Zxid,
     ) -> Result<DataTree, String> {
+        let mut acls = acls;
+        for entry in acls.by_index.values_mut() {
+            entry.1 = 0;
+        }
         let mut t = DataTree {
             nodes: BTreeMap::new(),
             digest: 0,
@@ -241,6 +259,7 @@ impl DataTree {
             last_processed_zxid,
         };
         for (p, mut n) in nodes {
+            t.acls.count_usage(n.acl);
             n.children.clear();
             if p != "/" {
                 let (parent, name) = path::split(&p);

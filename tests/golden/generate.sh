@@ -1,6 +1,6 @@
 #!/bin/sh
-# Regenerates tests/testdata/jute/*.hex from the Apache ZooKeeper 3.8 jars (Debian's `zookeeper`
-# package). Idempotent: the output directory is rebuilt from scratch each run.
+# Regenerates tests/testdata/jute/*.hex and tests/testdata/disk/ (a txn log and a snapshot) from
+# the Apache ZooKeeper 3.8 jars (Debian's `zookeeper` package). Idempotent: the output directory is rebuilt from scratch each run.
 # Usage: tests/golden/generate.sh   (from anywhere)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,3 +19,8 @@ mkdir -p "$out"
 rm -f "$out"/*.hex
 cp "$tmp/out"/*.hex "$out"/
 echo "  copied to $out"
+disk="$here/../testdata/disk"
+rm -rf "$disk" && mkdir -p "$disk"
+javac -encoding UTF-8 -nowarn -proc:none -cp "$jars/*" -d "$tmp/files" "$here/GoldenFiles.java"
+java -cp "$jars/*:$tmp/files" GoldenFiles "$disk" 2>/dev/null
+echo "  wrote $disk"
