@@ -8,14 +8,17 @@
 //! - `commit`: the only caller of `Commit::step`; the only writer of the tree.
 
 pub mod conn;
+pub mod disk;
 
+use crate::codes::ErrorCode;
 use crate::config::Config;
-use crate::fourlw::View;
+use crate::fourlw::{SystemHost, View};
 use crate::ids;
 use crate::limits;
 use crate::pipeline::commit::{Commit, Output};
 use crate::pipeline::prep::{Prep, PrepConfig, PrepInput};
 use crate::pipeline::{CommitItem, ConnId};
+use crate::storage::StorageError;
 use crate::tree::DataTree;
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender, TrySendError};
 use std::collections::HashMap;
@@ -59,6 +62,9 @@ pub struct Shared {
     super_digest: Option<String>,
     four_letter_whitelist: Vec<String>,
     started: Instant,
+    /// How many times a log write has failed: commit bumps it, prep resets its in-flight state
+    /// when it sees a new value, and txns prepared before that are refused.
+    write_failures: AtomicU64,
 }
 
 impl Shared {
@@ -69,18 +75,10 @@ impl Shared {
     /// Queues a message for a connection's writer; a full queue cuts the connection off (its
     /// session lives on, and the client reconnects).
     fn send_to(&self, conn: ConnId, msg: WriterMsg) {
-        let handle = self
-            .conns
-            .lock()
-            .expect("conn table lock")
-            .get(&conn)
-            .cloned();
+        let handle = self.conns.lock().expect("conn table lock").get(&conn).cloned();
         let Some(h) = handle else { return };
         if let Err(TrySendError::Full(_)) = h.tx.try_send(msg) {
-            log::warn!(
-                "connection {conn}: send queue full ({} frames), closing it",
-                limits::CONN_SEND_QUEUE_MAX
-            );
+            log::warn!("connection {conn}: send queue full ({} frames), closing it", limits::CONN_SEND_QUEUE_MAX);
             let _ = h.stream.shutdown(Shutdown::Both);
         }
     }
@@ -100,10 +98,7 @@ impl Shared {
 }
 
 fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A running server.
@@ -123,22 +118,22 @@ impl Server {
 
 /// Binds the client port and starts every thread of a standalone server.
 pub fn start(cfg: Config) -> io::Result<Server> {
+    let (disk, tree) = disk::Disk::open(&cfg).map_err(|e| io::Error::other(e.to_string()))?;
     let listener = TcpListener::bind(cfg.client_addr())?;
     let client_addr = listener.local_addr()?;
-    let tree = Arc::new(RwLock::new(DataTree::new()));
     let started = Instant::now();
 
     let (prep_tx, prep_rx) = bounded::<PrepInput>(limits::PREP_QUEUE_MAX);
-    let (commit_tx, commit_rx) = bounded::<CommitItem>(limits::COMMIT_QUEUE_MAX);
+    let (commit_tx, commit_rx) = bounded::<(u64, CommitItem)>(limits::COMMIT_QUEUE_MAX);
     let shared = Arc::new(Shared {
         prep_tx,
         conns: Mutex::new(HashMap::new()),
         per_ip: Mutex::new(HashMap::new()),
-        max_frame: cfg.jute_maxbuffer
-            + cfg.jute_maxbuffer.max(limits::JUTE_MAXBUFFER_EXTRA_DEFAULT),
+        max_frame: cfg.jute_maxbuffer + cfg.jute_maxbuffer.max(limits::JUTE_MAXBUFFER_EXTRA_DEFAULT),
         super_digest: cfg.super_digest.clone(),
         four_letter_whitelist: cfg.four_letter_whitelist.clone(),
         started,
+        write_failures: AtomicU64::new(0),
     });
 
     let prep_cfg = PrepConfig {
@@ -149,43 +144,40 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         skip_acl: cfg.skip_acl,
     };
     let first_session = ids::initial_session_id(0, wall_ms() as u64);
-    let prep = Prep::new(
-        prep_cfg,
-        tree.read().expect("tree lock").last_processed_zxid,
-        first_session,
-    );
+    let mut prep = Prep::new(prep_cfg, tree.last_processed_zxid, first_session);
+    prep.track_sessions_of(&tree, 0);
+    let tree = Arc::new(RwLock::new(tree));
+    if cfg.autopurge_purge_interval_hours > 0 {
+        let (snap_dir, log_dir) = disk.dirs();
+        let every = Duration::from_secs(cfg.autopurge_purge_interval_hours as u64 * 3600);
+        disk::start_purge(
+            snap_dir.to_path_buf(),
+            log_dir.to_path_buf(),
+            cfg.autopurge_snap_retain_count as usize,
+            every,
+        )?;
+    }
     let reap_every = Duration::from_millis(cfg.container_check_interval_ms.max(1));
     let tick_every = Duration::from_millis((cfg.tick_time_ms as u64 / 2).max(1));
 
     let mut threads = Vec::new();
     {
         let tree = tree.clone();
-        let started = shared.started;
-        threads.push(spawn("prep", move || {
-            run_prep(
-                prep, tree, prep_rx, commit_tx, started, tick_every, reap_every,
-            )
-        })?);
+        let shared = shared.clone();
+        threads.push(spawn("prep", move || run_prep(prep, tree, prep_rx, commit_tx, shared, tick_every, reap_every))?);
     }
     {
         let tree = tree.clone();
         let shared = shared.clone();
         let cfg = cfg.clone();
-        threads.push(spawn("commit", move || {
-            run_commit(cfg, tree, commit_rx, shared)
-        })?);
+        threads.push(spawn("commit", move || run_commit(cfg, tree, disk, commit_rx, shared))?);
     }
     {
         let shared = shared.clone();
         let max_per_ip = cfg.max_client_cnxns;
-        threads.push(spawn("listener", move || {
-            run_listener(listener, shared, max_per_ip)
-        })?);
+        threads.push(spawn("listener", move || run_listener(listener, shared, max_per_ip))?);
     }
-    Ok(Server {
-        client_addr,
-        threads,
-    })
+    Ok(Server { client_addr, threads })
 }
 
 fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> io::Result<thread::JoinHandle<()>> {
@@ -211,10 +203,7 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
             let mut per_ip = shared.per_ip.lock().expect("per-ip lock");
             let n = per_ip.entry(peer.ip()).or_insert(0);
             if max_per_ip != 0 && *n >= max_per_ip {
-                log::warn!(
-                    "Too many connections from {} - max is {max_per_ip}",
-                    peer.ip()
-                );
+                log::warn!("Too many connections from {} - max is {max_per_ip}", peer.ip());
                 drop(stream);
                 continue;
             }
@@ -228,30 +217,14 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
             Ok(s) => Arc::new(s),
             Err(_) => continue,
         };
-        let handle = ConnHandle {
-            tx,
-            ready: ready_tx,
-            stream: write_half,
-            ip: peer.ip(),
-        };
-        shared
-            .conns
-            .lock()
-            .expect("conn table lock")
-            .insert(conn, handle.clone());
+        let handle = ConnHandle { tx, ready: ready_tx, stream: write_half, ip: peer.ip() };
+        shared.conns.lock().expect("conn table lock").insert(conn, handle.clone());
         // The commit thread learns the connection's address through prep, in order.
-        let _ = shared.prep_tx.send(PrepInput::Accept {
-            conn,
-            remote: format!("/{peer}"),
-        });
+        let _ = shared.prep_tx.send(PrepInput::Accept { conn, remote: format!("/{peer}") });
         let reader_shared = shared.clone();
-        let r = spawn(&format!("conn-{conn}-reader"), move || {
-            conn::run_reader(reader_shared, conn, stream, ready_rx)
-        });
+        let r = spawn(&format!("conn-{conn}-reader"), move || conn::run_reader(reader_shared, conn, stream, ready_rx));
         let write_half = handle.stream.clone();
-        let w = spawn(&format!("conn-{conn}-writer"), move || {
-            conn::run_writer(write_half, rx)
-        });
+        let w = spawn(&format!("conn-{conn}-writer"), move || conn::run_writer(write_half, rx));
         if r.is_err() || w.is_err() {
             log::error!("could not start threads for connection {conn}");
             shared.forget(conn);
@@ -263,13 +236,14 @@ fn run_prep(
     mut prep: Prep,
     tree: Arc<RwLock<DataTree>>,
     rx: Receiver<PrepInput>,
-    commit_tx: Sender<CommitItem>,
-    started: Instant,
+    commit_tx: Sender<(u64, CommitItem)>,
+    shared: Arc<Shared>,
     tick_every: Duration,
     reap_every: Duration,
 ) {
     let ticker = tick(tick_every);
     let mut last_reap = Instant::now();
+    let mut generation = 0;
     let mut out = Vec::new();
     loop {
         let input = select! {
@@ -279,55 +253,87 @@ fn run_prep(
                 if reap {
                     last_reap = Instant::now();
                 }
-                PrepInput::Tick { now_ms: started.elapsed().as_millis() as u64, wall_ms: wall_ms(), reap }
+                PrepInput::Tick { now_ms: shared.now_ms(), wall_ms: wall_ms(), reap }
             }
         };
         {
             let tree = tree.read().expect("tree lock");
-            prep.step(
-                &tree,
-                input,
-                started.elapsed().as_millis() as u64,
-                wall_ms(),
-                &mut out,
-            );
+            let failures = shared.write_failures.load(Ordering::Acquire);
+            if failures != generation {
+                generation = failures;
+                prep.reset(&tree, shared.now_ms());
+            }
+            prep.step(&tree, input, shared.now_ms(), wall_ms(), &mut out);
         }
         for item in out.drain(..) {
-            if commit_tx.send(item).is_err() {
+            if commit_tx.send((generation, item)).is_err() {
                 return;
             }
         }
     }
 }
 
+/// Most items the commit thread takes into one group commit.
+const COMMIT_BATCH_MAX: usize = 4096;
+
 fn run_commit(
     cfg: Config,
     tree: Arc<RwLock<DataTree>>,
-    rx: Receiver<CommitItem>,
+    mut disk: disk::Disk,
+    rx: Receiver<(u64, CommitItem)>,
     shared: Arc<Shared>,
 ) {
     let mut commit = Commit::new(cfg.skip_acl);
-    let view = View {
-        mode: "standalone",
-        config: &cfg,
-        started_wall_ms: wall_ms(),
-    };
+    let view = View { mode: "standalone", config: &cfg, started_wall_ms: wall_ms(), host: &SystemHost };
     let mut out = Vec::new();
+    let mut batch: Vec<(u64, CommitItem)> = Vec::with_capacity(COMMIT_BATCH_MAX);
     while let Ok(first) = rx.recv() {
+        // Group commit: everything queued now is logged with one write and one fsync, then
+        // applied and answered. Nothing is acknowledged before it is durable.
+        batch.push(first);
+        while batch.len() < COMMIT_BATCH_MAX {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let generation = shared.write_failures.load(Ordering::Acquire);
+        let logged = persist(&mut disk, &batch, generation);
+        if let Err(e) = &logged {
+            log::error!(
+                "cannot write the txn log ({e}): refusing writes (NOTREADONLY) until it can be written; reads go on"
+            );
+            disk.discard_unsynced();
+            shared.write_failures.fetch_add(1, Ordering::AcqRel);
+        }
         {
             let mut tree = tree.write().expect("tree lock");
-            let mut next = Some(first);
-            // Take everything queued under one lock; replies go out after it is released.
-            while let Some(item) = next.take() {
-                commit.step(&mut tree, item, shared.now_ms(), wall_ms(), &view, &mut out);
-                if out.len() > 1024 {
-                    break;
+            for (gen, item) in batch.drain(..) {
+                match item {
+                    CommitItem::Txn { txn, origin } if logged.is_err() || gen != generation => {
+                        commit.reject_txn(&txn, origin, ErrorCode::NotReadOnly, &mut out);
+                    }
+                    item => commit.step(&mut tree, item, shared.now_ms(), wall_ms(), &view, &mut out),
                 }
-                next = rx.try_recv().ok();
             }
         }
         deliver(&shared, &mut out);
+        if logged.is_ok() {
+            disk.maybe_snapshot(&tree);
+        }
     }
+}
+
+/// Logs the batch's txns (those prepared in the current generation) and syncs once.
+fn persist(disk: &mut disk::Disk, batch: &[(u64, CommitItem)], generation: u64) -> Result<(), StorageError> {
+    for (gen, item) in batch {
+        if let CommitItem::Txn { txn, .. } = item {
+            if *gen == generation {
+                disk.append(txn)?;
+            }
+        }
+    }
+    disk.sync()
 }
 
 fn deliver(shared: &Shared, out: &mut Vec<Output>) {
@@ -341,12 +347,7 @@ fn deliver(shared: &Shared, out: &mut Vec<Output>) {
                 shared.forget(conn);
             }
             Output::SessionReady { conn, session } => {
-                let handle = shared
-                    .conns
-                    .lock()
-                    .expect("conn table lock")
-                    .get(&conn)
-                    .cloned();
+                let handle = shared.conns.lock().expect("conn table lock").get(&conn).cloned();
                 if let Some(h) = handle {
                     let _ = h.ready.try_send(session);
                 }

@@ -60,14 +60,7 @@ impl Commit {
 
     /// Makes a connection known (its remote address for `cons` and `ip` ACLs).
     pub fn on_accept(&mut self, conn: ConnId, remote: String, wall_ms: i64) {
-        self.conns.insert(
-            conn,
-            ConnInfo {
-                remote,
-                established_wall_ms: wall_ms,
-                ..ConnInfo::default()
-            },
-        );
+        self.conns.insert(conn, ConnInfo { remote, established_wall_ms: wall_ms, ..ConnInfo::default() });
     }
 
     pub fn conn_count(&self) -> usize {
@@ -87,12 +80,7 @@ impl Commit {
         match item {
             CommitItem::Txn { txn, origin } => self.on_txn(tree, txn, origin, now_ms, out),
             CommitItem::Read(req) => self.on_read(tree, req, now_ms, out),
-            CommitItem::Attach {
-                conn,
-                session,
-                timeout_ms,
-                read_only_byte,
-            } => {
+            CommitItem::Attach { conn, session, timeout_ms, read_only_byte } => {
                 if let Some(old) = self.session_conn.insert(session, conn) {
                     if old != conn {
                         out.push(Output::Close { conn: old });
@@ -101,6 +89,12 @@ impl Commit {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.session = session;
                     c.timeout_ms = timeout_ms;
+                    // The ConnectRequest and its response, as ZooKeeper counts them.
+                    c.stats.recved += 1;
+                    c.stats.sent += 1;
+                    c.stats.last_active_ms = Some(now_ms);
+                    self.stats.received += 1;
+                    self.stats.sent += 1;
                 }
                 out.push(Output::SessionReady { conn, session });
                 let resp = ConnectResponse {
@@ -110,15 +104,9 @@ impl Commit {
                     passwd: Some(password(session).to_vec()),
                     read_only: read_only_byte.then_some(false),
                 };
-                out.push(Output::Send {
-                    conn,
-                    frame: frame_of(&resp),
-                });
+                out.push(Output::Send { conn, frame: frame_of(&resp) });
             }
-            CommitItem::Reject {
-                conn,
-                read_only_byte,
-            } => {
+            CommitItem::Reject { conn, read_only_byte } => {
                 let resp = ConnectResponse {
                     protocol_version: 0,
                     time_out: 0,
@@ -126,17 +114,10 @@ impl Commit {
                     passwd: Some(vec![0; 16]),
                     read_only: read_only_byte.then_some(false),
                 };
-                out.push(Output::Send {
-                    conn,
-                    frame: frame_of(&resp),
-                });
+                out.push(Output::Send { conn, frame: frame_of(&resp) });
                 out.push(Output::Close { conn });
             }
-            CommitItem::Accept {
-                conn,
-                remote,
-                wall_ms,
-            } => self.on_accept(conn, remote, wall_ms),
+            CommitItem::Accept { conn, remote, wall_ms } => self.on_accept(conn, remote, wall_ms),
             CommitItem::Close { conn } => out.push(Output::Close { conn }),
             CommitItem::Detach { conn } => {
                 self.watches.remove_watcher(conn);
@@ -147,48 +128,44 @@ impl Commit {
                 }
                 out.push(Output::Close { conn });
             }
-            CommitItem::FourLetter {
-                cmd,
-                outstanding,
-                reply,
-            } => {
-                let conns: Vec<(ConnId, &ConnInfo)> = self
-                    .conns
-                    .iter()
-                    .filter(|(_, c)| c.session != 0)
-                    .map(|(id, c)| (*id, c))
-                    .collect();
-                let text = fourlw::answer(
-                    &cmd,
-                    view,
-                    tree,
-                    &self.watches,
-                    &self.stats,
-                    &conns,
-                    outstanding,
-                    wall_ms,
-                );
-                if cmd == "crst" {
-                    for c in self.conns.values_mut() {
-                        c.stats = ConnView::default();
-                    }
-                } else if cmd == "srst" {
-                    self.stats.reset();
+            CommitItem::FourLetter { ask, outstanding, session_expiry, reply } => {
+                // As in ZooKeeper, the word is a packet received on a client connection, which
+                // the answers list like any other.
+                self.stats.received += 1;
+                if let Some(c) = self.conns.get_mut(&ask.conn) {
+                    c.stats.four_letter = true;
+                    c.stats.recved += 1;
                 }
+                let mut conns: Vec<(ConnId, &ConnInfo)> = self.conns.iter().map(|(id, c)| (*id, c)).collect();
+                conns.sort_by_key(|(id, _)| *id);
+                let facts = fourlw::Facts {
+                    ask: &ask,
+                    tree,
+                    watches: &self.watches,
+                    stats: &self.stats,
+                    conns: &conns,
+                    outstanding,
+                    session_expiry: &session_expiry,
+                    now_ms,
+                    wall_ms,
+                };
+                let text = fourlw::answer(view, &facts);
+                match ask.cmd {
+                    "crst" => self.conns.values_mut().for_each(|c| c.stats.reset()),
+                    "srst" => self.stats.reset(),
+                    _ => {}
+                }
+                // ZooKeeper's writer sends the text in chunks of 8192 characters, a packet each.
+                self.stats.sent += text.len().div_ceil(8192) as u64;
+                // The reader closes the connection once the answer is out; ZooKeeper forgets it
+                // before closing, so the next word does not list it.
+                self.conns.remove(&ask.conn);
                 let _ = reply.send(text);
             }
         }
     }
 
-    fn note(
-        &mut self,
-        conn: ConnId,
-        op_code: i32,
-        xid: i32,
-        zxid: Zxid,
-        received_ms: u64,
-        now_ms: u64,
-    ) {
+    fn note(&mut self, conn: ConnId, op_code: i32, xid: i32, zxid: Zxid, received_ms: u64, now_ms: u64) {
         let latency = now_ms.saturating_sub(received_ms);
         self.stats.record(latency);
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -227,14 +204,7 @@ impl Commit {
             return; // the client went away before its reply was ready
         }
         let last = tree.last_processed_zxid;
-        self.note(
-            conn,
-            origin.op,
-            origin.xid,
-            last,
-            origin.received_ms,
-            now_ms,
-        );
+        self.note(conn, origin.op, origin.xid, last, origin.received_ms, now_ms);
         if hdr.kind == op::CREATE_SESSION {
             let session = hdr.client_id;
             let timeout = match &txn.body {
@@ -254,10 +224,7 @@ impl Commit {
                 passwd: Some(password(session).to_vec()),
                 read_only: origin.read_only_byte.then_some(false),
             };
-            out.push(Output::Send {
-                conn,
-                frame: frame_of(&resp),
-            });
+            out.push(Output::Send { conn, frame: frame_of(&resp) });
             return;
         }
         let frame = reply_for_txn(&origin, last, &applied);
@@ -267,13 +234,28 @@ impl Commit {
         }
     }
 
+    /// A txn that will not be applied (its log write failed): its client gets `err` — or, for a
+    /// session that was never created, a closed connection to retry on.
+    pub fn reject_txn(&mut self, txn: &Transaction, origin: Option<Origin>, err: ErrorCode, out: &mut Vec<Output>) {
+        let Some(origin) = origin else { return };
+        if !self.conns.contains_key(&origin.conn) {
+            return;
+        }
+        if txn.header.kind == op::CREATE_SESSION {
+            out.push(Output::Close { conn: origin.conn });
+            return;
+        }
+        let hdr = ReplyHeader { xid: origin.xid, zxid: txn.header.zxid - 1, err: err.code() };
+        out.push(Output::Send { conn: origin.conn, frame: frame_of(&hdr) });
+    }
+
     fn fire(&mut self, ch: &Change, zxid: Zxid, out: &mut Vec<Output>) {
         for w in self.watches.trigger(ch.kind, &ch.path) {
-            if self.conns.contains_key(&w) {
-                out.push(Output::Send {
-                    conn: w,
-                    frame: notification(ch.kind, &ch.path, zxid),
-                });
+            if let Some(c) = self.conns.get_mut(&w) {
+                // A notification is a packet sent, in `srvr` and `cons` as in ZooKeeper.
+                c.stats.sent += 1;
+                self.stats.sent += 1;
+                out.push(Output::Send { conn: w, frame: notification(ch.kind, &ch.path, zxid) });
             }
         }
     }
@@ -287,15 +269,8 @@ impl Commit {
         let op_code = req.op.opcode();
         self.note(conn, op_code, req.xid, last, req.received_ms, now_ms);
         if let ClientOp::Ping = req.op {
-            let hdr = ReplyHeader {
-                xid: -2,
-                zxid: last,
-                err: 0,
-            };
-            out.push(Output::Send {
-                conn,
-                frame: frame_of(&hdr),
-            });
+            let hdr = ReplyHeader { xid: -2, zxid: last, err: 0 };
+            out.push(Output::Send { conn, frame: frame_of(&hdr) });
             return;
         }
         if let ClientOp::SetWatches(w) = &req.op {
@@ -308,12 +283,7 @@ impl Commit {
             Ok(_) => 0,
             Err(e) => e.code(),
         };
-        ReplyHeader {
-            xid: req.xid,
-            zxid: last,
-            err,
-        }
-        .write(&mut body);
+        ReplyHeader { xid: req.xid, zxid: last, err }.write(&mut body);
         if let Ok(Some(write)) = result {
             write(&mut body);
         }
@@ -356,12 +326,7 @@ impl Commit {
             }
             ClientOp::GetChildren(r) => {
                 let resp = self.get_children(tree, &r.path, r.watch, conn, auth)?;
-                body(Box::new(move |b| {
-                    GetChildrenResponse {
-                        children: resp.children,
-                    }
-                    .write(b)
-                }))
+                body(Box::new(move |b| GetChildrenResponse { children: resp.children }.write(b)))
             }
             ClientOp::GetChildren2(r) => {
                 let resp = self.get_children(tree, &r.path, r.watch, conn, auth)?;
@@ -386,17 +351,13 @@ impl Commit {
                         .collect()
                 };
                 let stat = n.stat();
-                body(Box::new(move |b| {
-                    GetAclResponse { acl: list, stat }.write(b)
-                }))
+                body(Box::new(move |b| GetAclResponse { acl: list, stat }.write(b)))
             }
             ClientOp::GetAllChildrenNumber(r) => {
                 let n = tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
                 acl::check(&tree.acl_of(n), perms::READ, auth, skip)?;
                 let total_number = tree.descendant_count(&r.path) as i32;
-                body(Box::new(move |b| {
-                    GetAllChildrenNumberResponse { total_number }.write(b)
-                }))
+                body(Box::new(move |b| GetAllChildrenNumberResponse { total_number }.write(b)))
             }
             ClientOp::GetEphemerals(r) => {
                 let prefix = r.prefix_path.trim();
@@ -404,38 +365,25 @@ impl Commit {
                 if !(prefix.is_empty() || prefix == "/") {
                     ephemerals.retain(|p| p.starts_with(&r.prefix_path));
                 }
-                body(Box::new(move |b| {
-                    GetEphemeralsResponse { ephemerals }.write(b)
-                }))
+                body(Box::new(move |b| GetEphemeralsResponse { ephemerals }.write(b)))
             }
             ClientOp::Sync(r) => {
                 let path = r.path.clone();
                 body(Box::new(move |b| SyncResponse { path }.write(b)))
             }
             ClientOp::WhoAmI => {
-                let client_info = auth
-                    .iter()
-                    .map(|id| ClientInfo {
-                        auth_scheme: id.scheme.clone(),
-                        user: user_name(id),
-                    })
-                    .collect();
+                let client_info =
+                    auth.iter().map(|id| ClientInfo { auth_scheme: id.scheme.clone(), user: user_name(id) }).collect();
                 body(Box::new(move |b| WhoAmIResponse { client_info }.write(b)))
             }
             ClientOp::MultiRead(ops) => {
                 let mut results = Vec::with_capacity(ops.len());
                 for o in ops {
                     let r = match o {
-                        ClientOp::GetData(r) => {
-                            self.get_data(tree, r, conn, auth).map(OpResult::GetData)
-                        }
+                        ClientOp::GetData(r) => self.get_data(tree, r, conn, auth).map(OpResult::GetData),
                         ClientOp::GetChildren(r) => self
                             .get_children(tree, &r.path, r.watch, conn, auth)
-                            .map(|c| {
-                                OpResult::GetChildren(GetChildrenResponse {
-                                    children: c.children,
-                                })
-                            }),
+                            .map(|c| OpResult::GetChildren(GetChildrenResponse { children: c.children })),
                         _ => Err(ErrorCode::MarshallingError),
                     };
                     results.push(r.unwrap_or_else(|e| OpResult::Error(e.code())));
@@ -484,10 +432,7 @@ impl Commit {
         if r.watch {
             self.watches.add_data(&r.path, conn);
         }
-        Ok(GetDataResponse {
-            data: n.data.as_ref().map(|d| d.to_vec()),
-            stat: n.stat(),
-        })
+        Ok(GetDataResponse { data: n.data.as_ref().map(|d| d.to_vec()), stat: n.stat() })
     }
 
     fn get_children(
@@ -503,28 +448,16 @@ impl Commit {
         if watch {
             self.watches.add_child(path, conn);
         }
-        Ok(GetChildren2Response {
-            children: n.children.iter().cloned().collect(),
-            stat: n.stat(),
-        })
+        Ok(GetChildren2Response { children: n.children.iter().cloned().collect(), stat: n.stat() })
     }
 
     /// setWatches after a reconnect: a watch whose change already happened (after
     /// `relative_zxid`) fires at once; the others are registered.
-    fn set_watches(
-        &mut self,
-        tree: &DataTree,
-        conn: ConnId,
-        w: &SetWatches2,
-        out: &mut Vec<Output>,
-    ) {
+    fn set_watches(&mut self, tree: &DataTree, conn: ConnId, w: &SetWatches2, out: &mut Vec<Output>) {
         let rel = w.relative_zxid;
         let last = tree.last_processed_zxid;
         let fire = |kind: i32, path: &str, out: &mut Vec<Output>| {
-            out.push(Output::Send {
-                conn,
-                frame: notification(kind, path, last),
-            });
+            out.push(Output::Send { conn, frame: notification(kind, path, last) });
         };
         for p in &w.data_watches {
             match tree.get(p) {
@@ -572,40 +505,20 @@ fn reply_for_txn(origin: &Origin, last: Zxid, a: &Applied) -> Vec<u8> {
     let mut b = Vec::with_capacity(64);
     b.put_i32(0);
     if a.kind == op::ERROR {
-        ReplyHeader {
-            xid: origin.xid,
-            zxid: last,
-            err: a.err,
-        }
-        .write(&mut b);
+        ReplyHeader { xid: origin.xid, zxid: last, err: a.err }.write(&mut b);
     } else if origin.op == op::MULTI {
-        ReplyHeader {
-            xid: origin.xid,
-            zxid: last,
-            err: 0,
-        }
-        .write(&mut b);
+        ReplyHeader { xid: origin.xid, zxid: last, err: 0 }.write(&mut b);
         let results: Vec<OpResult> = a.multi.iter().map(multi_result).collect();
         encode_multi_response(&results, &mut b);
     } else {
-        ReplyHeader {
-            xid: origin.xid,
-            zxid: last,
-            err: a.err,
-        }
-        .write(&mut b);
+        ReplyHeader { xid: origin.xid, zxid: last, err: a.err }.write(&mut b);
         if a.err == 0 {
             let stat = a.stat.clone().unwrap_or_default();
             match origin.op {
-                op::CREATE => CreateResponse {
-                    path: a.path.clone(),
+                op::CREATE => CreateResponse { path: a.path.clone() }.write(&mut b),
+                op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => {
+                    Create2Response { path: a.path.clone(), stat }.write(&mut b)
                 }
-                .write(&mut b),
-                op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => Create2Response {
-                    path: a.path.clone(),
-                    stat,
-                }
-                .write(&mut b),
                 op::SET_DATA => SetDataResponse { stat }.write(&mut b),
                 op::SET_ACL => SetAclResponse { stat }.write(&mut b),
                 _ => {}
@@ -619,13 +532,10 @@ fn reply_for_txn(origin: &Origin, last: Zxid, a: &Applied) -> Vec<u8> {
 fn multi_result(a: &Applied) -> OpResult {
     let stat = a.stat.clone().unwrap_or_default();
     match a.kind {
-        op::CREATE => OpResult::Create(CreateResponse {
-            path: a.path.clone(),
-        }),
-        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => OpResult::Create2(Create2Response {
-            path: a.path.clone(),
-            stat,
-        }),
+        op::CREATE => OpResult::Create(CreateResponse { path: a.path.clone() }),
+        op::CREATE2 | op::CREATE_TTL | op::CREATE_CONTAINER => {
+            OpResult::Create2(Create2Response { path: a.path.clone(), stat })
+        }
         op::DELETE | op::DELETE_CONTAINER => OpResult::Delete,
         op::SET_DATA => OpResult::SetData(SetDataResponse { stat }),
         op::CHECK => OpResult::Check,
@@ -637,18 +547,8 @@ fn multi_result(a: &Applied) -> OpResult {
 pub fn notification(kind: i32, path: &str, zxid: Zxid) -> Vec<u8> {
     let mut b = Vec::with_capacity(32 + path.len());
     b.put_i32(0);
-    ReplyHeader {
-        xid: -1,
-        zxid,
-        err: 0,
-    }
-    .write(&mut b);
-    WatcherEvent {
-        kind,
-        state: state::SYNC_CONNECTED,
-        path: path.to_string(),
-    }
-    .write(&mut b);
+    ReplyHeader { xid: -1, zxid, err: 0 }.write(&mut b);
+    WatcherEvent { kind, state: state::SYNC_CONNECTED, path: path.to_string() }.write(&mut b);
     patch_len(&mut b);
     b
 }

@@ -57,7 +57,7 @@ pub enum PrepInput {
         conn: ConnId,
     },
     FourLetter {
-        cmd: String,
+        ask: crate::fourlw::Ask,
         reply: crossbeam_channel::Sender<String>,
     },
     /// The clock: expire sessions, reap containers and TTL nodes.
@@ -93,6 +93,33 @@ impl Prep {
         }
     }
 
+    /// Tracks the sessions a recovered tree holds, with fresh deadlines (clients get a full
+    /// timeout to reconnect after a restart). Owners of ephemerals with no session left are
+    /// tracked with a zero timeout, so their nodes go at the first tick (ZooKeeper's "clean up
+    /// dead sessions").
+    pub fn track_sessions_of(&mut self, tree: &DataTree, now_ms: u64) {
+        for (&id, &timeout) in &tree.sessions {
+            if !self.sessions.is_live(id) {
+                self.sessions.add(id, timeout.max(0) as u32, now_ms);
+            }
+        }
+        for &owner in tree.ephemerals().keys() {
+            if !tree.sessions.contains_key(&owner) && !self.sessions.is_live(owner) {
+                self.sessions.add(owner, 0, now_ms);
+            }
+        }
+    }
+
+    /// Forgets every change in flight: the txns after the tree's last applied zxid were never
+    /// made durable (a failed log write) and will not be applied. Numbering restarts after the
+    /// tree's last zxid, and sessions the tree still holds are tracked again.
+    pub fn reset(&mut self, tree: &DataTree, now_ms: u64) {
+        self.outstanding.clear();
+        self.outstanding_order.clear();
+        self.next_zxid = tree.last_processed_zxid + 1;
+        self.track_sessions_of(tree, now_ms);
+    }
+
     /// Txns prepared but not yet applied (for `stat`'s "Outstanding").
     pub fn outstanding_len(&self) -> usize {
         self.outstanding_order.len()
@@ -100,41 +127,20 @@ impl Prep {
 
     /// Handles one input against the tree as last applied; appends what the commit thread must
     /// do, in order.
-    pub fn step(
-        &mut self,
-        tree: &DataTree,
-        input: PrepInput,
-        now_ms: u64,
-        wall_ms: i64,
-        out: &mut Vec<CommitItem>,
-    ) {
+    pub fn step(&mut self, tree: &DataTree, input: PrepInput, now_ms: u64, wall_ms: i64, out: &mut Vec<CommitItem>) {
         self.forget_applied(tree.last_processed_zxid);
         match input {
-            PrepInput::Connect { conn, req } => {
-                self.on_connect(tree, conn, req, now_ms, wall_ms, out)
-            }
+            PrepInput::Connect { conn, req } => self.on_connect(tree, conn, req, now_ms, wall_ms, out),
             PrepInput::Request(req) => self.on_request(tree, req, now_ms, wall_ms, out),
-            PrepInput::Accept { conn, remote } => out.push(CommitItem::Accept {
-                conn,
-                remote,
-                wall_ms,
-            }),
+            PrepInput::Accept { conn, remote } => out.push(CommitItem::Accept { conn, remote, wall_ms }),
             PrepInput::Detach { conn } => out.push(CommitItem::Detach { conn }),
-            PrepInput::FourLetter { cmd, reply } => out.push(CommitItem::FourLetter {
-                cmd,
-                outstanding: self.outstanding_len(),
-                reply,
-            }),
-            PrepInput::Tick {
-                now_ms,
-                wall_ms,
-                reap,
-            } => {
+            PrepInput::FourLetter { ask, reply } => {
+                let session_expiry = if ask.cmd == "dump" { self.sessions.by_deadline() } else { Vec::new() };
+                out.push(CommitItem::FourLetter { ask, outstanding: self.outstanding_len(), session_expiry, reply })
+            }
+            PrepInput::Tick { now_ms, wall_ms, reap } => {
                 for session in self.sessions.expire(now_ms) {
-                    log::info!(
-                        "Expiring session 0x{session:x}, timeout of {}ms exceeded",
-                        self.timeout(session)
-                    );
+                    log::info!("Expiring session 0x{session:x}, timeout of {}ms exceeded", self.timeout(session));
                     let txn = self.close_session(tree, session, 0, wall_ms);
                     out.push(CommitItem::Txn { txn, origin: None });
                 }
@@ -186,75 +192,30 @@ impl Prep {
             out.push(CommitItem::Close { conn });
             return;
         }
-        let timeout = (req.time_out.max(0) as u32).clamp(
-            self.cfg.session_timeout_ms_min,
-            self.cfg.session_timeout_ms_max,
-        );
+        let timeout =
+            (req.time_out.max(0) as u32).clamp(self.cfg.session_timeout_ms_min, self.cfg.session_timeout_ms_max);
         if req.session_id == 0 {
             let session = self.sessions.next_session_id();
             self.sessions.add(session, timeout, now_ms);
             let zxid = self.next_zxid();
-            let header = TxnHeader {
-                client_id: session,
-                cxid: 0,
-                zxid,
-                time: wall_ms,
-                kind: op::CREATE_SESSION,
-            };
-            let body = TxnBody::CreateSession(CreateSessionTxn {
-                time_out: timeout as i32,
-            });
-            let origin = Origin {
-                conn,
-                xid: 0,
-                op: op::CREATE_SESSION,
-                read_only_byte,
-                received_ms: now_ms,
-            };
-            out.push(CommitItem::Txn {
-                txn: Transaction {
-                    header,
-                    body,
-                    digest: None,
-                },
-                origin: Some(origin),
-            });
+            let header = TxnHeader { client_id: session, cxid: 0, zxid, time: wall_ms, kind: op::CREATE_SESSION };
+            let body = TxnBody::CreateSession(CreateSessionTxn { time_out: timeout as i32 });
+            let origin = Origin { conn, xid: 0, op: op::CREATE_SESSION, read_only_byte, received_ms: now_ms };
+            out.push(CommitItem::Txn { txn: Transaction { header, body, digest: None }, origin: Some(origin) });
             return;
         }
         let passwd_ok = req.passwd.as_deref() == Some(&password(req.session_id)[..]);
         if passwd_ok && self.sessions.touch(req.session_id, now_ms) {
             let timeout_ms = self.sessions.timeout_of(req.session_id).unwrap_or(timeout);
-            out.push(CommitItem::Attach {
-                conn,
-                session: req.session_id,
-                timeout_ms,
-                read_only_byte,
-            });
+            out.push(CommitItem::Attach { conn, session: req.session_id, timeout_ms, read_only_byte });
         } else {
-            let why = if passwd_ok {
-                "expired or unknown"
-            } else {
-                "wrong password"
-            };
-            log::info!(
-                "Invalid session 0x{:x} for client conn {conn}, {why}",
-                req.session_id
-            );
-            out.push(CommitItem::Reject {
-                conn,
-                read_only_byte,
-            });
+            let why = if passwd_ok { "expired or unknown" } else { "wrong password" };
+            log::info!("Invalid session 0x{:x} for client conn {conn}, {why}", req.session_id);
+            out.push(CommitItem::Reject { conn, read_only_byte });
         }
     }
 
-    fn on_request(
-        &mut self,
-        tree: &DataTree,
-        req: Request,
-        now_ms: u64,
-        wall_ms: i64,
-        out: &mut Vec<CommitItem>,
-    ) {
+    fn on_request(&mut self, tree: &DataTree, req: Request, now_ms: u64, wall_ms: i64, out: &mut Vec<CommitItem>) {
         let live = self.sessions.touch(req.session, now_ms);
         if !req.op.is_write() {
             out.push(CommitItem::Read(req));
@@ -269,35 +230,18 @@ impl Prep {
         };
         if let ClientOp::CloseSession = req.op {
             let txn = self.close_session(tree, req.session, req.xid, wall_ms);
-            out.push(CommitItem::Txn {
-                txn,
-                origin: Some(origin),
-            });
+            out.push(CommitItem::Txn { txn, origin: Some(origin) });
             return;
         }
         let txn = self.prep_write(tree, &req, live, wall_ms);
-        out.push(CommitItem::Txn {
-            txn,
-            origin: Some(origin),
-        });
+        out.push(CommitItem::Txn { txn, origin: Some(origin) });
     }
 
     /// A write request → its txn (an ErrorTxn when it fails).
-    fn prep_write(
-        &mut self,
-        tree: &DataTree,
-        req: &Request,
-        live: bool,
-        wall_ms: i64,
-    ) -> Transaction {
+    fn prep_write(&mut self, tree: &DataTree, req: &Request, live: bool, wall_ms: i64) -> Transaction {
         let zxid = self.next_zxid();
-        let mut header = TxnHeader {
-            client_id: req.session,
-            cxid: req.xid,
-            zxid,
-            time: wall_ms,
-            kind: req.op.opcode(),
-        };
+        let mut header =
+            TxnHeader { client_id: req.session, cxid: req.xid, zxid, time: wall_ms, kind: req.op.opcode() };
         let result = if !live {
             Err(ErrorCode::SessionExpired)
         } else if let ClientOp::Multi(ops) = &req.op {
@@ -308,32 +252,17 @@ impl Prep {
         let body = match result {
             Ok(body) => body,
             Err(code) => {
-                log::debug!(
-                    "session 0x{:x} cxid {} {}: {code:?}",
-                    req.session,
-                    req.xid,
-                    op::name(header.kind)
-                );
+                log::debug!("session 0x{:x} cxid {} {}: {code:?}", req.session, req.xid, op::name(header.kind));
                 header.kind = op::ERROR;
                 TxnBody::Error(ErrorTxn { err: code.code() })
             }
         };
-        Transaction {
-            header,
-            body,
-            digest: None,
-        }
+        Transaction { header, body, digest: None }
     }
 
     /// Every sub-op shares the multi's zxid. On the first failure the changes made by earlier
     /// sub-ops are rolled back; the txn keeps them, then ErrorTxn(code), then ErrorTxn(-2).
-    fn prep_multi(
-        &mut self,
-        tree: &DataTree,
-        req: &Request,
-        ops: &[ClientOp],
-        header: &TxnHeader,
-    ) -> TxnBody {
+    fn prep_multi(&mut self, tree: &DataTree, req: &Request, ops: &[ClientOp], header: &TxnHeader) -> TxnBody {
         self.journal = Some(Vec::new());
         let mut subs = Vec::with_capacity(ops.len());
         let mut failed = false;
@@ -343,10 +272,7 @@ impl Prep {
                 continue;
             }
             match self.prep_op(tree, req, o, header) {
-                Ok(body) => subs.push(SubTxn {
-                    kind: o.opcode(),
-                    body,
-                }),
+                Ok(body) => subs.push(SubTxn { kind: o.opcode(), body }),
                 Err(code) => {
                     failed = true;
                     subs.push(error_sub(code));
@@ -363,29 +289,15 @@ impl Prep {
         TxnBody::Multi(subs)
     }
 
-    fn prep_op(
-        &mut self,
-        tree: &DataTree,
-        req: &Request,
-        o: &ClientOp,
-        header: &TxnHeader,
-    ) -> PrepResult<TxnBody> {
+    fn prep_op(&mut self, tree: &DataTree, req: &Request, o: &ClientOp, header: &TxnHeader) -> PrepResult<TxnBody> {
         let zxid = header.zxid;
         match o {
-            ClientOp::Create { op: kind, req: c } => self.prep_create(
-                tree, req, *kind, &c.path, &c.data, &c.acl, c.flags, -1, header,
-            ),
-            ClientOp::CreateTtl(c) => self.prep_create(
-                tree,
-                req,
-                op::CREATE_TTL,
-                &c.path,
-                &c.data,
-                &c.acl,
-                c.flags,
-                c.ttl,
-                header,
-            ),
+            ClientOp::Create { op: kind, req: c } => {
+                self.prep_create(tree, req, *kind, &c.path, &c.data, &c.acl, c.flags, -1, header)
+            }
+            ClientOp::CreateTtl(c) => {
+                self.prep_create(tree, req, op::CREATE_TTL, &c.path, &c.data, &c.acl, c.flags, c.ttl, header)
+            }
             ClientOp::Delete(d) => {
                 let parent_path = parent_for_delete(&d.path)?;
                 let parent = self.record(tree, parent_path)?;
@@ -396,9 +308,7 @@ impl Prep {
                     return Err(ErrorCode::NotEmpty);
                 }
                 self.record_delete(tree, &d.path, zxid)?;
-                Ok(TxnBody::Delete(DeleteTxn {
-                    path: d.path.clone(),
-                }))
+                Ok(TxnBody::Delete(DeleteTxn { path: d.path.clone() }))
             }
             ClientOp::DeleteContainer(p) => {
                 let parent_path = parent_for_delete(p)?;
@@ -423,11 +333,7 @@ impl Prep {
                 node.stat.mtime = header.time;
                 node.stat.mzxid = zxid;
                 self.put(s.path.clone(), zxid, Some(node));
-                Ok(TxnBody::SetData(SetDataTxn {
-                    path: s.path.clone(),
-                    data: s.data.clone(),
-                    version,
-                }))
+                Ok(TxnBody::SetData(SetDataTxn { path: s.path.clone(), data: s.data.clone(), version }))
             }
             ClientOp::SetAcl(s) => {
                 validate(&s.path)?;
@@ -438,11 +344,7 @@ impl Prep {
                 node.stat.aversion = version;
                 node.acl = list.clone();
                 self.put(s.path.clone(), zxid, Some(node));
-                Ok(TxnBody::SetAcl(SetAclTxn {
-                    path: s.path.clone(),
-                    acl: list,
-                    version,
-                }))
+                Ok(TxnBody::SetAcl(SetAclTxn { path: s.path.clone(), acl: list, version }))
             }
             ClientOp::Check(c) => {
                 // A standalone check would be a txn that changes nothing (ZOOKEEPER-2623).
@@ -453,10 +355,7 @@ impl Prep {
                 let node = self.record(tree, &c.path)?;
                 acl::check(&node.acl, perms::READ, &req.auth, self.cfg.skip_acl)?;
                 let version = check_version(node.stat.version, c.version)?;
-                Ok(TxnBody::Check(CheckVersionTxn {
-                    path: c.path.clone(),
-                    version,
-                }))
+                Ok(TxnBody::Check(CheckVersionTxn { path: c.path.clone(), version }))
             }
             ClientOp::Reconfig(_) => Err(ErrorCode::Unimplemented),
             _ => Err(ErrorCode::MarshallingError),
@@ -481,11 +380,7 @@ impl Prep {
         if mode.is_ttl() && !self.cfg.extended_types_enabled {
             return Err(ErrorCode::Unimplemented);
         }
-        let ttl_ok = if mode.is_ttl() {
-            ttl > 0 && ttl <= owner::MAX_TTL
-        } else {
-            ttl < 0
-        };
+        let ttl_ok = if mode.is_ttl() { ttl > 0 && ttl <= owner::MAX_TTL } else { ttl < 0 };
         if !ttl_ok {
             return Err(ErrorCode::BadArguments);
         }
@@ -493,27 +388,18 @@ impl Prep {
             return Err(ErrorCode::BadArguments);
         }
         let parent_path = path::split(path).0;
-        let parent_path = if parent_path.is_empty() {
-            "/"
-        } else {
-            parent_path
-        };
+        let parent_path = if parent_path.is_empty() { "/" } else { parent_path };
         let list = acl::fixup(acl_list, &req.auth)?;
         let mut parent = self.record(tree, parent_path)?;
         acl::check(&parent.acl, perms::CREATE, &req.auth, self.cfg.skip_acl)?;
-        let full = if mode.is_sequential() {
-            format!("{path}{:010}", parent.stat.cversion)
-        } else {
-            path.to_string()
-        };
+        let full = if mode.is_sequential() { format!("{path}{:010}", parent.stat.cversion) } else { path.to_string() };
         validate(&full)?;
         if self.record(tree, &full).is_ok() {
             return Err(ErrorCode::NodeExists);
         }
         let parent_owner = parent.stat.ephemeral_owner;
-        let parent_is_ephemeral = parent_owner != 0
-            && parent_owner != owner::CONTAINER
-            && parent_owner & owner::TTL_MASK != owner::TTL_MASK;
+        let parent_is_ephemeral =
+            parent_owner != 0 && parent_owner != owner::CONTAINER && parent_owner & owner::TTL_MASK != owner::TTL_MASK;
         if parent_is_ephemeral {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
@@ -564,35 +450,19 @@ impl Prep {
             ephemeral_owner,
             pzxid: zxid,
         };
-        self.put(
-            full,
-            zxid,
-            Some(PendingNode {
-                stat,
-                child_count: 0,
-                acl: list,
-            }),
-        );
+        self.put(full, zxid, Some(PendingNode { stat, child_count: 0, acl: list }));
         Ok(body)
     }
 
     /// closeSession: the session's ephemerals as the tree and the in-flight changes leave them.
-    fn close_session(
-        &mut self,
-        tree: &DataTree,
-        session: SessionId,
-        cxid: i32,
-        wall_ms: i64,
-    ) -> Transaction {
+    fn close_session(&mut self, tree: &DataTree, session: SessionId, cxid: i32, wall_ms: i64) -> Transaction {
         self.sessions.remove(session);
         let zxid = self.next_zxid();
         let mut paths: Vec<String> = tree.ephemerals_of(session);
         for (p, pending) in &self.outstanding {
             match &pending.node {
                 None => paths.retain(|x| x != p),
-                Some(n) if n.stat.ephemeral_owner == session && !paths.contains(p) => {
-                    paths.push(p.clone())
-                }
+                Some(n) if n.stat.ephemeral_owner == session && !paths.contains(p) => paths.push(p.clone()),
                 Some(_) => {}
             }
         }
@@ -600,21 +470,9 @@ impl Prep {
         for p in &paths {
             let _ = self.record_delete(tree, p, zxid);
         }
-        let header = TxnHeader {
-            client_id: session,
-            cxid,
-            zxid,
-            time: wall_ms,
-            kind: op::CLOSE_SESSION,
-        };
-        let body = TxnBody::CloseSession(Some(CloseSessionTxn {
-            paths_to_delete: paths,
-        }));
-        Transaction {
-            header,
-            body,
-            digest: None,
-        }
+        let header = TxnHeader { client_id: session, cxid, zxid, time: wall_ms, kind: op::CLOSE_SESSION };
+        let body = TxnBody::CloseSession(Some(CloseSessionTxn { paths_to_delete: paths }));
+        Transaction { header, body, digest: None }
     }
 
     /// ContainerManager: empty containers that once had children, and TTL nodes with no children
@@ -662,11 +520,7 @@ impl Prep {
             return p.node.clone().ok_or(ErrorCode::NoNode);
         }
         let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
-        Ok(PendingNode {
-            stat: n.stat.clone(),
-            child_count: n.children.len() as i32,
-            acl: tree.acl_of(n),
-        })
+        Ok(PendingNode { stat: n.stat.clone(), child_count: n.children.len() as i32, acl: tree.acl_of(n) })
     }
 
     fn put(&mut self, path: String, zxid: Zxid, node: Option<PendingNode>) {
@@ -689,10 +543,7 @@ impl Prep {
 }
 
 fn error_sub(code: ErrorCode) -> SubTxn {
-    SubTxn {
-        kind: op::ERROR,
-        body: TxnBody::Error(ErrorTxn { err: code.code() }),
-    }
+    SubTxn { kind: op::ERROR, body: TxnBody::Error(ErrorTxn { err: code.code() }) }
 }
 
 fn validate(p: &str) -> PrepResult<()> {
@@ -744,25 +595,13 @@ mod tests {
     fn create(path: &str, flags: i32) -> ClientOp {
         ClientOp::Create {
             op: op::CREATE,
-            req: CreateRequest {
-                path: path.into(),
-                data: Some(b"d".to_vec()),
-                acl: open_acl_unsafe(),
-                flags,
-            },
+            req: CreateRequest { path: path.into(), data: Some(b"d".to_vec()), acl: open_acl_unsafe(), flags },
         }
     }
 
     fn run(p: &mut Prep, tree: &DataTree, o: ClientOp) -> Transaction {
         let mut out = Vec::new();
-        let req = Request {
-            conn: 1,
-            session: 7,
-            xid: 1,
-            op: o,
-            auth: Arc::new(vec![]),
-            received_ms: 0,
-        };
+        let req = Request { conn: 1, session: 7, xid: 1, op: o, auth: Arc::new(vec![]), received_ms: 0 };
         p.step(tree, PrepInput::Request(req), 0, 5, &mut out);
         match out.pop() {
             Some(CommitItem::Txn { txn, .. }) => txn,
@@ -784,43 +623,11 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let again = run(&mut p, &tree, create("/a", 0));
-        assert_eq!(
-            again.body,
-            TxnBody::Error(ErrorTxn {
-                err: ErrorCode::NodeExists.code()
-            })
-        );
-        let del = run(
-            &mut p,
-            &tree,
-            ClientOp::Delete(DeleteRequest {
-                path: "/a".into(),
-                version: -1,
-            }),
-        );
-        assert_eq!(
-            del.body,
-            TxnBody::Error(ErrorTxn {
-                err: ErrorCode::NotEmpty.code()
-            })
-        );
-        let set = run(
-            &mut p,
-            &tree,
-            ClientOp::SetData(SetDataRequest {
-                path: "/a".into(),
-                data: None,
-                version: 0,
-            }),
-        );
-        assert_eq!(
-            set.body,
-            TxnBody::SetData(SetDataTxn {
-                path: "/a".into(),
-                data: None,
-                version: 1
-            })
-        );
+        assert_eq!(again.body, TxnBody::Error(ErrorTxn { err: ErrorCode::NodeExists.code() }));
+        let del = run(&mut p, &tree, ClientOp::Delete(DeleteRequest { path: "/a".into(), version: -1 }));
+        assert_eq!(del.body, TxnBody::Error(ErrorTxn { err: ErrorCode::NotEmpty.code() }));
+        let set = run(&mut p, &tree, ClientOp::SetData(SetDataRequest { path: "/a".into(), data: None, version: 0 }));
+        assert_eq!(set.body, TxnBody::SetData(SetDataTxn { path: "/a".into(), data: None, version: 1 }));
         assert_eq!(set.header.zxid, 5, "errors consume zxids too");
     }
 
@@ -831,12 +638,7 @@ mod tests {
         let m = run(
             &mut p,
             &tree,
-            ClientOp::Multi(vec![
-                create("/x", 0),
-                create("/s", 2),
-                create("/nope/y", 0),
-                create("/z", 0),
-            ]),
+            ClientOp::Multi(vec![create("/x", 0), create("/s", 2), create("/nope/y", 0), create("/z", 0)]),
         );
         let kinds: Vec<i32> = match &m.body {
             TxnBody::Multi(subs) => subs.iter().map(|s| s.kind).collect(),
@@ -851,11 +653,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let x = run(&mut p, &tree, create("/x", 0));
-        assert_eq!(
-            x.header.kind,
-            op::CREATE,
-            "the rolled-back /x can be created"
-        );
+        assert_eq!(x.header.kind, op::CREATE, "the rolled-back /x can be created");
     }
 
     #[test]
@@ -871,32 +669,10 @@ mod tests {
         let mut p = prep();
         run(&mut p, &tree, create("/e", 1));
         let child = run(&mut p, &tree, create("/e/c", 0));
-        assert_eq!(
-            child.body,
-            TxnBody::Error(ErrorTxn {
-                err: ErrorCode::NoChildrenForEphemerals.code()
-            })
-        );
-        let del = run(
-            &mut p,
-            &tree,
-            ClientOp::Delete(DeleteRequest {
-                path: "/zookeeper".into(),
-                version: -1,
-            }),
-        );
-        assert_eq!(
-            del.body,
-            TxnBody::Error(ErrorTxn {
-                err: ErrorCode::BadArguments.code()
-            })
-        );
+        assert_eq!(child.body, TxnBody::Error(ErrorTxn { err: ErrorCode::NoChildrenForEphemerals.code() }));
+        let del = run(&mut p, &tree, ClientOp::Delete(DeleteRequest { path: "/zookeeper".into(), version: -1 }));
+        assert_eq!(del.body, TxnBody::Error(ErrorTxn { err: ErrorCode::BadArguments.code() }));
         let close = p.close_session(&tree, 7, 0, 0);
-        assert_eq!(
-            close.body,
-            TxnBody::CloseSession(Some(CloseSessionTxn {
-                paths_to_delete: vec!["/e".into()]
-            }))
-        );
+        assert_eq!(close.body, TxnBody::CloseSession(Some(CloseSessionTxn { paths_to_delete: vec!["/e".into()] })));
     }
 }

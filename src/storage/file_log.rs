@@ -90,6 +90,8 @@ struct Current {
     position: u64,
     /// The file's size including preallocated padding.
     size: u64,
+    /// `position` at the last successful sync: everything before it is durable.
+    synced: u64,
 }
 
 /// The appending side of the log. One writer: the commit thread.
@@ -101,6 +103,8 @@ pub struct TxnLog {
     /// Records appended since the last commit, written with one write(2) at commit.
     pending: Vec<u8>,
     last_zxid: Zxid,
+    /// The last txn made durable by a successful commit.
+    synced_zxid: Zxid,
     /// Txns appended to the current file.
     pub txns_in_file: u64,
 }
@@ -117,6 +121,7 @@ impl TxnLog {
             current: None,
             pending: Vec::with_capacity(64 * 1024),
             last_zxid,
+            synced_zxid: last_zxid,
             txns_in_file: 0,
         })
     }
@@ -163,7 +168,8 @@ impl TxnLog {
         file.write_all(&hdr).map_err(|e| StorageError::io(&path, e))?;
         // The new name must survive a crash as surely as the records in it.
         sync_dir(&self.dir)?;
-        self.current = Some(Current { file, path, position: FILE_HEADER_LEN, size: FILE_HEADER_LEN });
+        self.current =
+            Some(Current { file, path, position: FILE_HEADER_LEN, size: FILE_HEADER_LEN, synced: FILE_HEADER_LEN });
         self.txns_in_file = 0;
         Ok(())
     }
@@ -181,7 +187,27 @@ impl TxnLog {
         if self.force_sync {
             cur.file.sync_data().map_err(|e| StorageError::io(&cur.path, e))?;
         }
+        cur.synced = cur.position;
+        self.synced_zxid = self.last_zxid;
         Ok(started.elapsed())
+    }
+
+    /// After a failed append or commit: forgets every txn not made durable, cuts the file back to
+    /// its last synced record (deleting it if it holds none) and closes it, so the next append
+    /// starts a fresh file. The log then ends exactly at the last acknowledged txn.
+    pub fn discard(&mut self) -> Result<(), StorageError> {
+        self.pending.clear();
+        self.last_zxid = self.synced_zxid;
+        self.txns_in_file = 0;
+        let Some(cur) = self.current.take() else { return Ok(()) };
+        if cur.synced <= FILE_HEADER_LEN {
+            drop(cur.file);
+            fs::remove_file(&cur.path).map_err(|e| StorageError::io(&cur.path, e))?;
+        } else {
+            cur.file.set_len(cur.synced).map_err(|e| StorageError::io(&cur.path, e))?;
+            cur.file.sync_all().map_err(|e| StorageError::io(&cur.path, e))?;
+        }
+        sync_dir(&self.dir)
     }
 
     /// Commits and closes the current file; the next append starts `log.<its zxid>`.

@@ -2,7 +2,10 @@
 //! recovery. Everything here uses `std::fs` and nothing else from the outside world.
 
 pub mod checksum;
+pub mod epoch;
 pub mod file_log;
+pub mod purge;
+pub mod recovery;
 pub mod snapshot;
 
 use std::fmt;

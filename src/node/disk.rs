@@ -1,0 +1,223 @@
+//! The commit thread's disk: recovery at start, the txn log with group commit, snapshots taken
+//! by a background thread while writes go on, and auto-purge.
+
+use crate::config::Config;
+use crate::ids::Zxid;
+use crate::jute::txn_body::Transaction;
+use crate::storage::file_log::TxnLog;
+use crate::storage::recovery::recover;
+use crate::storage::snapshot::SnapshotWriter;
+use crate::storage::{purge, StorageError};
+use crate::tree::DataTree;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Nodes a snapshot copies per hold of the tree's read lock: small enough that writes wait at
+/// most a few milliseconds for it.
+const SNAPSHOT_CHUNK_NODES: usize = 2_000;
+
+/// A sync slower than this gets a warning, as in ZooKeeper (`fsync.warningthresholdms`).
+const FSYNC_WARN: Duration = Duration::from_secs(1);
+
+pub struct Disk {
+    log: TxnLog,
+    snap_dir: PathBuf,
+    log_dir: PathBuf,
+    snap_count: u64,
+    /// Txns logged since the last snapshot started, and the randomised count that starts the
+    /// next one (`snapCount/2 + rand(snapCount/2)`, so servers do not snapshot in step).
+    since_snapshot: u64,
+    snapshot_at: u64,
+    snapshot_running: Arc<AtomicBool>,
+    rng: u64,
+    buf: Vec<u8>,
+    /// Txns appended since the last successful commit.
+    unsynced: usize,
+}
+
+fn dirs(cfg: &Config) -> (PathBuf, PathBuf) {
+    (cfg.data_dir.join("version-2"), cfg.data_log_dir.join("version-2"))
+}
+
+impl Disk {
+    /// Recovers the tree from `dataDir`/`dataLogDir` and opens the log for appending. Writes a
+    /// snapshot of what was recovered (as ZooKeeper does at start), so the next start is fast and
+    /// an empty data directory gets its `snapshot.0`.
+    pub fn open(cfg: &Config) -> Result<(Disk, DataTree), StorageError> {
+        let (snap_dir, log_dir) = dirs(cfg);
+        for d in [&snap_dir, &log_dir] {
+            std::fs::create_dir_all(d).map_err(|e| StorageError::io(d, e))?;
+        }
+        let started = Instant::now();
+        let rec = recover(&snap_dir, &log_dir)?;
+        let tree = rec.tree;
+        log::info!(
+            "Recovered {} nodes, {} sessions, last zxid 0x{:x} ({} txns replayed) in {} ms",
+            tree.node_count(),
+            tree.sessions.len(),
+            tree.last_processed_zxid,
+            rec.replayed,
+            started.elapsed().as_millis()
+        );
+        if rec.snapshot_zxid != Some(tree.last_processed_zxid) {
+            let lock = RwLock::new(tree);
+            take_snapshot(&lock, &snap_dir)?;
+            let tree = lock.into_inner().expect("no other holder");
+            return Disk::finish_open(cfg, tree, snap_dir, log_dir);
+        }
+        Disk::finish_open(cfg, tree, snap_dir, log_dir)
+    }
+
+    fn finish_open(
+        cfg: &Config,
+        tree: DataTree,
+        snap_dir: PathBuf,
+        log_dir: PathBuf,
+    ) -> Result<(Disk, DataTree), StorageError> {
+        let log = TxnLog::open(&log_dir, cfg.pre_alloc_size_kb * 1024, cfg.force_sync, tree.last_processed_zxid)?;
+        let seed =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        let mut disk = Disk {
+            log,
+            snap_dir,
+            log_dir,
+            snap_count: cfg.snap_count.max(2),
+            since_snapshot: 0,
+            snapshot_at: 0,
+            snapshot_running: Arc::new(AtomicBool::new(false)),
+            rng: seed | 1,
+            buf: Vec::with_capacity(4096),
+            unsynced: 0,
+        };
+        disk.snapshot_at = disk.next_snapshot_count();
+        Ok((disk, tree))
+    }
+
+    fn next_snapshot_count(&mut self) -> u64 {
+        // xorshift64: jitter only, not security.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.snap_count / 2 + 1 + self.rng % (self.snap_count / 2).max(1)
+    }
+
+    /// Queues a txn in the log (durable after `sync`).
+    pub fn append(&mut self, txn: &Transaction) -> Result<(), StorageError> {
+        self.buf.clear();
+        txn.write(&mut self.buf);
+        self.log.append(txn.header.zxid, &self.buf)?;
+        self.unsynced += 1;
+        Ok(())
+    }
+
+    /// Makes every appended txn durable: one write and one fsync for the whole batch.
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        if self.unsynced == 0 {
+            return Ok(());
+        }
+        let took = self.log.commit()?;
+        if took > FSYNC_WARN {
+            log::warn!(
+                "fsync-ing the write ahead log took {}ms, which will adversely effect operation latency",
+                took.as_millis()
+            );
+        }
+        self.since_snapshot += self.unsynced as u64;
+        self.unsynced = 0;
+        Ok(())
+    }
+
+    /// After a failed append or sync: drops what was not made durable, so the log ends with the
+    /// last acknowledged txn again.
+    pub fn discard_unsynced(&mut self) {
+        self.unsynced = 0;
+        if let Err(e) = self.log.discard() {
+            log::error!("cannot cut the txn log back to its last synced txn: {e}");
+        }
+    }
+
+    /// Starts a background snapshot when enough txns were logged since the last one: the log is
+    /// rolled first, so the new snapshot's txns and every later one are in files of their own.
+    pub fn maybe_snapshot(&mut self, tree: &Arc<RwLock<DataTree>>) {
+        if self.since_snapshot < self.snapshot_at || self.snapshot_running.load(Ordering::Acquire) {
+            return;
+        }
+        if let Err(e) = self.log.roll() {
+            log::error!("cannot roll the txn log: {e}");
+            return;
+        }
+        self.since_snapshot = 0;
+        self.snapshot_at = self.next_snapshot_count();
+        self.snapshot_running.store(true, Ordering::Release);
+        let running = self.snapshot_running.clone();
+        let tree = tree.clone();
+        let dir = self.snap_dir.clone();
+        let spawned = thread::Builder::new().name("snapshot".into()).spawn(move || {
+            if let Err(e) = take_snapshot(&tree, &dir) {
+                log::error!("snapshot failed: {e}");
+            }
+            running.store(false, Ordering::Release);
+        });
+        if spawned.is_err() {
+            self.snapshot_running.store(false, Ordering::Release);
+            log::error!("cannot start the snapshot thread");
+        }
+    }
+
+    pub fn last_logged_zxid(&self) -> Zxid {
+        self.log.last_zxid()
+    }
+
+    pub fn dirs(&self) -> (&Path, &Path) {
+        (&self.snap_dir, &self.log_dir)
+    }
+}
+
+/// Writes a fuzzy snapshot of the tree: named by the last applied zxid when it starts, copied
+/// in chunks under the read lock (writes go on between chunks), and ending with the (zxid,
+/// digest) of the last txn applied by then.
+pub fn take_snapshot(tree: &RwLock<DataTree>, dir: &Path) -> Result<(PathBuf, u64), StorageError> {
+    let started = Instant::now();
+    let mut writer = {
+        let t = tree.read().expect("tree lock");
+        SnapshotWriter::new(t.last_processed_zxid, &t.sessions)
+    };
+    let mut after: Option<String> = None;
+    loop {
+        let t = tree.read().expect("tree lock");
+        let chunk = t.nodes_after(after.as_deref(), SNAPSHOT_CHUNK_NODES);
+        if chunk.is_empty() {
+            break;
+        }
+        writer.add_nodes(&chunk, |i| t.acls.get(i));
+        after = chunk.last().map(|(p, _)| p.clone());
+    }
+    let digest = {
+        let t = tree.read().expect("tree lock");
+        (t.last_processed_zxid, t.digest())
+    };
+    let nodes = writer.node_count();
+    let (path, size) = writer.finish(dir, digest)?;
+    log::info!(
+        "Snapshot {} written: {nodes} nodes, {size} bytes, in {} ms",
+        path.display(),
+        started.elapsed().as_millis()
+    );
+    Ok((path, size))
+}
+
+/// Runs auto-purge every `interval`, keeping `retain` snapshots and the logs they need.
+pub fn start_purge(snap_dir: PathBuf, log_dir: PathBuf, retain: usize, interval: Duration) -> std::io::Result<()> {
+    thread::Builder::new().name("purge".into()).spawn(move || loop {
+        thread::sleep(interval);
+        match purge::purge(&snap_dir, &log_dir, retain) {
+            Ok(gone) if !gone.is_empty() => log::info!("Purge removed {} old files", gone.len()),
+            Ok(_) => {}
+            Err(e) => log::error!("purge failed: {e}"),
+        }
+    })?;
+    Ok(())
+}
