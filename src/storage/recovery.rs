@@ -110,5 +110,14 @@ pub fn recover(snap_dir: &Path, log_dir: &Path) -> Result<Recovered, StorageErro
             truncate_file(&file, offset)?;
         }
     }
+    // A crash just after a new log file was created leaves it without records; appends would
+    // start a file of the same name, so it goes.
+    for (first, path) in list_logs(log_dir)? {
+        if first > tree.last_processed_zxid {
+            log::warn!("{}: removing a log file that holds no txns (a crash before its first write)", path.display());
+            std::fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            file_log::sync_dir(log_dir)?;
+        }
+    }
     Ok(Recovered { tree, snapshot_zxid, replayed })
 }

@@ -28,7 +28,9 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -70,13 +72,34 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read ready line");
-        let addr = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}; log: {}", std::fs::read_to_string(&stderr_path).unwrap_or_default()));
+        let addr = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok()).unwrap_or_else(|| {
+            panic!("no address in {line:?}; log: {}", std::fs::read_to_string(&stderr_path).unwrap_or_default())
+        });
         Server { child, addr, dir, stderr_path }
+    }
+
+    /// The zoo.cfg this server was started with.
+    pub fn cfg_path(&self) -> PathBuf {
+        self.dir.0.join("zoo.cfg")
+    }
+
+    /// The data directory's `version-2`, where snapshots and logs live.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.0.join("data").join("version-2")
+    }
+
+    /// kill -9, then start again on the same files.
+    pub fn restart(mut self) -> Server {
+        self.kill();
+        let cfg = self.cfg_path();
+        let dir = std::mem::replace(&mut self.dir, TempDir(PathBuf::new()));
+        Server::start_with(dir, &cfg)
+    }
+
+    /// kill -9 (SIGKILL) and reap the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn hostport(&self) -> String {
