@@ -15,6 +15,7 @@
 pub mod client;
 pub mod codes;
 pub mod config;
+pub mod dump;
 pub mod fourlw;
 pub mod ids;
 pub mod jute;

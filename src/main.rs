@@ -5,24 +5,19 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: rookery server [CONFIG]   start a server (default conf/zoo.cfg)
-       rookery version           print the version";
+const USAGE: &str = "usage: rookery server [CONFIG]                 start a server (default conf/zoo.cfg)
+       rookery dump log FILE [--json]          print a txn log (like zkTxnLogToolkit)
+       rookery dump snapshot FILE [--json]     print a snapshot (like zkSnapShotToolkit)
+       rookery version                         print the version";
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("server") => server(
-            args.get(1)
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("conf/zoo.cfg")),
-        ),
+        Some("server") => server(args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("conf/zoo.cfg"))),
+        Some("dump") => dump(&args[1..]),
         Some("version" | "--version") => {
-            println!(
-                "rookery {} (ZooKeeper {})",
-                env!("CARGO_PKG_VERSION"),
-                rookery::fourlw::VERSION
-            );
+            println!("rookery {} (ZooKeeper {})", env!("CARGO_PKG_VERSION"), rookery::fourlw::VERSION);
             ExitCode::SUCCESS
         }
         _ => {
@@ -44,10 +39,7 @@ fn server(path: PathBuf) -> ExitCode {
         log::warn!("{w}");
     }
     if cfg.is_quorum() {
-        log::warn!(
-            "{}: server.N lines found; replication is not built yet, starting standalone",
-            path.display()
-        );
+        log::warn!("{}: server.N lines found; replication is not built yet, starting standalone", path.display());
     }
     let server = match rookery::node::start(cfg) {
         Ok(s) => s,
@@ -57,12 +49,38 @@ fn server(path: PathBuf) -> ExitCode {
         }
     };
     // Tests and scripts read this line to learn the port when clientPort=0.
-    println!(
-        "rookery {} serving clients on {}",
-        env!("CARGO_PKG_VERSION"),
-        server.client_addr
-    );
+    println!("rookery {} serving clients on {}", env!("CARGO_PKG_VERSION"), server.client_addr);
     let _ = std::io::stdout().flush();
     server.wait();
     ExitCode::SUCCESS
+}
+
+fn dump(args: &[String]) -> ExitCode {
+    let json = args.iter().any(|a| a == "--json");
+    let rest: Vec<&String> = args.iter().filter(|a| *a != "--json").collect();
+    let (kind, file) = match rest.as_slice() {
+        [kind, file] => (kind.as_str(), PathBuf::from(file)),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match kind {
+        "log" => rookery::dump::dump_log(&file, json),
+        "snapshot" => rookery::dump::dump_snapshot(&file, json),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rookery: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
