@@ -158,6 +158,19 @@ impl SessionTracker {
         out
     }
 
+    /// Sessions by expiry deadline, earliest first, each group sorted: the `dump` four-letter
+    /// word lists them so.
+    pub fn by_deadline(&self) -> Vec<(u64, Vec<SessionId>)> {
+        self.buckets
+            .iter()
+            .map(|(deadline, ids)| {
+                let mut ids: Vec<SessionId> = ids.iter().copied().collect();
+                ids.sort();
+                (*deadline, ids)
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.len()
     }

@@ -27,11 +27,17 @@ use std::time::Duration;
 /// How long a four-letter word waits for the commit thread's answer.
 const FOUR_LETTER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a new connection may take to send its ConnectRequest, as ZooKeeper's
+/// `zookeeper.nio.sessionlessCnxnTimeout` (10 s): a peer that connects and stalls must not hold a
+/// thread pair and a maxClientCnxns slot forever. Once a session exists, its expiry closes a
+/// stalled connection instead.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Reads frames until the client goes away or misbehaves, then tells prep the connection is gone.
 pub fn run_reader(shared: Arc<Shared>, conn: ConnId, mut stream: TcpStream, ready: Receiver<i64>) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     // Ok means the writer closes the socket once the last reply is out (closeSession, failed
-    // auth). Anything else ends the connection here.
+    // auth, an unknown opcode). Anything else ends the connection here.
     match read_loop(&shared, conn, &mut stream, &ready) {
         Ok(()) => log::debug!("connection {conn} from {peer}: session closed"),
         Err(e) => {
@@ -51,22 +57,29 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
-fn read_loop(shared: &Shared, conn: ConnId, stream: &mut TcpStream, ready: &Receiver<i64>) -> io::Result<()> {
-    let mut first = [0u8; 4];
-    stream.read_exact(&mut first)?;
-    if let Ok(word) = std::str::from_utf8(&first) {
-        if fourlw::COMMANDS.contains(&word) {
-            return four_letter(shared, word, stream);
+/// A read timeout before the handshake means the peer stalled; say so in the log.
+fn stalled_handshake(e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            invalid(format!("no ConnectRequest within {} s", HANDSHAKE_TIMEOUT.as_secs()))
         }
+        _ => e,
+    }
+}
+
+fn read_loop(shared: &Shared, conn: ConnId, stream: &mut TcpStream, ready: &Receiver<i64>) -> io::Result<()> {
+    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    let first = read_frame_len(stream).map_err(stalled_handshake)?;
+    // A known four-letter word, or telnet's Ctrl-C ("telnet close"), gets a text answer.
+    if let Some(word) = fourlw::command_of(first) {
+        return four_letter(shared, conn, word, stream);
     }
     let len = i32::from_be_bytes(first);
     let mut buf = Vec::new();
-    read_body(stream, len, shared.max_frame, &mut buf)?;
+    read_body(stream, len, shared.max_frame, &mut buf).map_err(stalled_handshake)?;
+    stream.set_read_timeout(None)?;
     let req = ConnectRequest::from_bytes(&buf).map_err(|e| invalid(format!("bad ConnectRequest: {e}")))?;
-    shared
-        .prep_tx
-        .send(PrepInput::Connect { conn, req })
-        .map_err(|_| invalid("server stopping".into()))?;
+    shared.prep_tx.send(PrepInput::Connect { conn, req }).map_err(|_| invalid("server stopping".into()))?;
     // Block until the session exists; the commit thread answers, or drops the handle on refusal.
     // Block until the session exists. On refusal the commit thread drops the route instead, and
     // the writer sends the refusal (if any) and closes the socket.
@@ -74,8 +87,7 @@ fn read_loop(shared: &Shared, conn: ConnId, stream: &mut TcpStream, ready: &Rece
     let peer_ip = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let mut auth = Arc::new(crate::pipeline::prep::initial_auth(&peer_ip));
     loop {
-        let mut len = [0u8; 4];
-        stream.read_exact(&mut len)?;
+        let len = read_frame_len(stream)?;
         read_body(stream, i32::from_be_bytes(len), shared.max_frame, &mut buf)?;
         let mut r = Reader::new(&buf);
         let hdr = RequestHeader::read(&mut r).map_err(|e| invalid(format!("bad request header: {e}")))?;
@@ -89,7 +101,9 @@ fn read_loop(shared: &Shared, conn: ConnId, stream: &mut TcpStream, ready: &Rece
         let op = match ClientOp::decode(hdr.op, body) {
             Ok(op) => op,
             Err(e) => {
-                let err = if op::name(hdr.op) == "unknown" || hdr.op == op::ERROR {
+                // The opcodes ZooKeeper's Request.isValid refuses. Its UnimplementedRequestProcessor
+                // answers them and then closes the connection (not the session).
+                let err = if op::name(hdr.op) == "unknown" || hdr.op == op::ERROR || hdr.op == op::NOTIFICATION {
                     log::warn!("connection {conn}: unknown request type {}", hdr.op);
                     ErrorCode::Unimplemented
                 } else {
@@ -99,19 +113,9 @@ fn read_loop(shared: &Shared, conn: ConnId, stream: &mut TcpStream, ready: &Rece
                 ClientOp::Invalid { op: hdr.op, err }
             }
         };
-        let close = matches!(op, ClientOp::CloseSession);
-        let request = Request {
-            conn,
-            session,
-            xid: hdr.xid,
-            op,
-            auth: auth.clone(),
-            received_ms: shared.now_ms(),
-        };
-        shared
-            .prep_tx
-            .send(PrepInput::Request(request))
-            .map_err(|_| invalid("server stopping".into()))?;
+        let close = matches!(op, ClientOp::CloseSession | ClientOp::Invalid { err: ErrorCode::Unimplemented, .. });
+        let request = Request { conn, session, xid: hdr.xid, op, auth: auth.clone(), received_ms: shared.now_ms() };
+        shared.prep_tx.send(PrepInput::Request(request)).map_err(|_| invalid("server stopping".into()))?;
         if close {
             return Ok(());
         }
@@ -126,7 +130,27 @@ fn read_body(stream: &mut TcpStream, len: i32, max: usize, buf: &mut Vec<u8>) ->
     }
     buf.clear();
     buf.resize(len as usize, 0);
-    stream.read_exact(buf)
+    stream.read_exact(buf).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => invalid(format!("connection closed inside a frame of {len} bytes")),
+        _ => e,
+    })
+}
+
+/// Reads the 4-byte length that starts a frame. A peer that closes between frames ends the stream
+/// (UnexpectedEof, logged at debug); one that closes inside the length sent a truncated frame.
+fn read_frame_len(stream: &mut TcpStream) -> io::Result<[u8; 4]> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < len.len() {
+        match stream.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(0) => return Err(invalid(format!("connection closed inside a frame length ({got} of 4 bytes)"))),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(len)
 }
 
 /// `addauth`: handled on the connection, as ZooKeeper does. Failure answers AUTHFAILED and
@@ -140,11 +164,8 @@ fn auth_packet(
     auth: &mut Arc<Vec<crate::jute::data::Id>>,
 ) -> io::Result<bool> {
     let packet = AuthPacket::from_bytes(body).map_err(|e| invalid(format!("bad auth packet: {e}")))?;
-    let granted = acl::authenticate(
-        &packet.scheme,
-        packet.auth.as_deref().unwrap_or(&[]),
-        shared.super_digest.as_deref(),
-    );
+    let granted =
+        acl::authenticate(&packet.scheme, packet.auth.as_deref().unwrap_or(&[]), shared.super_digest.as_deref());
     let err = match granted {
         Ok(ids) => {
             let mut next = (**auth).clone();
@@ -161,11 +182,7 @@ fn auth_packet(
             e.code()
         }
     };
-    let reply = frame_of(&ReplyHeader {
-        xid: hdr.xid,
-        zxid: 0,
-        err,
-    });
+    let reply = frame_of(&ReplyHeader { xid: hdr.xid, zxid: 0, err });
     shared.send_to(conn, WriterMsg::Frame(reply));
     if err != 0 {
         shared.send_to(conn, WriterMsg::Close);
@@ -174,22 +191,36 @@ fn auth_packet(
     Ok(true)
 }
 
-fn four_letter(shared: &Shared, word: &str, stream: &mut TcpStream) -> io::Result<()> {
+/// Answers a four-letter word and closes. Whether it is whitelisted is decided here; the text
+/// comes from the commit thread, which sees the tree, the watches and the connections in order.
+fn four_letter(shared: &Shared, conn: ConnId, word: &'static str, stream: &mut TcpStream) -> io::Result<()> {
     let allowed = shared.four_letter_whitelist.iter().any(|w| w == "*" || w == word);
+    // As ZooKeeper's NIOServerCnxn logs it, so a telnet close (which answers nothing) leaves a trace.
+    log::info!("Processing {word} command from {}", stream.peer_addr().map(|a| a.to_string()).unwrap_or_default());
     let text = if !allowed {
-        format!("{word} is not executed because it is not in the whitelist.\n")
+        fourlw::refusal(word)
+    } else if word == fourlw::TELNET_CLOSE {
+        String::new() // ZooKeeper closes without a word
+    } else if word == "stmk" {
+        // The new mask follows as 8 bytes; ZooKeeper reads what has arrived and closes silently
+        // when it is short.
+        let mut mask = [0u8; 8];
+        stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+        if stream.read_exact(&mut mask).is_err() {
+            String::new()
+        } else {
+            let mask = i64::from_be_bytes(mask);
+            fourlw::set_trace_mask(mask);
+            mask.to_string()
+        }
     } else {
+        let client_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+        let ask = fourlw::Ask { cmd: word, conn, client_port };
         let (tx, rx) = crossbeam_channel::bounded(1);
-        shared
-            .prep_tx
-            .send(PrepInput::FourLetter {
-                cmd: word.to_string(),
-                reply: tx,
-            })
-            .map_err(|_| invalid("server stopping".into()))?;
+        shared.prep_tx.send(PrepInput::FourLetter { ask, reply: tx }).map_err(|_| invalid("server stopping".into()))?;
         match rx.recv_timeout(FOUR_LETTER_TIMEOUT) {
             Ok(t) => t,
-            Err(RecvTimeoutError::Timeout) => "This ZooKeeper instance is not currently serving requests\n".into(),
+            Err(RecvTimeoutError::Timeout) => fourlw::NOT_SERVING.into(),
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         }
     };

@@ -69,10 +69,7 @@ impl ClientOp {
     pub fn decode(op: i32, body: &[u8]) -> Result<ClientOp> {
         let r = &mut Reader::new(body);
         Ok(match op {
-            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => ClientOp::Create {
-                op,
-                req: CreateRequest::read(r)?,
-            },
+            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => ClientOp::Create { op, req: CreateRequest::read(r)? },
             op::CREATE_TTL => ClientOp::CreateTtl(CreateTtlRequest::read(r)?),
             op::DELETE => ClientOp::Delete(DeleteRequest::read(r)?),
             op::SET_DATA => ClientOp::SetData(SetDataRequest::read(r)?),
@@ -219,20 +216,10 @@ impl ClientOp {
 /// Encodes a `MultiOperationRecord` (multi or multiRead), as a client sends it.
 pub fn encode_multi_request(ops: &[ClientOp], out: &mut Vec<u8>) {
     for o in ops {
-        MultiHeader {
-            op: o.opcode(),
-            done: false,
-            err: -1,
-        }
-        .write(out);
+        MultiHeader { op: o.opcode(), done: false, err: -1 }.write(out);
         o.write_body(out);
     }
-    MultiHeader {
-        op: -1,
-        done: true,
-        err: -1,
-    }
-    .write(out);
+    MultiHeader { op: -1, done: true, err: -1 }.write(out);
 }
 
 /// `MultiOperationRecord`: (MultiHeader + op record)* then MultiHeader{-1, done, -1}.
@@ -244,10 +231,9 @@ fn decode_multi(r: &mut Reader<'_>, reads: bool) -> Result<Vec<ClientOp>> {
             return Ok(ops);
         }
         let sub = match (h.op, reads) {
-            (op::CREATE | op::CREATE2 | op::CREATE_CONTAINER, false) => ClientOp::Create {
-                op: h.op,
-                req: CreateRequest::read(r)?,
-            },
+            (op::CREATE | op::CREATE2 | op::CREATE_CONTAINER, false) => {
+                ClientOp::Create { op: h.op, req: CreateRequest::read(r)? }
+            }
             (op::CREATE_TTL, false) => ClientOp::CreateTtl(CreateTtlRequest::read(r)?),
             (op::DELETE, false) => ClientOp::Delete(DeleteRequest::read(r)?),
             (op::SET_DATA, false) => ClientOp::SetData(SetDataRequest::read(r)?),
@@ -286,12 +272,7 @@ pub fn encode_multi_response(results: &[OpResult], out: &mut Vec<u8>) {
             OpResult::GetData(_) => (op::GET_DATA, 0),
             OpResult::Error(e) => (op::ERROR, *e),
         };
-        MultiHeader {
-            op: kind,
-            done: false,
-            err,
-        }
-        .write(out);
+        MultiHeader { op: kind, done: false, err }.write(out);
         match res {
             OpResult::Create(r) => r.write(out),
             OpResult::Create2(r) => r.write(out),
@@ -302,12 +283,7 @@ pub fn encode_multi_response(results: &[OpResult], out: &mut Vec<u8>) {
             OpResult::Delete | OpResult::Check => {}
         }
     }
-    MultiHeader {
-        op: -1,
-        done: true,
-        err: -1,
-    }
-    .write(out);
+    MultiHeader { op: -1, done: true, err: -1 }.write(out);
 }
 
 /// Decodes a `MultiResponse` (for our client and tests).
@@ -367,22 +343,19 @@ pub enum CommitItem {
     /// A read (or ping, sync, watch bookkeeping) to serve against the tree.
     Read(Request),
     /// A reconnect of a live session onto a new connection.
-    Attach {
-        conn: ConnId,
-        session: SessionId,
-        timeout_ms: u32,
-        read_only_byte: bool,
-    },
+    Attach { conn: ConnId, session: SessionId, timeout_ms: u32, read_only_byte: bool },
     /// A handshake refused: expired session or wrong password gets the "expired" reply.
     Reject { conn: ConnId, read_only_byte: bool },
     /// Close a connection without a reply (a client that has seen a newer zxid than ours).
     Close { conn: ConnId },
     /// A connection is gone: drop its watches and its route.
     Detach { conn: ConnId },
-    /// A four-letter word; the answer text goes back on `reply`.
+    /// A four-letter word; the answer text goes back on `reply`. `session_expiry` is prep's
+    /// session tracker by deadline, for `dump` (empty for the other words).
     FourLetter {
-        cmd: String,
+        ask: crate::fourlw::Ask,
         outstanding: usize,
+        session_expiry: Vec<(u64, Vec<SessionId>)>,
         reply: crossbeam_channel::Sender<String>,
     },
 }

@@ -9,9 +9,7 @@ use std::net::IpAddr;
 /// that `digest` ACLs name.
 pub fn digest_id(user_password: &str) -> String {
     let user = user_password.split(':').next().unwrap_or("");
-    let hash = sha1_smol::Sha1::from(user_password.as_bytes())
-        .digest()
-        .bytes();
+    let hash = sha1_smol::Sha1::from(user_password.as_bytes()).digest().bytes();
     format!("{user}:{}", base64(&hash))
 }
 
@@ -19,9 +17,8 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = (chunk[0] as u32) << 16
-            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
-            | *chunk.get(2).unwrap_or(&0) as u32;
+        let n =
+            (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -35,11 +32,7 @@ fn base64(bytes: &[u8]) -> String {
 
 /// What `addauth SCHEME AUTH` grants, or AUTHFAILED. The `ip` id of a connection is added by the
 /// server itself, never by an auth packet.
-pub fn authenticate(
-    scheme: &str,
-    auth: &[u8],
-    super_digest: Option<&str>,
-) -> Result<Vec<Id>, ErrorCode> {
+pub fn authenticate(scheme: &str, auth: &[u8], super_digest: Option<&str>) -> Result<Vec<Id>, ErrorCode> {
     match scheme {
         "digest" => {
             let text = std::str::from_utf8(auth).map_err(|_| ErrorCode::AuthFailed)?;
@@ -92,10 +85,7 @@ pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             let mut any = false;
             for id in auth.iter().filter(|id| is_authenticated_scheme(&id.scheme)) {
                 any = true;
-                out.push(Acl {
-                    perms: a.perms,
-                    id: id.clone(),
-                });
+                out.push(Acl { perms: a.perms, id: id.clone() });
             }
             if !any {
                 return Err(ErrorCode::InvalidAcl);
@@ -119,12 +109,10 @@ pub fn allows(acl: &[Acl], perm: i32, auth: &[Id], skip_acl: bool) -> bool {
         if a.id.scheme == "world" && a.id.id == "anyone" {
             return true;
         }
-        auth.iter()
-            .filter(|id| id.scheme == a.id.scheme)
-            .any(|id| match a.id.scheme.as_str() {
-                "ip" => ip_matches(&id.id, &a.id.id),
-                _ => id.id == a.id.id,
-            })
+        auth.iter().filter(|id| id.scheme == a.id.scheme).any(|id| match a.id.scheme.as_str() {
+            "ip" => ip_matches(&id.id, &a.id.id),
+            _ => id.id == a.id.id,
+        })
     })
 }
 
@@ -157,8 +145,7 @@ fn parse_ip_expr(expr: &str) -> Option<(Vec<u8>, usize)> {
 
 /// Whether the client address `client` falls inside the ACL's `addr[/bits]`.
 fn ip_matches(client: &str, acl_expr: &str) -> bool {
-    let (Some((want, bits)), Some((have, _))) = (parse_ip_expr(acl_expr), parse_ip_expr(client))
-    else {
+    let (Some((want, bits)), Some((have, _))) = (parse_ip_expr(acl_expr), parse_ip_expr(client)) else {
         return false;
     };
     if want.len() != have.len() {
@@ -178,10 +165,7 @@ mod tests {
     #[test]
     fn digest_matches_zookeeper() {
         // DigestAuthenticationProvider.generateDigest("super:test"), as printed by ZooKeeper 3.8.
-        assert_eq!(
-            digest_id("super:test"),
-            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
-        );
+        assert_eq!(digest_id("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
         assert_eq!(base64(b"f"), "Zg==");
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
@@ -190,27 +174,11 @@ mod tests {
     #[test]
     fn checks() {
         let alice = Id::new("digest", &digest_id("alice:pw"));
-        let acl = vec![
-            Acl {
-                perms: perms::READ,
-                id: alice.clone(),
-            },
-            Acl::new(perms::WRITE, "ip", "10.0.0.0/8"),
-        ];
+        let acl = vec![Acl { perms: perms::READ, id: alice.clone() }, Acl::new(perms::WRITE, "ip", "10.0.0.0/8")];
         assert!(allows(&acl, perms::READ, &[alice.clone()], false));
         assert!(!allows(&acl, perms::WRITE, &[alice.clone()], false));
-        assert!(allows(
-            &acl,
-            perms::WRITE,
-            &[Id::new("ip", "10.1.2.3")],
-            false
-        ));
-        assert!(!allows(
-            &acl,
-            perms::WRITE,
-            &[Id::new("ip", "11.1.2.3")],
-            false
-        ));
+        assert!(allows(&acl, perms::WRITE, &[Id::new("ip", "10.1.2.3")], false));
+        assert!(!allows(&acl, perms::WRITE, &[Id::new("ip", "11.1.2.3")], false));
         assert!(allows(&acl, perms::ADMIN, &[Id::new("super", "")], false));
         assert!(allows(&acl, perms::ADMIN, &[], true));
         assert!(allows(&[], perms::ADMIN, &[], false));
@@ -222,38 +190,13 @@ mod tests {
         let alice = Id::new("digest", &digest_id("alice:pw"));
         let ip = Id::new("ip", "127.0.0.1");
         let auth = [ip.clone(), alice.clone()];
-        let got = fixup(
-            &[
-                Acl::new(perms::ALL, "auth", ""),
-                Acl::new(perms::ALL, "auth", ""),
-            ],
-            &auth,
-        )
-        .unwrap();
-        assert_eq!(
-            got,
-            vec![Acl {
-                perms: perms::ALL,
-                id: alice
-            }]
-        );
-        assert_eq!(
-            fixup(&[Acl::new(perms::ALL, "auth", "")], &[ip]),
-            Err(ErrorCode::InvalidAcl)
-        );
+        let got = fixup(&[Acl::new(perms::ALL, "auth", ""), Acl::new(perms::ALL, "auth", "")], &auth).unwrap();
+        assert_eq!(got, vec![Acl { perms: perms::ALL, id: alice }]);
+        assert_eq!(fixup(&[Acl::new(perms::ALL, "auth", "")], &[ip]), Err(ErrorCode::InvalidAcl));
         assert_eq!(fixup(&[], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(
-            fixup(&[Acl::new(1, "digest", "nohash")], &[]),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fixup(&[Acl::new(1, "ip", "1.2.3.4/33")], &[]),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fixup(&[Acl::new(1, "nope", "x")], &[]),
-            Err(ErrorCode::InvalidAcl)
-        );
+        assert_eq!(fixup(&[Acl::new(1, "digest", "nohash")], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(1, "ip", "1.2.3.4/33")], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(1, "nope", "x")], &[]), Err(ErrorCode::InvalidAcl));
         assert!(fixup(&[Acl::new(1, "ip", "::1/128")], &[]).is_ok());
     }
 }
