@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIG ?= conf/zoo.cfg
 
-.PHONY: all build run test deps unit lint golden clean
+.PHONY: all build run test deps unit lint golden bench clean
 
 all: build
 
@@ -19,6 +19,10 @@ deps:
 test: deps
 	$(CARGO) build --release
 	$(CARGO) test --release
+
+# Prints throughput, latency and group-commit figures (fsyncs/s, txns per fsync).
+bench: build
+	./scripts/bench.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -195,6 +195,10 @@ impl Latency {
         self.count
     }
 
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
     /// `AvgMinMaxCounter.getAvg`: total / count as a double, rounded half-up to 4 places.
     pub fn avg(&self) -> f64 {
         zk_avg(self.total, self.count)
@@ -212,6 +216,10 @@ pub struct ServerStats {
     pub received: u64,
     pub sent: u64,
     pub latency: Latency,
+    /// Milliseconds per txn log fsync (`mntr`'s `fsynctime`).
+    pub fsync_ms: Latency,
+    /// Txns per group commit (`mntr`'s `sync_processor_batch_size`): sum / count is txns per fsync.
+    pub sync_batch: Latency,
 }
 
 impl ServerStats {
@@ -531,9 +539,25 @@ fn mntr(s: &mut String, view: &View<'_>, f: &Facts<'_>) {
         }
     }
     for &(name, percentiles) in MNTR_SUMMARIES {
-        row(&format!("avg_{name}"), &"0.0");
-        for stat in ["min", "max", "cnt", "sum"] {
-            row(&format!("{stat}_{name}"), &0);
+        let measured = match name {
+            "fsynctime" => Some(&stats.fsync_ms),
+            "sync_processor_batch_size" => Some(&stats.sync_batch),
+            _ => None,
+        };
+        match measured {
+            Some(m) => {
+                row(&format!("avg_{name}"), &java_double(m.avg()));
+                row(&format!("min_{name}"), &m.min());
+                row(&format!("max_{name}"), &m.max());
+                row(&format!("cnt_{name}"), &m.count());
+                row(&format!("sum_{name}"), &m.total());
+            }
+            None => {
+                row(&format!("avg_{name}"), &"0.0");
+                for stat in ["min", "max", "cnt", "sum"] {
+                    row(&format!("{stat}_{name}"), &0);
+                }
+            }
         }
         if percentiles {
             for p in ["p50", "p95", "p99", "p999"] {

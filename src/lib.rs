@@ -12,6 +12,7 @@
 //! ```
 //! `client` is a small synchronous client on the same codec, for the CLI, benchmarks and tests.
 
+pub mod bench;
 pub mod client;
 pub mod codes;
 pub mod config;

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: rookery server [CONFIG]                 start a server (default conf/zoo.cfg)
        rookery dump log FILE [--json]          print a txn log (like zkTxnLogToolkit)
        rookery dump snapshot FILE [--json]     print a snapshot (like zkSnapShotToolkit)
+       rookery bench [--hosts H:P] [--clients N] [--duration S] [--op create|set|get] [--value-bytes B]
+                                               load a server and print throughput, latency, fsyncs
        rookery version                         print the version";
 
 fn main() -> ExitCode {
@@ -16,6 +18,16 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("server") => server(args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("conf/zoo.cfg"))),
         Some("dump") => dump(&args[1..]),
+        Some("bench") => match rookery::bench::parse(&args[1..]).and_then(|o| rookery::bench::run(&o)) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rookery bench: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("version" | "--version") => {
             println!("rookery {} (ZooKeeper {})", env!("CARGO_PKG_VERSION"), rookery::fourlw::VERSION);
             ExitCode::SUCCESS

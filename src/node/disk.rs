@@ -113,11 +113,13 @@ impl Disk {
         Ok(())
     }
 
-    /// Makes every appended txn durable: one write and one fsync for the whole batch.
-    pub fn sync(&mut self) -> Result<(), StorageError> {
+    /// Makes every appended txn durable: one write and one fsync for the whole batch. Returns
+    /// how many txns that was and how long the sync took (None: nothing to sync).
+    pub fn sync(&mut self) -> Result<Option<(usize, Duration)>, StorageError> {
         if self.unsynced == 0 {
-            return Ok(());
+            return Ok(None);
         }
+        let batch = self.unsynced;
         let took = self.log.commit()?;
         if took > FSYNC_WARN {
             log::warn!(
@@ -127,7 +129,7 @@ impl Disk {
         }
         self.since_snapshot += self.unsynced as u64;
         self.unsynced = 0;
-        Ok(())
+        Ok(Some((batch, took)))
     }
 
     /// After a failed append or sync: drops what was not made durable, so the log ends with the

@@ -299,6 +299,10 @@ fn run_commit(
         }
         let generation = shared.write_failures.load(Ordering::Acquire);
         let logged = persist(&mut disk, &batch, generation);
+        if let Ok(Some((txns, took))) = &logged {
+            commit.stats.fsync_ms.add(took.as_millis() as u64);
+            commit.stats.sync_batch.add(*txns as u64);
+        }
         if let Err(e) = &logged {
             log::error!(
                 "cannot write the txn log ({e}): refusing writes (NOTREADONLY) until it can be written; reads go on"
@@ -325,7 +329,11 @@ fn run_commit(
 }
 
 /// Logs the batch's txns (those prepared in the current generation) and syncs once.
-fn persist(disk: &mut disk::Disk, batch: &[(u64, CommitItem)], generation: u64) -> Result<(), StorageError> {
+fn persist(
+    disk: &mut disk::Disk,
+    batch: &[(u64, CommitItem)],
+    generation: u64,
+) -> Result<Option<(usize, Duration)>, StorageError> {
     for (gen, item) in batch {
         if let CommitItem::Txn { txn, .. } = item {
             if *gen == generation {
