@@ -4,9 +4,17 @@
 /// ZooKeeper's default `jute.maxbuffer`: the largest znode data and the largest record field.
 pub const JUTE_MAXBUFFER_DEFAULT: usize = 0xfffff;
 
-/// ZooKeeper accepts a whole request frame up to maxbuffer plus this extra (default = maxbuffer),
-/// so a znode of maxbuffer bytes still fits with its path and header.
+/// ZooKeeper lets a record field inside a frame reach maxbuffer plus this extra; the frame itself
+/// is limited to maxbuffer ("Len error"), as checked against ZooKeeper 3.8.
 pub const JUTE_MAXBUFFER_EXTRA_DEFAULT: usize = JUTE_MAXBUFFER_DEFAULT;
+
+/// Requests one connection may have in the pipeline before its reader stops reading (ZooKeeper
+/// throttles readers the same way with `globalOutstandingLimit`).
+pub const CONN_OUTSTANDING_MAX: usize = 128;
+
+/// Reply bytes queued for one connection's writer before its reader stops reading: a client that
+/// pipelines requests but never reads its replies cannot make the server buffer without bound.
+pub const CONN_QUEUED_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// Replies and events queued for one connection's writer before the connection is cut as a slow
 /// consumer (its session survives; the client reconnects).

@@ -9,7 +9,7 @@
 //! ```
 //! A connection whose first four bytes spell a known four-letter word gets a text answer instead.
 
-use super::{Shared, WriterMsg};
+use super::{Gate, Shared, WriterMsg};
 use crate::codes::{op, ErrorCode};
 use crate::fourlw;
 use crate::jute::proto::{AuthPacket, ConnectRequest, ReplyHeader, RequestHeader};
@@ -34,11 +34,11 @@ const FOUR_LETTER_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads frames until the client goes away or misbehaves, then tells prep the connection is gone.
-pub fn run_reader(shared: Arc<Shared>, conn: ConnId, mut stream: TcpStream, ready: Receiver<i64>) {
+pub fn run_reader(shared: Arc<Shared>, conn: ConnId, mut stream: TcpStream, ready: Receiver<i64>, gate: Arc<Gate>) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     // Ok means the writer closes the socket once the last reply is out (closeSession, failed
     // auth, an unknown opcode). Anything else ends the connection here.
-    match read_loop(&shared, conn, &mut stream, &ready) {
+    match read_loop(&shared, conn, &mut stream, &ready, &gate) {
         Ok(()) => log::debug!("connection {conn} from {peer}: session closed"),
         Err(e) => {
             if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -67,7 +67,13 @@ fn stalled_handshake(e: io::Error) -> io::Error {
     }
 }
 
-fn read_loop(shared: &Shared, conn: ConnId, stream: &mut TcpStream, ready: &Receiver<i64>) -> io::Result<()> {
+fn read_loop(
+    shared: &Shared,
+    conn: ConnId,
+    stream: &mut TcpStream,
+    ready: &Receiver<i64>,
+    gate: &Gate,
+) -> io::Result<()> {
     stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     let first = read_frame_len(stream).map_err(stalled_handshake)?;
     // A known four-letter word, or telnet's Ctrl-C ("telnet close"), gets a text answer.
@@ -87,6 +93,8 @@ fn read_loop(shared: &Shared, conn: ConnId, stream: &mut TcpStream, ready: &Rece
     let peer_ip = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let mut auth = Arc::new(crate::pipeline::prep::initial_auth(&peer_ip));
     loop {
+        // Back-pressure: no more reading while this connection's replies pile up.
+        gate.wait_for_room();
         let len = read_frame_len(stream)?;
         read_body(stream, i32::from_be_bytes(len), shared.max_frame, &mut buf)?;
         let mut r = Reader::new(&buf);
@@ -115,6 +123,7 @@ fn read_loop(shared: &Shared, conn: ConnId, stream: &mut TcpStream, ready: &Rece
         };
         let close = matches!(op, ClientOp::CloseSession | ClientOp::Invalid { err: ErrorCode::Unimplemented, .. });
         let request = Request { conn, session, xid: hdr.xid, op, auth: auth.clone(), received_ms: shared.now_ms() };
+        gate.request_sent();
         shared.prep_tx.send(PrepInput::Request(request)).map_err(|_| invalid("server stopping".into()))?;
         if close {
             return Ok(());
@@ -231,7 +240,7 @@ fn four_letter(shared: &Shared, conn: ConnId, word: &'static str, stream: &mut T
 }
 
 /// Drains the connection's queue; exits on Close, on a write error, or when every sender is gone.
-pub fn run_writer(stream: Arc<TcpStream>, rx: Receiver<WriterMsg>) {
+pub fn run_writer(stream: Arc<TcpStream>, rx: Receiver<WriterMsg>, gate: Arc<Gate>) {
     let mut stream: &TcpStream = &stream;
     let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
     'outer: while let Ok(first) = rx.recv() {
@@ -254,6 +263,7 @@ pub fn run_writer(stream: Arc<TcpStream>, rx: Receiver<WriterMsg>) {
             if stream.write_all(&batch).is_err() {
                 break 'outer;
             }
+            gate.bytes_written(batch.len());
             batch.clear();
         }
         if close {
@@ -262,4 +272,5 @@ pub fn run_writer(stream: Arc<TcpStream>, rx: Receiver<WriterMsg>) {
     }
     let _ = stream.flush();
     let _ = stream.shutdown(Shutdown::Both);
+    gate.close();
 }

@@ -24,8 +24,8 @@ use crossbeam_channel::{bounded, select, tick, Receiver, Sender, TrySendError};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,6 +35,63 @@ pub enum WriterMsg {
     Frame(Vec<u8>),
     /// Write what is queued, then close the socket.
     Close,
+}
+
+/// Back-pressure for one connection: its reader stops reading while too many of its requests are
+/// in the pipeline or too many reply bytes wait for its writer.
+#[derive(Default)]
+pub struct Gate {
+    /// Requests read and not yet answered: the reader adds, the commit thread takes away.
+    outstanding: AtomicUsize,
+    /// Bytes handed to the writer and not yet written: commit adds, the writer takes away.
+    queued_bytes: AtomicUsize,
+    /// Set when the writer is gone, so a waiting reader gives up.
+    closed: AtomicBool,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl Gate {
+    fn over(&self) -> bool {
+        self.outstanding.load(Ordering::Acquire) >= limits::CONN_OUTSTANDING_MAX
+            || self.queued_bytes.load(Ordering::Acquire) >= limits::CONN_QUEUED_BYTES_MAX
+    }
+
+    /// Blocks the reader while the connection is over its budget.
+    pub fn wait_for_room(&self) {
+        let mut guard = self.lock.lock().expect("gate lock");
+        while self.over() && !self.closed.load(Ordering::Acquire) {
+            guard = self.cv.wait_timeout(guard, Duration::from_millis(100)).expect("gate lock").0;
+        }
+    }
+
+    pub fn request_sent(&self) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn notify(&self) {
+        let _guard = self.lock.lock().expect("gate lock");
+        self.cv.notify_all();
+    }
+
+    fn reply_queued(&self, bytes: usize) {
+        let _ = self.outstanding.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    fn bytes_queued(&self, bytes: usize) {
+        self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    pub fn bytes_written(&self, bytes: usize) {
+        let _ = self.queued_bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(bytes)));
+        self.notify();
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify();
+    }
 }
 
 /// The commit thread's route to one connection.
@@ -48,6 +105,7 @@ pub struct ConnHandle {
     /// For cutting a slow consumer off.
     stream: Arc<TcpStream>,
     ip: IpAddr,
+    gate: Arc<Gate>,
 }
 
 /// What every thread of the server shares. Each field says who writes it.
@@ -75,8 +133,21 @@ impl Shared {
     /// Queues a message for a connection's writer; a full queue cuts the connection off (its
     /// session lives on, and the client reconnects).
     fn send_to(&self, conn: ConnId, msg: WriterMsg) {
+        self.send_counted(conn, msg, false);
+    }
+
+    /// `send_to`, counting the frame against the connection's budget (and, for a reply, one
+    /// request less in the pipeline).
+    fn send_counted(&self, conn: ConnId, msg: WriterMsg, reply: bool) {
         let handle = self.conns.lock().expect("conn table lock").get(&conn).cloned();
         let Some(h) = handle else { return };
+        if let WriterMsg::Frame(f) = &msg {
+            if reply {
+                h.gate.reply_queued(f.len());
+            } else {
+                h.gate.bytes_queued(f.len());
+            }
+        }
         if let Err(TrySendError::Full(_)) = h.tx.try_send(msg) {
             log::warn!("connection {conn}: send queue full ({} frames), closing it", limits::CONN_SEND_QUEUE_MAX);
             let _ = h.stream.shutdown(Shutdown::Both);
@@ -129,7 +200,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         prep_tx,
         conns: Mutex::new(HashMap::new()),
         per_ip: Mutex::new(HashMap::new()),
-        max_frame: cfg.jute_maxbuffer + cfg.jute_maxbuffer.max(limits::JUTE_MAXBUFFER_EXTRA_DEFAULT),
+        max_frame: cfg.jute_maxbuffer,
         super_digest: cfg.super_digest.clone(),
         four_letter_whitelist: cfg.four_letter_whitelist.clone(),
         started,
@@ -217,14 +288,18 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
             Ok(s) => Arc::new(s),
             Err(_) => continue,
         };
-        let handle = ConnHandle { tx, ready: ready_tx, stream: write_half, ip: peer.ip() };
+        let gate = Arc::new(Gate::default());
+        let handle = ConnHandle { tx, ready: ready_tx, stream: write_half, ip: peer.ip(), gate: gate.clone() };
         shared.conns.lock().expect("conn table lock").insert(conn, handle.clone());
         // The commit thread learns the connection's address through prep, in order.
         let _ = shared.prep_tx.send(PrepInput::Accept { conn, remote: format!("/{peer}") });
         let reader_shared = shared.clone();
-        let r = spawn(&format!("conn-{conn}-reader"), move || conn::run_reader(reader_shared, conn, stream, ready_rx));
+        let reader_gate = gate.clone();
+        let r = spawn(&format!("conn-{conn}-reader"), move || {
+            conn::run_reader(reader_shared, conn, stream, ready_rx, reader_gate)
+        });
         let write_half = handle.stream.clone();
-        let w = spawn(&format!("conn-{conn}-writer"), move || conn::run_writer(write_half, rx));
+        let w = spawn(&format!("conn-{conn}-writer"), move || conn::run_writer(write_half, rx, gate));
         if r.is_err() || w.is_err() {
             log::error!("could not start threads for connection {conn}");
             shared.forget(conn);
@@ -347,7 +422,7 @@ fn persist(
 fn deliver(shared: &Shared, out: &mut Vec<Output>) {
     for o in out.drain(..) {
         match o {
-            Output::Send { conn, frame } => shared.send_to(conn, WriterMsg::Frame(frame)),
+            Output::Send { conn, frame, reply } => shared.send_counted(conn, WriterMsg::Frame(frame), reply),
             Output::Close { conn } => {
                 // The writer flushes what is queued, then closes; dropping the route also wakes
                 // a reader still waiting for its handshake.

@@ -19,8 +19,9 @@ use std::collections::HashMap;
 /// What the shell must do, in order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Output {
-    /// Queue a length-prefixed frame on a connection.
-    Send { conn: ConnId, frame: Vec<u8> },
+    /// Queue a length-prefixed frame on a connection. `reply` marks the one answer each request
+    /// gets (as opposed to events and handshake answers), so the shell can count requests out.
+    Send { conn: ConnId, frame: Vec<u8>, reply: bool },
     /// Flush what is queued, then close the connection.
     Close { conn: ConnId },
     /// The handshake is done: the connection's requests now belong to `session`.
@@ -104,7 +105,7 @@ impl Commit {
                     passwd: Some(password(session).to_vec()),
                     read_only: read_only_byte.then_some(false),
                 };
-                out.push(Output::Send { conn, frame: frame_of(&resp) });
+                out.push(Output::Send { conn, frame: frame_of(&resp), reply: false });
             }
             CommitItem::Reject { conn, read_only_byte } => {
                 let resp = ConnectResponse {
@@ -114,7 +115,7 @@ impl Commit {
                     passwd: Some(vec![0; 16]),
                     read_only: read_only_byte.then_some(false),
                 };
-                out.push(Output::Send { conn, frame: frame_of(&resp) });
+                out.push(Output::Send { conn, frame: frame_of(&resp), reply: false });
                 out.push(Output::Close { conn });
             }
             CommitItem::Accept { conn, remote, wall_ms } => self.on_accept(conn, remote, wall_ms),
@@ -224,11 +225,11 @@ impl Commit {
                 passwd: Some(password(session).to_vec()),
                 read_only: origin.read_only_byte.then_some(false),
             };
-            out.push(Output::Send { conn, frame: frame_of(&resp) });
+            out.push(Output::Send { conn, frame: frame_of(&resp), reply: false });
             return;
         }
         let frame = reply_for_txn(&origin, last, &applied);
-        out.push(Output::Send { conn, frame });
+        out.push(Output::Send { conn, frame, reply: true });
         if hdr.kind == op::CLOSE_SESSION {
             out.push(Output::Close { conn });
         }
@@ -246,7 +247,7 @@ impl Commit {
             return;
         }
         let hdr = ReplyHeader { xid: origin.xid, zxid: txn.header.zxid - 1, err: err.code() };
-        out.push(Output::Send { conn: origin.conn, frame: frame_of(&hdr) });
+        out.push(Output::Send { conn: origin.conn, frame: frame_of(&hdr), reply: true });
     }
 
     fn fire(&mut self, ch: &Change, zxid: Zxid, out: &mut Vec<Output>) {
@@ -255,7 +256,7 @@ impl Commit {
                 // A notification is a packet sent, in `srvr` and `cons` as in ZooKeeper.
                 c.stats.sent += 1;
                 self.stats.sent += 1;
-                out.push(Output::Send { conn: w, frame: notification(ch.kind, &ch.path, zxid) });
+                out.push(Output::Send { conn: w, frame: notification(ch.kind, &ch.path, zxid), reply: false });
             }
         }
     }
@@ -270,7 +271,7 @@ impl Commit {
         self.note(conn, op_code, req.xid, last, req.received_ms, now_ms);
         if let ClientOp::Ping = req.op {
             let hdr = ReplyHeader { xid: -2, zxid: last, err: 0 };
-            out.push(Output::Send { conn, frame: frame_of(&hdr) });
+            out.push(Output::Send { conn, frame: frame_of(&hdr), reply: true });
             return;
         }
         if let ClientOp::SetWatches(w) = &req.op {
@@ -288,7 +289,7 @@ impl Commit {
             write(&mut body);
         }
         patch_len(&mut body);
-        out.push(Output::Send { conn, frame: body });
+        out.push(Output::Send { conn, frame: body, reply: true });
         if let ClientOp::Sasl(_) = req.op {
             out.push(Output::Close { conn }); // no SASL configured: AUTHFAILED then close
         }
@@ -457,7 +458,7 @@ impl Commit {
         let rel = w.relative_zxid;
         let last = tree.last_processed_zxid;
         let fire = |kind: i32, path: &str, out: &mut Vec<Output>| {
-            out.push(Output::Send { conn, frame: notification(kind, path, last) });
+            out.push(Output::Send { conn, frame: notification(kind, path, last), reply: false });
         };
         for p in &w.data_watches {
             match tree.get(p) {
