@@ -17,6 +17,7 @@ pub mod client;
 pub mod codes;
 pub mod config;
 pub mod dump;
+pub mod election;
 pub mod fourlw;
 pub mod ids;
 pub mod jute;
