@@ -28,3 +28,4 @@ pub mod sessions;
 pub mod storage;
 pub mod tree;
 pub mod watches;
+pub mod zab;

@@ -12,6 +12,8 @@ const PURE: &[&str] = &[
     "src/watches.rs",
     "src/sessions.rs",
     "src/pipeline",
+    "src/election",
+    "src/zab",
     "src/fourlw.rs",
 ];
 
