@@ -208,7 +208,12 @@ impl Leader {
                 self.learners.insert(l, learner);
             }
             Input::LearnerGone(l) => {
-                self.learners.remove(&l);
+                if let Some(gone) = self.learners.remove(&l) {
+                    // A vote for the epoch counts only while its voter is connected.
+                    if self.epoch.is_none() && gone.sid != 0 && gone.sid != self.cfg.my_id {
+                        self.epoch_votes.remove(&gone.sid);
+                    }
+                }
                 self.pending_syncs.retain(|(_, who)| *who != l);
             }
             Input::Packet(l, p) => {
@@ -283,8 +288,17 @@ impl Leader {
         learner.sid = sid;
         learner.observer = observer;
         learner.phase = LearnerPhase::Discovery;
+        let their_accepted = epoch_of(p.zxid);
+        if let Some(e) = self.epoch {
+            if !observer && their_accepted >= e {
+                // That voter followed a newer attempt and can never accept our epoch; ZooKeeper
+                // leaves it out for good. A new election gets an epoch above everyone's.
+                self.stop(format!("voter {sid} has accepted epoch {their_accepted}, not below ours ({e})"), out);
+                return;
+            }
+        }
         if !observer {
-            self.epoch_votes.insert(sid, epoch_of(p.zxid));
+            self.epoch_votes.insert(sid, their_accepted);
         }
         match self.epoch {
             Some(e) => self.send_leader_info(l, e, out),

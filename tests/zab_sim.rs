@@ -1,0 +1,744 @@
+//! Deterministic simulation of the ZAB cores: 3 and 5 servers on an in-memory network of FIFO
+//! links, driven by one seeded random stream (`SIM_SEED=n` replays a run, `SIM_RUNS=n` runs
+//! more). Faults: message delay and reordering across links, lost connections, partitions,
+//! crashes that lose the unsynced log tail, restarts. Leaders are chosen as Fast Leader Election
+//! would choose them (highest current epoch, then last zxid, then id, among a connected majority);
+//! the election core has its own simulation.
+//!
+//! Checked after every step: at most one leader per epoch; every committed zxid names one txn;
+//! a server applies only committed txns, in zxid order, after those it applied before. Checked at
+//! the end, once the network heals: every server holds every committed txn (trees identical), so
+//! no acknowledged write was lost.
+
+use rookery::codes::op;
+use rookery::ids::{epoch_of, zxid, Zxid};
+use rookery::jute::data::open_acl_unsafe;
+use rookery::jute::quorum::QuorumPacket;
+use rookery::jute::txn::{CreateTxn, TxnHeader};
+use rookery::jute::txn_body::{Transaction, TxnBody};
+use rookery::tree::DataTree;
+use rookery::zab::leader::{self, Leader, LeaderConfig};
+use rookery::zab::learner::{self, Learner};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+enum Role {
+    Looking,
+    Leader(Leader),
+    Learner { core: Learner, link: u64 },
+}
+
+/// What travels on a link: a packet, or (after SNAP) the leader's tree.
+enum Msg {
+    Packet(QuorumPacket),
+    Snapshot(Box<DataTree>),
+}
+
+struct Link {
+    leader: u64,
+    learner: u64,
+    /// leader → learner and learner → leader, each FIFO (TCP).
+    down: VecDeque<Msg>,
+    up: VecDeque<QuorumPacket>,
+}
+
+struct Server {
+    id: u64,
+    up: bool,
+    // Durable.
+    snapshot: Option<(DataTree, Zxid)>,
+    log: Vec<Transaction>,
+    accepted_epoch: u32,
+    current_epoch: u32,
+    // Volatile.
+    unsynced: Vec<Transaction>,
+    tree: DataTree,
+    applied: Vec<Zxid>,
+    role: Role,
+    /// A SNAP tree received but not yet saved.
+    snap_tree: Option<(DataTree, Zxid)>,
+}
+
+impl Server {
+    fn last_logged(&self) -> Zxid {
+        self.unsynced.last().or(self.log.last()).map_or(self.snapshot.as_ref().map_or(0, |s| s.1), |t| t.header.zxid)
+    }
+    fn durable_last(&self) -> Zxid {
+        self.log.last().map_or(self.snapshot.as_ref().map_or(0, |s| s.1), |t| t.header.zxid)
+    }
+    /// Recovery: the snapshot, then every logged txn after it (as the real server does).
+    fn recover(&mut self) {
+        let (mut tree, base) = match &self.snapshot {
+            Some((t, z)) => (t.clone(), *z),
+            None => (DataTree::new(), 0),
+        };
+        for t in self.log.iter().filter(|t| t.header.zxid > base) {
+            tree.apply(&t.header, &t.body, &mut Vec::new());
+        }
+        self.tree = tree;
+        self.applied.clear();
+        self.unsynced.clear();
+        self.snap_tree = None;
+    }
+    fn find(&self, z: Zxid) -> Option<&Transaction> {
+        self.unsynced.iter().chain(self.log.iter()).find(|t| t.header.zxid == z)
+    }
+}
+
+struct Sim {
+    rng: Rng,
+    servers: Vec<Server>,
+    links: BTreeMap<u64, Link>,
+    next_link: u64,
+    /// Servers cut off from everyone.
+    isolated: BTreeSet<u64>,
+    /// Every write acknowledged to a client: every leader's Apply.
+    committed: BTreeMap<Zxid, Transaction>,
+    /// Every txn any server applied, by zxid: one zxid must always name the same txn.
+    applied_txns: BTreeMap<Zxid, Transaction>,
+    leaders_by_epoch: BTreeMap<u32, u64>,
+    writes: u64,
+    log: Vec<String>,
+}
+
+fn create(z: Zxid, n: u64) -> Transaction {
+    Transaction {
+        header: TxnHeader { client_id: 1, cxid: n as i32, zxid: z, time: n as i64, kind: op::CREATE },
+        body: TxnBody::Create(CreateTxn {
+            path: format!("/n{n}"),
+            data: Some(n.to_be_bytes().to_vec()),
+            acl: open_acl_unsafe(),
+            ephemeral: false,
+            parent_cversion: -1,
+        }),
+        digest: None,
+    }
+}
+
+impl Sim {
+    fn new(n: u64, seed: u64) -> Sim {
+        let servers = (1..=n)
+            .map(|id| Server {
+                id,
+                up: true,
+                snapshot: None,
+                log: Vec::new(),
+                accepted_epoch: 0,
+                current_epoch: 0,
+                unsynced: Vec::new(),
+                tree: DataTree::new(),
+                applied: Vec::new(),
+                role: Role::Looking,
+                snap_tree: None,
+            })
+            .collect();
+        Sim {
+            rng: Rng(seed | 1),
+            servers,
+            links: BTreeMap::new(),
+            next_link: 1,
+            isolated: BTreeSet::new(),
+            committed: BTreeMap::new(),
+            applied_txns: BTreeMap::new(),
+            leaders_by_epoch: BTreeMap::new(),
+            writes: 0,
+            log: Vec::new(),
+        }
+    }
+
+    fn voters(&self) -> BTreeSet<u64> {
+        self.servers.iter().map(|s| s.id).collect()
+    }
+
+    fn idx(&self, id: u64) -> usize {
+        (id - 1) as usize
+    }
+
+    fn reachable(&self, a: u64, b: u64) -> bool {
+        let (sa, sb) = (&self.servers[self.idx(a)], &self.servers[self.idx(b)]);
+        sa.up && sb.up && !self.isolated.contains(&a) && !self.isolated.contains(&b)
+    }
+
+    fn has_leader(&self) -> bool {
+        self.servers.iter().any(|s| s.up && matches!(s.role, Role::Leader(_)))
+    }
+
+    /// FLE's outcome: among looking servers that can reach a majority, the best vote leads.
+    fn elect(&mut self) {
+        if self.has_leader() {
+            // Looking servers join the existing leader if they can reach it.
+            let leader = self.servers.iter().find(|s| s.up && matches!(s.role, Role::Leader(_))).map(|s| s.id);
+            if let Some(l) = leader {
+                for id in self.voters() {
+                    let s = &self.servers[self.idx(id)];
+                    if s.up && matches!(s.role, Role::Looking) && self.reachable(id, l) {
+                        self.follow(id, l);
+                    }
+                }
+            }
+            return;
+        }
+        let n = self.servers.len();
+        let candidates: Vec<u64> = self
+            .servers
+            .iter()
+            .filter(|s| s.up && !self.isolated.contains(&s.id) && matches!(s.role, Role::Looking))
+            .map(|s| s.id)
+            .collect();
+        if candidates.len() * 2 <= n {
+            return;
+        }
+        let best = *candidates
+            .iter()
+            .max_by_key(|id| {
+                let s = &self.servers[self.idx(**id)];
+                (s.current_epoch, s.last_logged(), s.id)
+            })
+            .expect("non-empty");
+        let s = &self.servers[self.idx(best)];
+        let recent: Vec<(Zxid, Vec<u8>)> = s
+            .log
+            .iter()
+            .chain(s.unsynced.iter())
+            .rev()
+            .take(40)
+            .map(|t| (t.header.zxid, t.to_bytes()))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let cfg = LeaderConfig {
+            my_id: best,
+            voters: self.voters(),
+            init_limit_ticks: 30,
+            sync_limit_ticks: 10,
+            committed_log_max: 40,
+        };
+        let core = Leader::new(cfg, s.accepted_epoch, s.current_epoch, s.last_logged(), recent);
+        let i = self.idx(best);
+        self.servers[i].role = Role::Leader(core);
+        self.log.push(format!("server {best} leads"));
+        for id in candidates {
+            if id != best {
+                self.follow(id, best);
+            }
+        }
+    }
+
+    fn follow(&mut self, id: u64, leader: u64) {
+        let link = self.next_link;
+        self.next_link += 1;
+        self.links.insert(link, Link { leader, learner: id, down: VecDeque::new(), up: VecDeque::new() });
+        let s = &self.servers[self.idx(id)];
+        let mut core = Learner::new(id, false, s.accepted_epoch, s.current_epoch, s.durable_last(), 30, 10);
+        let mut out = Vec::new();
+        core.step(learner::Input::Connected, &mut out);
+        let i = self.idx(id);
+        self.servers[i].role = Role::Learner { core, link };
+        self.learner_outputs(id, out);
+        let mut lout = Vec::new();
+        self.with_leader(leader, |l| l.step(leader::Input::LearnerConnected(link), &mut lout));
+        self.leader_outputs(leader, lout);
+    }
+
+    fn with_leader(&mut self, id: u64, f: impl FnOnce(&mut Leader)) {
+        let i = self.idx(id);
+        if let Role::Leader(l) = &mut self.servers[i].role {
+            f(l);
+        }
+    }
+
+    fn drop_link(&mut self, link: u64) {
+        let Some(l) = self.links.remove(&link) else { return };
+        let mut out = Vec::new();
+        self.with_leader(l.leader, |c| c.step(leader::Input::LearnerGone(link), &mut out));
+        self.leader_outputs(l.leader, out);
+        let i = self.idx(l.learner);
+        if matches!(&self.servers[i].role, Role::Learner { link: k, .. } if *k == link) {
+            self.become_looking(l.learner);
+        }
+    }
+
+    fn become_looking(&mut self, id: u64) {
+        let i = self.idx(id);
+        let links: Vec<u64> =
+            self.links.iter().filter(|(_, l)| l.leader == id || l.learner == id).map(|(k, _)| *k).collect();
+        self.servers[i].role = Role::Looking;
+        // Leaving a role drops the in-memory state: back to what the disk holds (ZooKeeper
+        // reloads its database when it becomes a learner again).
+        let s = &mut self.servers[i];
+        s.log.extend(std::mem::take(&mut s.unsynced));
+        s.recover();
+        for k in links {
+            self.drop_link(k);
+        }
+    }
+
+    fn apply(&mut self, id: u64, z: Zxid) {
+        let i = self.idx(id);
+        let t =
+            self.servers[i].find(z).cloned().unwrap_or_else(|| panic!("server {id} applies 0x{z:x} it does not hold"));
+        let s = &mut self.servers[i];
+        if let Some(&prev) = s.applied.last() {
+            assert!(z > prev, "server {id} applies 0x{z:x} after 0x{prev:x}");
+        }
+        if let Some(prev) = self.applied_txns.insert(z, t.clone()) {
+            assert_eq!(prev, t, "server {id} applies another txn at 0x{z:x} than was applied before");
+        }
+        s.tree.apply(&t.header, &t.body, &mut Vec::new());
+        s.applied.push(z);
+    }
+
+    fn leader_outputs(&mut self, id: u64, out: Vec<leader::Output>) {
+        for o in out {
+            let i = self.idx(id);
+            match o {
+                leader::Output::Send(l, p) => {
+                    if let Some(link) = self.links.get_mut(&l) {
+                        link.down.push_back(Msg::Packet(p));
+                    }
+                }
+                leader::Output::StreamSnapshot(l) => {
+                    let tree = Box::new(self.servers[i].tree.clone());
+                    if let Some(link) = self.links.get_mut(&l) {
+                        link.down.push_back(Msg::Snapshot(tree));
+                    }
+                }
+                leader::Output::Close(l, _) => self.drop_link(l),
+                leader::Output::WriteAcceptedEpoch(e) => self.servers[i].accepted_epoch = e,
+                leader::Output::WriteCurrentEpoch(e) => self.servers[i].current_epoch = e,
+                leader::Output::Persist(t) => self.servers[i].unsynced.push(t),
+                leader::Output::Apply(z) => {
+                    let t = self.servers[i].find(z).cloned().expect("leader holds what it commits");
+                    if let Some(old) = self.committed.insert(z, t.clone()) {
+                        assert_eq!(old, t, "zxid 0x{z:x} committed twice with different txns");
+                    }
+                    self.apply(id, z);
+                }
+                leader::Output::Established { epoch } => {
+                    if let Some(other) = self.leaders_by_epoch.insert(epoch, id) {
+                        assert_eq!(other, id, "two leaders established epoch {epoch}");
+                    }
+                    self.log.push(format!("server {id} established epoch {epoch}"));
+                }
+                leader::Output::StepDown(why) => {
+                    self.log.push(format!("server {id} steps down: {why}"));
+                    self.become_looking(id);
+                    return;
+                }
+                leader::Output::Forward { .. } | leader::Output::Touches(_) | leader::Output::Revalidate { .. } => {}
+            }
+        }
+    }
+
+    fn learner_outputs(&mut self, id: u64, out: Vec<learner::Output>) {
+        for o in out {
+            let i = self.idx(id);
+            let link = match &self.servers[i].role {
+                Role::Learner { link, .. } => *link,
+                _ => return,
+            };
+            match o {
+                learner::Output::Send(p) | learner::Output::PingReply(p) => {
+                    if let Some(l) = self.links.get_mut(&link) {
+                        l.up.push_back(p);
+                    }
+                }
+                learner::Output::WriteAcceptedEpoch(e) => self.servers[i].accepted_epoch = e,
+                learner::Output::WriteCurrentEpoch(e) => self.servers[i].current_epoch = e,
+                learner::Output::Truncate(z) => {
+                    let s = &mut self.servers[i];
+                    s.log.extend(std::mem::take(&mut s.unsynced));
+                    if s.snapshot.as_ref().is_some_and(|(_, sz)| *sz > z) {
+                        // A snapshot cannot be cut (ZOOKEEPER-1549): set all data aside and
+                        // re-sync from nothing, which makes the leader send SNAP. Safe, because
+                        // a leader only truncates history that was never committed.
+                        self.log.push(format!("server {id} cannot truncate below its snapshot: re-syncing by SNAP"));
+                        s.snapshot = None;
+                        s.log.clear();
+                        s.recover();
+                        self.drop_link(link);
+                        return;
+                    }
+                    s.log.retain(|t| t.header.zxid <= z);
+                    s.recover();
+                }
+                learner::Output::ReadSnapshot(z) => {
+                    // The tree follows SNAP on the link; it is read when delivered.
+                    self.servers[i].snap_tree = Some((DataTree::new(), z));
+                }
+                learner::Output::SaveSnapshot => {
+                    let s = &mut self.servers[i];
+                    let (tree, z) = s.snap_tree.take().expect("a SNAP tree to save");
+                    s.log.extend(std::mem::take(&mut s.unsynced));
+                    s.log.retain(|t| t.header.zxid > z);
+                    s.snapshot = Some((tree, z));
+                }
+                learner::Output::Persist(t) => self.servers[i].unsynced.push(t),
+                learner::Output::Apply(z) => self.apply(id, z),
+                learner::Output::Serving => {}
+                learner::Output::Synced(_) | learner::Output::Revalidated { .. } => {}
+                learner::Output::Abandon(why) => {
+                    self.log.push(format!("server {id} abandons: {why}"));
+                    self.drop_link(link);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// fsync: the unsynced tail becomes durable, and the core hears of it.
+    fn fsync(&mut self, id: u64) {
+        let i = self.idx(id);
+        let s = &mut self.servers[i];
+        let Some(last) = s.unsynced.last().map(|t| t.header.zxid) else {
+            if s.snap_tree.is_some() {
+                return;
+            }
+            return;
+        };
+        s.log.extend(std::mem::take(&mut s.unsynced));
+        match &mut self.servers[i].role {
+            Role::Leader(l) => {
+                let mut out = Vec::new();
+                l.step(leader::Input::Persisted(last), &mut out);
+                self.leader_outputs(id, out);
+            }
+            Role::Learner { core, .. } => {
+                let mut out = Vec::new();
+                core.step(learner::Input::Persisted(last), &mut out);
+                self.learner_outputs(id, out);
+            }
+            Role::Looking => {}
+        }
+    }
+
+    fn deliver(&mut self, link: u64, to_learner: bool) {
+        let Some(l) = self.links.get_mut(&link) else { return };
+        let (leader, learner_id) = (l.leader, l.learner);
+        if !self.reachable(leader, learner_id) {
+            self.drop_link(link);
+            return;
+        }
+        let l = self.links.get_mut(&link).expect("present");
+        if to_learner {
+            let Some(msg) = l.down.pop_front() else { return };
+            let i = self.idx(learner_id);
+            match msg {
+                Msg::Snapshot(tree) => {
+                    let s = &mut self.servers[i];
+                    let z = s.snap_tree.as_ref().map(|(_, z)| *z).expect("SNAP announced the tree");
+                    s.tree = *tree;
+                    s.snap_tree = Some((s.tree.clone(), z));
+                    s.applied.clear();
+                    s.applied.push(z);
+                    if let Role::Learner { core, .. } = &mut self.servers[i].role {
+                        let mut out = Vec::new();
+                        core.step(learner::Input::SnapshotLoaded, &mut out);
+                        self.learner_outputs(learner_id, out);
+                    }
+                }
+                Msg::Packet(p) => {
+                    let is_newleader = p.kind == 10;
+                    if matches!(p.kind, 13..=15) {
+                        let name = ["DIFF", "TRUNC", "SNAP"][(p.kind - 13) as usize];
+                        let last = self.servers[i].last_logged();
+                        self.log.push(format!("server {learner_id} (last 0x{last:x}) gets {name} 0x{:x}", p.zxid));
+                    }
+                    if let Role::Learner { core, .. } = &mut self.servers[i].role {
+                        let mut out = Vec::new();
+                        core.step(learner::Input::Packet(p), &mut out);
+                        let save = out.iter().any(|o| matches!(o, learner::Output::SaveSnapshot));
+                        self.learner_outputs(learner_id, out);
+                        // A saved SNAP snapshot is durable at once here; tell the core.
+                        if save && is_newleader && self.servers[i].unsynced.is_empty() {
+                            let z = self.servers[i].snapshot.as_ref().map(|(_, z)| *z).unwrap_or(0);
+                            if let Role::Learner { core, .. } = &mut self.servers[i].role {
+                                let mut out = Vec::new();
+                                core.step(learner::Input::Persisted(z), &mut out);
+                                self.learner_outputs(learner_id, out);
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            let Some(p) = l.up.pop_front() else { return };
+            let mut out = Vec::new();
+            self.with_leader(leader, |c| c.step(leader::Input::Packet(link, p), &mut out));
+            self.leader_outputs(leader, out);
+        }
+    }
+
+    fn tick(&mut self) {
+        for id in self.voters() {
+            let i = self.idx(id);
+            if !self.servers[i].up {
+                continue;
+            }
+            match &mut self.servers[i].role {
+                Role::Leader(l) => {
+                    let mut out = Vec::new();
+                    l.step(leader::Input::Tick, &mut out);
+                    self.leader_outputs(id, out);
+                }
+                Role::Learner { core, .. } => {
+                    let mut out = Vec::new();
+                    core.step(learner::Input::Tick, &mut out);
+                    self.learner_outputs(id, out);
+                }
+                Role::Looking => {}
+            }
+        }
+        self.elect();
+    }
+
+    fn write(&mut self) {
+        let leader = self.servers.iter().find(|s| s.up && matches!(&s.role, Role::Leader(l) if l.is_established()));
+        let Some(s) = leader else { return };
+        let id = s.id;
+        let epoch = match &s.role {
+            Role::Leader(l) => l.epoch().expect("established"),
+            _ => unreachable!(),
+        };
+        let last = s.last_logged();
+        let z = if epoch_of(last) == epoch { last + 1 } else { zxid(epoch, 1) };
+        self.writes += 1;
+        let t = create(z, self.writes);
+        let mut out = Vec::new();
+        self.with_leader(id, |l| l.step(leader::Input::Propose(t), &mut out));
+        self.leader_outputs(id, out);
+    }
+
+    fn crash(&mut self, id: u64) {
+        self.become_looking(id);
+        let i = self.idx(id);
+        let s = &mut self.servers[i];
+        s.up = false;
+        // What was never fsynced is gone.
+        s.unsynced.clear();
+        self.log.push(format!("server {id} crashes"));
+    }
+
+    fn restart(&mut self, id: u64) {
+        let i = self.idx(id);
+        let s = &mut self.servers[i];
+        s.up = true;
+        s.recover();
+        self.log.push(format!("server {id} restarts"));
+    }
+
+    fn state(&self) -> String {
+        let mut out = String::new();
+        for s in &self.servers {
+            let role = match &s.role {
+                Role::Looking => "looking".to_string(),
+                Role::Leader(l) => format!("leader est={} epoch={:?}", l.is_established(), l.epoch()),
+                Role::Learner { core, link } => format!("learner link={link} serving={}", core.is_serving()),
+            };
+            out.push_str(&format!(
+                "  {} up={} {role} applied=0x{:x} log={} unsynced={} epochs={}/{}\n",
+                s.id,
+                s.up,
+                s.tree.last_processed_zxid,
+                s.log.len(),
+                s.unsynced.len(),
+                s.accepted_epoch,
+                s.current_epoch
+            ));
+        }
+        out.push_str(&format!(
+            "  committed={} last=0x{:x}\n",
+            self.committed.len(),
+            self.committed.keys().next_back().copied().unwrap_or(0)
+        ));
+        out
+    }
+
+    fn step(&mut self) {
+        let n = self.servers.len() as u64;
+        let r = self.rng.below(100);
+        if r < 40 {
+            let links: Vec<u64> = self.links.keys().copied().collect();
+            if !links.is_empty() {
+                let k = links[self.rng.below(links.len() as u64) as usize];
+                let down = self.rng.chance(60);
+                self.deliver(k, down);
+            }
+        } else if r < 60 {
+            let id = 1 + self.rng.below(n);
+            if self.servers[self.idx(id)].up {
+                self.fsync(id);
+            }
+        } else if r < 75 {
+            self.write();
+        } else if r < 92 {
+            self.tick();
+        } else if r < 95 {
+            let id = 1 + self.rng.below(n);
+            if self.servers[self.idx(id)].up {
+                let up = self.servers.iter().filter(|s| s.up).count() as u64;
+                if up * 2 > n + 1 {
+                    self.crash(id);
+                }
+            } else {
+                self.restart(id);
+            }
+        } else if r < 97 {
+            let id = 1 + self.rng.below(n);
+            if self.isolated.contains(&id) {
+                self.isolated.remove(&id);
+            } else if self.isolated.len() as u64 * 2 + 2 < n {
+                self.isolated.insert(id);
+                let links: Vec<u64> =
+                    self.links.iter().filter(|(_, l)| l.leader == id || l.learner == id).map(|(k, _)| *k).collect();
+                for k in links {
+                    self.drop_link(k);
+                }
+            }
+        } else {
+            let id = 1 + self.rng.below(n);
+            let links: Vec<u64> = self.links.iter().filter(|(_, l)| l.learner == id).map(|(k, _)| *k).collect();
+            for k in links {
+                self.drop_link(k);
+            }
+        }
+    }
+
+    /// Heals everything and runs without faults until every server has applied every commit.
+    fn converge(&mut self) -> bool {
+        self.isolated.clear();
+        for id in self.voters() {
+            if !self.servers[self.idx(id)].up {
+                self.restart(id);
+            }
+        }
+        for round in 0..5_000 {
+            // Drain the network, sync every log, repeat until nothing moves.
+            for _ in 0..1_000 {
+                let links: Vec<u64> = self.links.keys().copied().collect();
+                for k in &links {
+                    self.deliver(*k, true);
+                    self.deliver(*k, false);
+                }
+                for id in self.voters() {
+                    self.fsync(id);
+                }
+                let quiet = self.links.values().all(|l| l.down.is_empty() && l.up.is_empty());
+                if quiet && self.servers.iter().all(|s| s.unsynced.is_empty()) {
+                    break;
+                }
+            }
+            let all_done = self.servers.iter().all(|s| {
+                let applied_all =
+                    self.committed.keys().next_back().is_none_or(|last| s.tree.last_processed_zxid >= *last);
+                let synced = match &s.role {
+                    Role::Leader(l) => l.is_established(),
+                    Role::Learner { core, .. } => core.is_serving(),
+                    Role::Looking => false,
+                };
+                applied_all && synced
+            });
+            if all_done {
+                return true;
+            }
+            if round % 2 == 0 {
+                self.tick();
+            }
+        }
+        false
+    }
+}
+
+fn run(n: u64, seed: u64, steps: u64) {
+    let mut sim = Sim::new(n, seed);
+    for _ in 0..steps {
+        sim.step();
+    }
+    let converged = sim.converge();
+    let history = || sim.log.iter().rev().take(30).rev().cloned().collect::<Vec<_>>().join("\n");
+    assert!(converged, "seed {seed}: no convergence; last events:\n{}\n{}", history(), sim.state());
+    // No acknowledged write was lost, and every server holds the same tree.
+    let first = &sim.servers[0].tree;
+    for s in &sim.servers {
+        for t in sim.committed.values() {
+            let path = match &t.body {
+                TxnBody::Create(c) => c.path.clone(),
+                _ => unreachable!(),
+            };
+            assert!(
+                s.tree.get(&path).is_some(),
+                "seed {seed}: server {} lost acknowledged {path}\n{}",
+                s.id,
+                history()
+            );
+        }
+        assert_eq!(
+            s.tree.digest(),
+            first.digest(),
+            "seed {seed}: servers 1 and {} hold different trees\n{}\n{}",
+            s.id,
+            history(),
+            sim.state()
+        );
+    }
+    assert!(!sim.leaders_by_epoch.is_empty(), "seed {seed}: no epoch was ever established");
+}
+
+fn seeds() -> Vec<u64> {
+    if let Some(s) = std::env::var("SIM_SEED").ok().and_then(|v| v.parse().ok()) {
+        return vec![s];
+    }
+    let runs = std::env::var("SIM_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(40u64);
+    (1..=runs).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect()
+}
+
+#[test]
+fn three_servers_under_faults() {
+    for seed in seeds() {
+        run(3, seed, 3_000);
+    }
+}
+
+#[test]
+fn five_servers_under_faults() {
+    for seed in seeds() {
+        run(5, seed, 3_000);
+    }
+}
+
+#[test]
+fn quiet_cluster_commits_every_write() {
+    let mut sim = Sim::new(3, 7);
+    sim.elect();
+    for _ in 0..200 {
+        let links: Vec<u64> = sim.links.keys().copied().collect();
+        for k in links {
+            sim.deliver(k, true);
+            sim.deliver(k, false);
+        }
+        for id in 1..=3 {
+            sim.fsync(id);
+        }
+        sim.write();
+    }
+    assert!(sim.converge(), "{}\n{}", sim.log.join("\n"), sim.state());
+    assert!(sim.committed.len() > 150, "{} commits", sim.committed.len());
+    let _ = HashMap::<u8, u8>::new();
+}
