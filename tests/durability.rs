@@ -383,3 +383,19 @@ fn full_disk_refuses_writes_serves_reads_and_resumes() {
     drop(disk);
     std::mem::forget(dir); // the server's TempDir owns the same path
 }
+
+#[test]
+fn empty_snapshot_with_logs_refuses_to_start() {
+    let mut s = Server::start("");
+    let mut c = Client::connect(s.addr, T).unwrap();
+    write_some(&mut c, 3);
+    s.kill();
+    // Every snapshot emptied (as after a crash mid-write by a less careful writer): the logs alone
+    // cannot rebuild the tree, and an empty start would lose data (ZOOKEEPER-2325).
+    for snap in files(&s.data_dir(), "snapshot.") {
+        std::fs::write(&snap, b"").unwrap();
+    }
+    let (code, err) = expect_refusal(&s.cfg_path());
+    assert_ne!(code, 0);
+    assert!(err.contains("none of the") && err.contains("usable"), "{err}");
+}
