@@ -19,70 +19,87 @@ pub enum Mode {
     PersistentRecursive,
 }
 
+impl Mode {
+    fn bit(self) -> u8 {
+        match self {
+            Mode::Standard => 1,
+            Mode::Persistent => 2,
+            Mode::PersistentRecursive => 4,
+        }
+    }
+}
+
+/// The modes one watcher holds on one path: a one-shot watch can sit beside a persistent one
+/// (ZooKeeper keeps both, and `removeWatches` can take either).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Modes(u8);
+
+impl Modes {
+    fn has(self, m: Mode) -> bool {
+        self.0 & m.bit() != 0
+    }
+}
+
 #[derive(Default)]
 struct Table {
-    by_path: HashMap<String, HashMap<WatcherId, Mode>>,
+    by_path: HashMap<String, HashMap<WatcherId, Modes>>,
     by_watcher: HashMap<WatcherId, HashSet<String>>,
 }
 
 impl Table {
     fn add(&mut self, path: &str, w: WatcherId, mode: Mode) {
-        let entry = self.by_path.entry(path.to_string()).or_default();
-        // A standard watch never downgrades a persistent one on the same path.
-        match entry.get(&w) {
-            Some(Mode::Persistent | Mode::PersistentRecursive) if mode == Mode::Standard => {}
-            _ => {
-                entry.insert(w, mode);
+        let modes = self.by_path.entry(path.to_string()).or_default().entry(w).or_default();
+        modes.0 |= mode.bit();
+        self.by_watcher.entry(w).or_default().insert(path.to_string());
+    }
+
+    /// Removes one mode; true if `w` held it.
+    fn remove(&mut self, path: &str, w: WatcherId, mode: Mode) -> bool {
+        let Some(entry) = self.by_path.get_mut(path) else { return false };
+        let Some(modes) = entry.get_mut(&w) else { return false };
+        if !modes.has(mode) {
+            return false;
+        }
+        modes.0 &= !mode.bit();
+        if modes.0 == 0 {
+            entry.remove(&w);
+            if entry.is_empty() {
+                self.by_path.remove(path);
+            }
+            if let Some(paths) = self.by_watcher.get_mut(&w) {
+                paths.remove(path);
+                if paths.is_empty() {
+                    self.by_watcher.remove(&w);
+                }
             }
         }
-        self.by_watcher
-            .entry(w)
-            .or_default()
-            .insert(path.to_string());
+        true
     }
 
-    fn remove(&mut self, path: &str, w: WatcherId) -> Option<Mode> {
-        let entry = self.by_path.get_mut(path)?;
-        let mode = entry.remove(&w)?;
-        if entry.is_empty() {
-            self.by_path.remove(path);
-        }
-        if let Some(paths) = self.by_watcher.get_mut(&w) {
-            paths.remove(path);
-            if paths.is_empty() {
-                self.by_watcher.remove(&w);
-            }
-        }
-        Some(mode)
+    fn modes(&self, path: &str, w: WatcherId) -> Modes {
+        self.by_path.get(path).and_then(|e| e.get(&w)).copied().unwrap_or_default()
     }
 
-    fn mode(&self, path: &str, w: WatcherId) -> Option<Mode> {
-        self.by_path.get(path)?.get(&w).copied()
-    }
-
-    /// Collects the watchers an event on `path` fires, removing the one-shot ones.
-    fn trigger(
-        &mut self,
-        path: &str,
-        kind: i32,
-        recursive_possible: bool,
-        out: &mut Vec<WatcherId>,
-    ) {
-        if let Some(entry) = self.by_path.get_mut(path) {
+    /// Collects the watchers an event on `path` fires, removing the one-shot watches.
+    fn trigger(&mut self, path: &str, kind: i32, recursive_possible: bool, out: &mut Vec<WatcherId>) {
+        if let Some(entry) = self.by_path.get(path) {
             let mut fired_standard = Vec::new();
-            for (&w, &mode) in entry.iter() {
-                if mode == Mode::PersistentRecursive && kind == event::NODE_CHILDREN_CHANGED {
+            for (&w, &modes) in entry.iter() {
+                let fires = modes.has(Mode::Standard)
+                    || modes.has(Mode::Persistent)
+                    || (modes.has(Mode::PersistentRecursive) && kind != event::NODE_CHILDREN_CHANGED);
+                if !fires {
                     continue;
                 }
                 if !out.contains(&w) {
                     out.push(w);
                 }
-                if mode == Mode::Standard {
+                if modes.has(Mode::Standard) {
                     fired_standard.push(w);
                 }
             }
             for w in fired_standard {
-                self.remove(path, w);
+                self.remove(path, w, Mode::Standard);
             }
         }
         if recursive_possible && kind != event::NODE_CHILDREN_CHANGED {
@@ -90,8 +107,8 @@ impl Table {
             while let Some(i) = p.rfind('/') {
                 p = if i == 0 { "/" } else { &p[..i] };
                 if let Some(entry) = self.by_path.get(p) {
-                    for (&w, &mode) in entry {
-                        if mode == Mode::PersistentRecursive && !out.contains(&w) {
+                    for (&w, &modes) in entry {
+                        if modes.has(Mode::PersistentRecursive) && !out.contains(&w) {
                             out.push(w);
                         }
                     }
@@ -128,12 +145,8 @@ impl Watches {
 
     /// addWatch: a persistent watch is held in both tables, like ZooKeeper's.
     pub fn add_persistent(&mut self, path: &str, w: WatcherId, recursive: bool) {
-        let mode = if recursive {
-            Mode::PersistentRecursive
-        } else {
-            Mode::Persistent
-        };
-        if recursive && self.data.mode(path, w) != Some(Mode::PersistentRecursive) {
+        let mode = if recursive { Mode::PersistentRecursive } else { Mode::Persistent };
+        if recursive && !self.data.modes(path, w).has(Mode::PersistentRecursive) {
             self.recursive += 1;
         }
         self.data.add(path, w, mode);
@@ -162,14 +175,14 @@ impl Watches {
 
     /// checkWatches: whether `w` holds a watch of `kind` (a WatcherType) on `path`.
     pub fn contains(&self, path: &str, kind: i32, w: WatcherId) -> bool {
-        let d = self.data.mode(path, w);
-        let c = self.child.mode(path, w);
+        let d = self.data.modes(path, w);
+        let c = self.child.modes(path, w);
         match kind {
-            watcher_type::DATA => d.is_some(),
-            watcher_type::CHILDREN => c.is_some(),
-            watcher_type::ANY => d.is_some() || c.is_some(),
-            watcher_type::PERSISTENT => d == Some(Mode::Persistent),
-            watcher_type::PERSISTENT_RECURSIVE => d == Some(Mode::PersistentRecursive),
+            watcher_type::DATA => d.has(Mode::Standard),
+            watcher_type::CHILDREN => c.has(Mode::Standard),
+            watcher_type::ANY => d.0 != 0 || c.0 != 0,
+            watcher_type::PERSISTENT => d.has(Mode::Persistent),
+            watcher_type::PERSISTENT_RECURSIVE => d.has(Mode::PersistentRecursive),
             _ => false,
         }
     }
@@ -178,37 +191,31 @@ impl Watches {
     /// (DataWatchRemoved / ChildWatchRemoved / PersistentWatchRemoved), empty if none matched.
     pub fn remove(&mut self, path: &str, kind: i32, w: WatcherId) -> Vec<i32> {
         let mut events = Vec::new();
-        let persistent =
-            |m: Option<Mode>| matches!(m, Some(Mode::Persistent | Mode::PersistentRecursive));
-        let d = self.data.mode(path, w);
-        let c = self.child.mode(path, w);
-        let (want_data, want_child) = match kind {
-            watcher_type::DATA => (d == Some(Mode::Standard), false),
-            watcher_type::CHILDREN => (false, c == Some(Mode::Standard)),
-            watcher_type::ANY => (d.is_some(), c.is_some()),
-            watcher_type::PERSISTENT => (d == Some(Mode::Persistent), c == Some(Mode::Persistent)),
-            watcher_type::PERSISTENT_RECURSIVE => (
-                d == Some(Mode::PersistentRecursive),
-                c == Some(Mode::PersistentRecursive),
-            ),
+        let (data_std, child_std) = match kind {
+            watcher_type::DATA => (true, false),
+            watcher_type::CHILDREN => (false, true),
+            watcher_type::ANY => (true, true),
             _ => (false, false),
         };
-        if want_data {
-            if d == Some(Mode::PersistentRecursive) {
-                self.recursive -= 1;
-            }
-            self.data.remove(path, w);
-            events.push(if persistent(d) {
-                event::PERSISTENT_WATCH_REMOVED
-            } else {
-                event::DATA_WATCH_REMOVED
-            });
+        if data_std && self.data.remove(path, w, Mode::Standard) {
+            events.push(event::DATA_WATCH_REMOVED);
         }
-        if want_child {
-            self.child.remove(path, w);
-            if !persistent(c) {
-                events.push(event::CHILD_WATCH_REMOVED);
-            } else if !want_data {
+        if child_std && self.child.remove(path, w, Mode::Standard) {
+            events.push(event::CHILD_WATCH_REMOVED);
+        }
+        let persistent: &[Mode] = match kind {
+            watcher_type::ANY => &[Mode::Persistent, Mode::PersistentRecursive],
+            watcher_type::PERSISTENT => &[Mode::Persistent],
+            watcher_type::PERSISTENT_RECURSIVE => &[Mode::PersistentRecursive],
+            _ => &[],
+        };
+        for &m in persistent {
+            let removed_data = self.data.remove(path, w, m);
+            let removed_child = self.child.remove(path, w, m);
+            if removed_data || removed_child {
+                if m == Mode::PersistentRecursive && removed_data {
+                    self.recursive -= 1;
+                }
                 events.push(event::PERSISTENT_WATCH_REMOVED);
             }
         }
@@ -218,12 +225,18 @@ impl Watches {
     /// Drops every watch of a closed connection.
     pub fn remove_watcher(&mut self, w: WatcherId) {
         for p in self.data.by_watcher.get(&w).cloned().unwrap_or_default() {
-            if self.data.remove(&p, w) == Some(Mode::PersistentRecursive) {
+            let modes = self.data.modes(&p, w);
+            if modes.has(Mode::PersistentRecursive) {
                 self.recursive -= 1;
+            }
+            for m in [Mode::Standard, Mode::Persistent, Mode::PersistentRecursive] {
+                self.data.remove(&p, w, m);
             }
         }
         for p in self.child.by_watcher.get(&w).cloned().unwrap_or_default() {
-            self.child.remove(&p, w);
+            for m in [Mode::Standard, Mode::Persistent, Mode::PersistentRecursive] {
+                self.child.remove(&p, w, m);
+            }
         }
     }
 
@@ -292,11 +305,7 @@ mod tests {
         w.add_child("/", 2);
         assert_eq!(w.trigger(event::NODE_DATA_CHANGED, "/a"), [1]);
         assert!(w.trigger(event::NODE_DATA_CHANGED, "/a").is_empty());
-        assert_eq!(
-            w.trigger(event::NODE_DELETED, "/a"),
-            [1],
-            "child watch fires on delete, once"
-        );
+        assert_eq!(w.trigger(event::NODE_DELETED, "/a"), [1], "child watch fires on delete, once");
         assert_eq!(w.trigger(event::NODE_CHILDREN_CHANGED, "/"), [2]);
         assert_eq!(w.count(), 0);
     }
@@ -309,15 +318,8 @@ mod tests {
         assert_eq!(sorted(w.trigger(event::NODE_DATA_CHANGED, "/a")), [1, 2]);
         assert_eq!(sorted(w.trigger(event::NODE_DATA_CHANGED, "/a")), [1, 2]);
         assert_eq!(w.trigger(event::NODE_CREATED, "/a/b/c"), [2]);
-        assert_eq!(
-            w.trigger(event::NODE_CHILDREN_CHANGED, "/a"),
-            [1],
-            "recursive never sees children-changed"
-        );
-        assert_eq!(
-            w.remove("/a", watcher_type::PERSISTENT_RECURSIVE, 2),
-            [event::PERSISTENT_WATCH_REMOVED]
-        );
+        assert_eq!(w.trigger(event::NODE_CHILDREN_CHANGED, "/a"), [1], "recursive never sees children-changed");
+        assert_eq!(w.remove("/a", watcher_type::PERSISTENT_RECURSIVE, 2), [event::PERSISTENT_WATCH_REMOVED]);
         assert!(w.trigger(event::NODE_CREATED, "/a/b/c").is_empty());
         w.remove_watcher(1);
         assert_eq!(w.count(), 0);
@@ -330,11 +332,22 @@ mod tests {
         assert!(w.contains("/a", watcher_type::DATA, 1));
         assert!(!w.contains("/a", watcher_type::CHILDREN, 1));
         assert!(w.remove("/a", watcher_type::CHILDREN, 1).is_empty());
-        assert_eq!(
-            w.remove("/a", watcher_type::ANY, 1),
-            [event::DATA_WATCH_REMOVED]
-        );
+        assert_eq!(w.remove("/a", watcher_type::ANY, 1), [event::DATA_WATCH_REMOVED]);
         assert!(!w.contains("/a", watcher_type::ANY, 1));
+    }
+
+    #[test]
+    fn a_one_shot_watch_beside_a_persistent_one() {
+        let mut w = Watches::new();
+        w.add_persistent("/w", 1, false);
+        w.add_data("/w", 1);
+        assert!(w.contains("/w", watcher_type::DATA, 1));
+        assert_eq!(w.remove("/w", watcher_type::DATA, 1), [event::DATA_WATCH_REMOVED]);
+        assert!(w.contains("/w", watcher_type::PERSISTENT, 1), "the persistent watch stays");
+        w.add_data("/w", 1);
+        assert_eq!(w.trigger(event::NODE_DATA_CHANGED, "/w"), [1], "one event for both");
+        assert!(!w.contains("/w", watcher_type::DATA, 1), "the one-shot watch is used up");
+        assert_eq!(w.trigger(event::NODE_DATA_CHANGED, "/w"), [1]);
     }
 
     fn sorted(mut v: Vec<WatcherId>) -> Vec<WatcherId> {

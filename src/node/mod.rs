@@ -213,6 +213,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         session_timeout_ms_max: cfg.max_session_timeout_ms,
         extended_types_enabled: cfg.extended_types_enabled,
         skip_acl: cfg.skip_acl,
+        reconfig_enabled: cfg.reconfig_enabled,
     };
     let first_session = ids::initial_session_id(0, wall_ms() as u64);
     let mut prep = Prep::new(prep_cfg, tree.last_processed_zxid, first_session);

@@ -24,6 +24,7 @@ pub struct PrepConfig {
     pub session_timeout_ms_max: u32,
     pub extended_types_enabled: bool,
     pub skip_acl: bool,
+    pub reconfig_enabled: bool,
 }
 
 /// A node as in-flight changes leave it (ZooKeeper's `ChangeRecord`); `None` = deleted.
@@ -357,6 +358,8 @@ impl Prep {
                 let version = check_version(node.stat.version, c.version)?;
                 Ok(TxnBody::Check(CheckVersionTxn { path: c.path.clone(), version }))
             }
+            // With reconfig on, a standalone server still cannot reconfigure (as ZooKeeper).
+            ClientOp::Reconfig(_) if !self.cfg.reconfig_enabled => Err(ErrorCode::ReconfigDisabled),
             ClientOp::Reconfig(_) => Err(ErrorCode::Unimplemented),
             _ => Err(ErrorCode::MarshallingError),
         }
@@ -380,7 +383,9 @@ impl Prep {
         if mode.is_ttl() && !self.cfg.extended_types_enabled {
             return Err(ErrorCode::Unimplemented);
         }
-        let ttl_ok = if mode.is_ttl() { ttl > 0 && ttl <= owner::MAX_TTL } else { ttl < 0 };
+        // createTTL must name a TTL mode: ZooKeeper's validateTTL lets a non-TTL mode with a
+        // negative ttl through, and its DataTree then throws applying the CreateTTLTxn.
+        let ttl_ok = if mode.is_ttl() { ttl > 0 && ttl <= owner::MAX_TTL } else { ttl < 0 && kind != op::CREATE_TTL };
         if !ttl_ok {
             return Err(ErrorCode::BadArguments);
         }
@@ -586,6 +591,7 @@ mod tests {
             session_timeout_ms_max: 2000,
             extended_types_enabled: false,
             skip_acl: false,
+            reconfig_enabled: false,
         };
         let mut p = Prep::new(cfg, 0, 0x100);
         p.sessions.add(7, 1000, 0);

@@ -43,6 +43,12 @@ impl Node {
         let children = self.children.len() as i32;
         let mut stat = self.stat.to_stat(len as i32, children);
         stat.cversion = self.stat.cversion.wrapping_mul(2).wrapping_sub(children);
+        // Containers and TTL nodes keep a marker in ephemeralOwner; clients see 0 there
+        // (`DataTree.getClientEphemeralOwner`).
+        let owner = self.stat.ephemeral_owner;
+        if owner == owner::CONTAINER || owner & owner::TTL_MASK == owner::TTL_MASK {
+            stat.ephemeral_owner = 0;
+        }
         stat
     }
 }
