@@ -4,7 +4,7 @@
 //! earlier writes, and a watch event always leaves before the reply that shows the change.
 
 use super::{encode_multi_response, ClientOp, CommitItem, ConnId, OpResult, Origin, Request};
-use crate::codes::{event, op, state, ErrorCode};
+use crate::codes::{event, op, state, watcher_type, ErrorCode};
 use crate::fourlw::{self, ConnView, ServerStats, View};
 use crate::ids::{SessionId, Zxid};
 use crate::jute::data::{perms, ClientInfo, Id};
@@ -392,6 +392,10 @@ impl Commit {
                 body(Box::new(move |b| encode_multi_response(&results, b)))
             }
             ClientOp::CheckWatches(r) => {
+                // `WatcherType.fromInt` throws on an unknown type: MARSHALLINGERROR.
+                if !valid_watcher_type(r.kind) {
+                    return Err(ErrorCode::MarshallingError);
+                }
                 if self.watches.contains(&r.path, r.kind, conn) {
                     Ok(None)
                 } else {
@@ -399,6 +403,9 @@ impl Commit {
                 }
             }
             ClientOp::RemoveWatches(r) => {
+                if !valid_watcher_type(r.kind) {
+                    return Err(ErrorCode::MarshallingError);
+                }
                 if self.watches.remove(&r.path, r.kind, conn).is_empty() {
                     Err(ErrorCode::NoWatcher)
                 } else {
@@ -407,10 +414,12 @@ impl Commit {
             }
             ClientOp::SetWatches(_) => Ok(None),
             ClientOp::AddWatch(r) => {
+                // An unknown mode throws IllegalArgumentException in ZooKeeper's
+                // `AddWatchMode.fromZooKeeperMode`, which it answers with MARSHALLINGERROR.
                 let recursive = match r.mode {
                     0 => false,
                     1 => true,
-                    _ => return Err(ErrorCode::BadArguments),
+                    _ => return Err(ErrorCode::MarshallingError),
                 };
                 self.watches.add_persistent(&r.path, conn, recursive);
                 body(Box::new(|b| ErrorResponse { err: 0 }.write(b)))
@@ -499,6 +508,12 @@ fn user_name(id: &Id) -> String {
         "digest" => id.id.split(':').next().unwrap_or("").to_string(),
         _ => id.id.clone(),
     }
+}
+
+/// `WatcherType`: Children (1), Data (2), Any (3), and since 3.9 Persistent (4) and
+/// PersistentRecursive (5).
+fn valid_watcher_type(kind: i32) -> bool {
+    (watcher_type::CHILDREN..=watcher_type::PERSISTENT_RECURSIVE).contains(&kind)
 }
 
 /// The reply to a write, from what applying its txn did.
