@@ -83,7 +83,10 @@ fn describe(body: &TxnBody) -> String {
 }
 
 pub fn dump_log(path: &Path, json: bool) -> Result<String, StorageError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let first = crate::storage::file_log::zxid_of_name(&name, "log")
         .ok_or_else(|| StorageError::Inconsistent(format!("{}: not a log.<hex zxid> file", path.display())))?;

@@ -87,7 +87,8 @@ fn dump(args: &[String]) -> ExitCode {
     };
     match result {
         Ok(text) => {
-            print!("{text}");
+            // A reader that stops early (`| head`) is not an error.
+            let _ = std::io::stdout().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -125,13 +125,17 @@ impl SnapshotWriter {
         out.extend_from_slice(&self.nodes);
         out.put_ustring(Some("/"));
         seal(&mut out);
+        // Before any txn, ZooKeeper has no `lastProcessedZxidDigest` and writes an empty
+        // ZxidDigest (zxid 0, digest 0), which readers skip; so does this, for the same bytes.
+        let digest = if digest.0 == 0 { (0, 0) } else { digest };
         out.put_i64(digest.0);
         out.put_i32(crate::tree::DIGEST_VERSION);
         out.put_i64(digest.1 as i64);
         seal(&mut out);
 
         let path = dir.join(snapshot_name(self.zxid));
-        let tmp = dir.join(format!("{}.tmp", snapshot_name(self.zxid)));
+        // Not "snapshot.*": ZooKeeper's name parser would take a leftover for a snapshot.
+        let tmp = dir.join(format!("tmp-{}", snapshot_name(self.zxid)));
         let write = || -> io::Result<()> {
             let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&tmp)?;
             f.write_all(&out)?;

@@ -339,9 +339,10 @@ impl DataTree {
         count
     }
 
-    /// Total bytes of paths and data (`approximateDataSize` in `mntr`).
+    /// Path lengths (in UTF-16 units, as Java's `String.length()`) plus data bytes
+    /// (`approximateDataSize` in `mntr`).
     pub fn approximate_data_size(&self) -> u64 {
-        self.nodes.iter().map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64).sum()
+        self.nodes.iter().map(|(p, n)| (p.encode_utf16().count() + n.data.as_ref().map_or(0, |d| d.len())) as u64).sum()
     }
 
     /// Applies one committed txn and reports the changes that watches see, in order.
