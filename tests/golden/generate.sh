@@ -24,3 +24,4 @@ rm -rf "$disk" && mkdir -p "$disk"
 javac -encoding UTF-8 -nowarn -proc:none -cp "$jars/*" -d "$tmp/files" "$here/GoldenFiles.java"
 java -cp "$jars/*:$tmp/files" GoldenFiles "$disk" 2>/dev/null
 echo "  wrote $disk"
+"$here/generate_election.sh"
