@@ -19,7 +19,8 @@ fn fixtures() -> PathBuf {
 }
 
 fn txns() -> Vec<Transaction> {
-    let h = |cxid: i32, zxid: i64, kind: i32| TxnHeader { client_id: 0x1234, cxid, zxid, time: T + cxid as i64 - 1, kind };
+    let h =
+        |cxid: i32, zxid: i64, kind: i32| TxnHeader { client_id: 0x1234, cxid, zxid, time: T + cxid as i64 - 1, kind };
     vec![
         Transaction {
             header: h(1, 0x1_0000_0001, op::CREATE),
@@ -110,4 +111,33 @@ fn snapshots_are_byte_identical_both_ways() {
     assert!(ours == theirs, "snapshot bytes differ from ZooKeeper's");
     assert_eq!(read_snapshot(&path).unwrap().tree.digest(), tree.digest());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The SNAP stream a leader sends is the snapshot's database (no file header, no seals) and
+/// "BenWasHere": cut from ZooKeeper's own snapshot file, it must read as the same tree; and our
+/// writer's stream must read back identically.
+#[test]
+fn sync_stream_is_the_snapshot_body_and_a_signature() {
+    use rookery::jute::JuteWrite;
+    use rookery::storage::snapshot::read_sync_stream;
+    let file = std::fs::read(fixtures().join("snapshot.100000001")).unwrap();
+    // Header (16 bytes) .. end marker "/" (4-byte length + '/'), before the first seal.
+    let end = file.windows(5).rposition(|w| w == [0, 0, 0, 1, b'/']).unwrap();
+    let seal_at = file[..end].windows(5).rposition(|w| w == [0, 0, 0, 1, b'/']).unwrap();
+    let marker_end = file[..seal_at - 8].windows(5).rposition(|w| w == [0, 0, 0, 1, b'/']).unwrap() + 5;
+    let mut stream = file[16..marker_end].to_vec();
+    stream.put_ustring(Some("BenWasHere"));
+    let tree = read_sync_stream(&stream[..], 0x1_0000_0001).unwrap();
+    let theirs = read_snapshot(&fixtures().join("snapshot.100000001")).unwrap().tree;
+    assert_eq!(tree.digest(), theirs.digest());
+    assert_eq!(tree.sessions, theirs.sessions);
+
+    let mut w = SnapshotWriter::new(0x1_0000_0001, &tree.sessions);
+    w.add_nodes(&tree.nodes_after(None, usize::MAX), |i| tree.acls.get(i));
+    let ours = w.into_sync_stream();
+    assert_eq!(ours, stream, "our SNAP stream has ZooKeeper's bytes");
+    let mut bad = ours.clone();
+    let n = bad.len();
+    bad[n - 3] ^= 1;
+    assert!(read_sync_stream(&bad[..], 0).is_err(), "a wrong signature is refused");
 }

@@ -26,7 +26,7 @@ use super::file_log::{sync_dir, zxid_of_name};
 use super::StorageError;
 use crate::ids::{SessionId, Zxid};
 use crate::jute::data::{Acl, StatPersisted};
-use crate::jute::{Field, JuteWrite, Reader, Record};
+use crate::jute::{Field, JuteWrite, Record};
 use crate::tree::{AclCache, DataTree, Node, OPEN_ACL_INDEX};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -34,6 +34,11 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 pub const SNAP_MAGIC: i32 = 0x5A4B_534E;
+/// The signature that ends a SNAP stream on the quorum socket.
+pub const SNAP_SIGNATURE: &str = "BenWasHere";
+/// The largest node data or ACL text accepted from a snapshot or a SNAP stream: damage, not
+/// data, beyond it (client frames are limited to jute.maxbuffer, far below).
+const FIELD_LEN_MAX: usize = 64 * 1024 * 1024;
 pub const VERSION: i32 = 2;
 
 /// `Util.makeSnapshotName`.
@@ -106,12 +111,9 @@ impl SnapshotWriter {
 
     /// Writes `snapshot.<zxid>` into `dir` atomically; `digest` is (zxid, tree digest) of the
     /// last txn applied when the walk ended. Returns the file's path and size.
-    pub fn finish(self, dir: &Path, digest: (Zxid, u64)) -> Result<(PathBuf, u64), StorageError> {
-        fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
-        let mut out = Vec::with_capacity(self.nodes.len() + 4096);
-        out.put_i32(SNAP_MAGIC);
-        out.put_i32(VERSION);
-        out.put_i64(-1);
+    /// The database as `SerializeUtils.serializeSnapshot` writes it: sessions, ACL map, nodes,
+    /// the "/" end marker. Snapshot files and the SNAP stream both carry it.
+    fn write_db(&self, out: &mut Vec<u8>) {
         out.put_i32(self.sessions.len() as i32);
         for (id, timeout) in &self.sessions {
             out.put_i64(*id);
@@ -120,10 +122,28 @@ impl SnapshotWriter {
         out.put_i32(self.acls.len() as i32);
         for (index, list) in &self.acls {
             out.put_i64(*index);
-            list.put(&mut out);
+            list.put(out);
         }
         out.extend_from_slice(&self.nodes);
         out.put_ustring(Some("/"));
+    }
+
+    /// What a leader writes on the quorum socket right after SNAP: the database, then the
+    /// signature "BenWasHere" (`LearnerHandler`).
+    pub fn into_sync_stream(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.nodes.len() + 4096);
+        self.write_db(&mut out);
+        out.put_ustring(Some(SNAP_SIGNATURE));
+        out
+    }
+
+    pub fn finish(self, dir: &Path, digest: (Zxid, u64)) -> Result<(PathBuf, u64), StorageError> {
+        fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        let mut out = Vec::with_capacity(self.nodes.len() + 4096);
+        out.put_i32(SNAP_MAGIC);
+        out.put_i32(VERSION);
+        out.put_i64(-1);
+        self.write_db(&mut out);
         seal(&mut out);
         // Before any txn, ZooKeeper has no `lastProcessedZxidDigest` and writes an empty
         // ZxidDigest (zxid 0, digest 0), which readers skip; so does this, for the same bytes.
@@ -166,6 +186,154 @@ pub struct Loaded {
     pub digest: Option<(Zxid, u64)>,
 }
 
+/// A reader that counts the bytes it has read and keeps their Adler-32, as Java's
+/// `CheckedInputStream` does, so seals can be checked while streaming.
+pub struct Checked<R> {
+    inner: R,
+    adler: Adler32,
+    offset: u64,
+}
+
+/// What went wrong while parsing a stream, and where.
+pub type ParseError = (u64, String);
+
+impl<R: Read> Checked<R> {
+    pub fn new(inner: R) -> Checked<R> {
+        Checked { inner, adler: Adler32::new(), offset: 0 }
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<Vec<u8>, ParseError> {
+        let mut b = vec![0u8; n];
+        self.inner.read_exact(&mut b).map_err(|e| (self.offset, format!("ends early: {e}")))?;
+        self.adler.update(&b);
+        self.offset += n as u64;
+        Ok(b)
+    }
+
+    fn i32(&mut self) -> Result<i32, ParseError> {
+        Ok(i32::from_be_bytes(self.bytes(4)?.try_into().expect("4 bytes")))
+    }
+
+    fn i64(&mut self) -> Result<i64, ParseError> {
+        Ok(i64::from_be_bytes(self.bytes(8)?.try_into().expect("8 bytes")))
+    }
+
+    fn len(&mut self) -> Result<Option<usize>, ParseError> {
+        let at = self.offset;
+        match self.i32()? {
+            -1 => Ok(None),
+            n if n < 0 || n as usize > FIELD_LEN_MAX => Err((at, format!("unreasonable length {n}"))),
+            n => Ok(Some(n as usize)),
+        }
+    }
+
+    fn buffer(&mut self) -> Result<Option<Vec<u8>>, ParseError> {
+        match self.len()? {
+            None => Ok(None),
+            Some(n) => self.bytes(n).map(Some),
+        }
+    }
+
+    fn ustring(&mut self) -> Result<Option<String>, ParseError> {
+        Ok(self.buffer()?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// A seal: the Adler-32 of every byte before it, then "/".
+    fn seal(&mut self) -> Result<(), ParseError> {
+        let at = self.offset;
+        let want = self.adler.value() as i64;
+        let got = self.i64()?;
+        let slash = self.ustring()?;
+        if got != want || slash.as_deref() != Some("/") {
+            return Err((at, format!("checksum seal 0x{got:x} does not match 0x{want:x}")));
+        }
+        Ok(())
+    }
+
+    /// The next long, or None at a clean end of the stream (nothing more to read).
+    fn i64_or_end(&mut self) -> Result<Option<i64>, ParseError> {
+        let mut b = [0u8; 8];
+        let first = loop {
+            match self.inner.read(&mut b[..1]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err((self.offset, e.to_string())),
+            }
+        };
+        if first == 0 {
+            return Ok(None);
+        }
+        self.inner.read_exact(&mut b[1..]).map_err(|e| (self.offset, format!("ends early: {e}")))?;
+        self.adler.update(&b);
+        self.offset += 8;
+        Ok(Some(i64::from_be_bytes(b)))
+    }
+}
+
+/// The database as `SerializeUtils.deserializeSnapshot` reads it: sessions, ACL map, nodes up
+/// to "/". `zxid` becomes the tree's last processed zxid.
+pub fn read_db<R: Read>(r: &mut Checked<R>, zxid: Zxid) -> Result<DataTree, ParseError> {
+    let count = r.len()?.unwrap_or(0);
+    let mut sessions = BTreeMap::new();
+    for _ in 0..count {
+        let id = r.i64()?;
+        let timeout = r.i32()?;
+        sessions.insert(id, timeout);
+    }
+    let count = r.len()?.unwrap_or(0);
+    let mut acl_lists: BTreeMap<i64, Vec<Acl>> = BTreeMap::new();
+    for _ in 0..count {
+        let index = r.i64()?;
+        let n = r.len()?.unwrap_or(0);
+        let mut list = Vec::new();
+        for _ in 0..n {
+            let perms = r.i32()?;
+            let scheme = r.ustring()?.unwrap_or_default();
+            let id = r.ustring()?.unwrap_or_default();
+            list.push(Acl { perms, id: crate::jute::data::Id { scheme, id } });
+        }
+        acl_lists.insert(index, list);
+    }
+    let mut nodes = Vec::new();
+    let mut used: BTreeSet<i64> = BTreeSet::new();
+    loop {
+        let node_at = r.offset;
+        let p = r.ustring()?.unwrap_or_default();
+        if p == "/" {
+            break;
+        }
+        let data = r.buffer()?;
+        let acl = r.i64()?;
+        let stat_bytes = r.bytes(60)?;
+        let stat = StatPersisted::from_bytes(&stat_bytes).map_err(|e| (node_at, e.to_string()))?;
+        if acl != OPEN_ACL_INDEX && !acl_lists.contains_key(&acl) {
+            return Err((node_at, format!("node {p:?} uses ACL index {acl}, which the ACL map lacks")));
+        }
+        used.insert(acl);
+        let path = if p.is_empty() { "/".to_string() } else { p };
+        let node = Node { data: data.map(Vec::into_boxed_slice), acl, stat, children: Default::default() };
+        nodes.push((path, node));
+    }
+    let mut acls = AclCache::default();
+    for (index, list) in acl_lists {
+        if used.contains(&index) {
+            acls.restore(index, list);
+        }
+    }
+    DataTree::from_parts(nodes, acls, sessions, zxid).map_err(|e| (r.offset, e))
+}
+
+/// Reads the database a leader streams after SNAP, and its signature.
+pub fn read_sync_stream<R: Read>(stream: R, zxid: Zxid) -> Result<DataTree, ParseError> {
+    let mut r = Checked::new(stream);
+    let tree = read_db(&mut r, zxid)?;
+    let at = r.offset;
+    match r.ustring()? {
+        Some(s) if s == SNAP_SIGNATURE => Ok(tree),
+        other => Err((at, format!("missing signature (found {other:?})"))),
+    }
+}
+
 /// Reads and verifies a snapshot; `zxid` is the one its name gives. Any damage (bad magic, a
 /// length past the end, a seal that does not match, a node without its parent) is an error
 /// naming the file and offset.
@@ -180,88 +348,31 @@ pub fn read_snapshot(path: &Path) -> Result<Loaded, StorageError> {
             path.display()
         )));
     }
-    let mut bytes = Vec::new();
-    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| StorageError::io(path, e))?;
-    let corrupt =
-        |offset: usize, what: String| StorageError::Corrupt { file: path.to_path_buf(), offset: offset as u64, what };
-    let mut r = Reader::new(&bytes);
-    let at = |r: &Reader<'_>| bytes.len() - r.remaining();
-    let dec = |r: &Reader<'_>, e: crate::jute::DecodeError| corrupt(bytes.len() - r.remaining(), e.to_string());
-
-    let magic = r.read_i32().map_err(|e| dec(&r, e))?;
-    let version = r.read_i32().map_err(|e| dec(&r, e))?;
-    let _dbid = r.read_i64().map_err(|e| dec(&r, e))?;
+    let file = File::open(path).map_err(|e| StorageError::io(path, e))?;
+    let corrupt = |(offset, what): ParseError| StorageError::Corrupt { file: path.to_path_buf(), offset, what };
+    let mut r = Checked::new(io::BufReader::with_capacity(1 << 20, file));
+    let magic = r.i32().map_err(corrupt)?;
+    let version = r.i32().map_err(corrupt)?;
+    let _dbid = r.i64().map_err(corrupt)?;
     if magic != SNAP_MAGIC || version != VERSION {
-        return Err(corrupt(0, format!("bad header: magic 0x{magic:08x} version {version}")));
+        return Err(corrupt((0, format!("bad header: magic 0x{magic:08x} version {version}"))));
     }
-    let count = r.read_count().map_err(|e| dec(&r, e))?.unwrap_or(0);
-    let mut sessions = BTreeMap::new();
-    for _ in 0..count {
-        let id = r.read_i64().map_err(|e| dec(&r, e))?;
-        let timeout = r.read_i32().map_err(|e| dec(&r, e))?;
-        sessions.insert(id, timeout);
-    }
-    let count = r.read_count().map_err(|e| dec(&r, e))?.unwrap_or(0);
-    let mut acl_lists: BTreeMap<i64, Vec<Acl>> = BTreeMap::new();
-    for _ in 0..count {
-        let index = r.read_i64().map_err(|e| dec(&r, e))?;
-        let list = <Vec<Acl> as Field>::get(&mut r).map_err(|e| dec(&r, e))?;
-        acl_lists.insert(index, list);
-    }
-    let mut nodes = Vec::new();
-    let mut used: BTreeSet<i64> = BTreeSet::new();
-    loop {
-        let node_at = at(&r);
-        let p = r.read_ustring().map_err(|e| dec(&r, e))?.unwrap_or_default();
-        if p == "/" {
-            break;
+    let tree = read_db(&mut r, zxid).map_err(corrupt)?;
+    r.seal().map_err(corrupt)?;
+    let digest = match r.i64_or_end().map_err(corrupt)? {
+        None => None,
+        Some(z) => {
+            let _version = r.i32().map_err(corrupt)?;
+            let d = r.i64().map_err(corrupt)?;
+            r.seal().map_err(corrupt)?;
+            Some((z, d as u64))
         }
-        let data = r.read_buffer().map_err(|e| dec(&r, e))?;
-        let acl = r.read_i64().map_err(|e| dec(&r, e))?;
-        let stat = StatPersisted::read(&mut r).map_err(|e| dec(&r, e))?;
-        if acl != OPEN_ACL_INDEX && !acl_lists.contains_key(&acl) {
-            return Err(corrupt(node_at, format!("node {p:?} uses ACL index {acl}, which the ACL map lacks")));
-        }
-        used.insert(acl);
-        let path = if p.is_empty() { "/".to_string() } else { p };
-        let node = Node { data: data.map(Vec::into_boxed_slice), acl, stat, children: Default::default() };
-        nodes.push((path, node));
-    }
-    check_seal(&bytes, &mut r).map_err(|(o, w)| corrupt(o, w))?;
-    let digest = if r.is_empty() {
-        None
-    } else {
-        let z = r.read_i64().map_err(|e| dec(&r, e))?;
-        let _version = r.read_i32().map_err(|e| dec(&r, e))?;
-        let d = r.read_i64().map_err(|e| dec(&r, e))?;
-        check_seal(&bytes, &mut r).map_err(|(o, w)| corrupt(o, w))?;
-        Some((z, d as u64))
     };
-    // A 3.9 writer may add a lastProcessedZxid block; it is sealed like the others.
-    if !r.is_empty() {
-        let _last = r.read_i64().map_err(|e| dec(&r, e))?;
-        check_seal(&bytes, &mut r).map_err(|(o, w)| corrupt(o, w))?;
+    // A 3.9 writer may add a lastProcessedZxid block, sealed like the others.
+    if r.i64_or_end().map_err(corrupt)?.is_some() {
+        r.seal().map_err(corrupt)?;
     }
-    let mut acls = AclCache::default();
-    for (index, list) in acl_lists {
-        if used.contains(&index) {
-            acls.restore(index, list);
-        }
-    }
-    let tree = DataTree::from_parts(nodes, acls, sessions, zxid).map_err(|e| corrupt(0, e))?;
     Ok(Loaded { zxid, tree, digest })
-}
-
-/// Reads a seal and checks it against the Adler-32 of every byte before it.
-fn check_seal(bytes: &[u8], r: &mut Reader<'_>) -> Result<(), (usize, String)> {
-    let at = bytes.len() - r.remaining();
-    let want = Adler32::of(&bytes[..at]) as i64;
-    let got = r.read_i64().map_err(|e| (at, e.to_string()))?;
-    let slash = r.read_ustring().map_err(|e| (at, e.to_string()))?;
-    if got != want || slash.as_deref() != Some("/") {
-        return Err((at, format!("checksum seal 0x{got:x} does not match 0x{want:x}")));
-    }
-    Ok(())
 }
 
 /// ZooKeeper's quick validity check (`SnapStream.isValidSnapshot`): long enough, and ending in
