@@ -25,6 +25,7 @@ pub mod limits;
 pub mod node;
 pub mod pipeline;
 pub mod sessions;
+pub mod status;
 pub mod storage;
 pub mod tree;
 pub mod watches;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: rookery server [CONFIG]                 start a server (default conf/zoo.cfg)
+       rookery status [CONFIG]                 one line per server of CONFIG: mode, zxid, clients
        rookery dump log FILE [--json]          print a txn log (like zkTxnLogToolkit)
        rookery dump snapshot FILE [--json]     print a snapshot (like zkSnapShotToolkit)
        rookery bench [--hosts H:P] [--clients N] [--duration S] [--op create|set|get] [--value-bytes B]
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("server") => server(args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("conf/zoo.cfg"))),
         Some("dump") => dump(&args[1..]),
+        Some("status") => status(args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("conf/zoo.cfg"))),
         Some("bench") => match rookery::bench::parse(&args[1..]).and_then(|o| rookery::bench::run(&o)) {
             Ok(report) => {
                 print!("{report}");
@@ -95,5 +97,32 @@ fn dump(args: &[String]) -> ExitCode {
             eprintln!("rookery: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Exit status 0 when every server answered, 1 otherwise (as `zkServer.sh status`).
+fn status(path: PathBuf) -> ExitCode {
+    // Parsed without dataDir/myid: the status tool runs on any host that has the file.
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rookery: cannot read {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = match Config::parse(&path, &text) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rookery: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rows = rookery::status::status(&cfg);
+    let _ = std::io::stdout().write_all(rookery::status::render(&rows).as_bytes());
+    let all_up = rows.iter().all(|r| !matches!(r.mode.as_str(), "not running" | "not serving"));
+    if all_up {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

@@ -36,3 +36,31 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage"));
 }
+
+#[test]
+fn status_reports_each_server() {
+    let s = common::Server::start("");
+    // The server's own file says clientPort=0; describe it by the port it got.
+    let described = s.dir.0.join("status.cfg");
+    std::fs::write(
+        &described,
+        format!("dataDir=/tmp/none\nclientPort={}\nclientPortAddress=127.0.0.1\n", s.addr.port()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rookery")).arg("status").arg(&described).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&s.hostport()) && text.contains("standalone"), "{text}");
+    // A three-server file where nothing runs: one line each, exit 1.
+    let dir = common::TempDir::new("status");
+    let cfg = dir.0.join("zoo.cfg");
+    let mut lines = String::from("dataDir=/tmp/none\nclientPort=1\ninitLimit=10\nsyncLimit=5\n");
+    for id in 1..=3 {
+        lines.push_str(&format!("server.{id}=127.0.0.1:{}:{};127.0.0.1:{}\n", 1 + id, 10 + id, 20 + id));
+    }
+    std::fs::write(&cfg, lines).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rookery")).arg("status").arg(&cfg).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(text.matches("not running").count(), 3, "{text}");
+}
