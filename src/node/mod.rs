@@ -9,6 +9,7 @@
 
 pub mod conn;
 pub mod disk;
+pub mod quorum_io;
 
 use crate::codes::ErrorCode;
 use crate::config::Config;
