@@ -190,24 +190,15 @@ impl CreateMode {
 
     pub fn is_sequential(self) -> bool {
         use CreateMode::*;
-        matches!(
-            self,
-            PersistentSequential | EphemeralSequential | PersistentSequentialWithTtl
-        )
+        matches!(self, PersistentSequential | EphemeralSequential | PersistentSequentialWithTtl)
     }
 
     pub fn is_ephemeral(self) -> bool {
-        matches!(
-            self,
-            CreateMode::Ephemeral | CreateMode::EphemeralSequential
-        )
+        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
     }
 
     pub fn is_ttl(self) -> bool {
-        matches!(
-            self,
-            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl
-        )
+        matches!(self, CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl)
     }
 }
 

@@ -100,9 +100,8 @@ pub const ADMIN_SERVER_PORT_DEFAULT: u16 = 8080;
 /// Rookery's four-letter words when `4lw.commands.whitelist` is absent: every command that only
 /// reads. ZooKeeper 3.8 enables only `srvr` by default; `dump` (session and ephemeral lists),
 /// `crst` and `srst` (which reset statistics) stay off unless listed.
-pub const FOUR_LETTER_WHITELIST_DEFAULT: &[&str] = &[
-    "ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc", "wchp", "dirs", "isro",
-];
+pub const FOUR_LETTER_WHITELIST_DEFAULT: &[&str] =
+    &["ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc", "wchp", "dirs", "isro"];
 
 /// The largest `zoo.cfg`, dynamic configuration file or `myid` file that [`Config::load`] reads.
 /// Real files are a few KiB; the bound keeps a wrong path (a log file, a device) from eating
@@ -274,12 +273,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(file: &Path, line: Option<usize>, key: Option<&str>, message: impl Into<String>) -> Self {
-        ConfigError {
-            file: file.to_path_buf(),
-            line,
-            key: key.map(str::to_owned),
-            message: message.into(),
-        }
+        ConfigError { file: file.to_path_buf(), line, key: key.map(str::to_owned), message: message.into() }
     }
 }
 
@@ -373,11 +367,7 @@ impl Config {
     /// HBase's sake. (Counting all servers instead of participants gives the same answer for
     /// every configuration that [`Config::parse`] accepts, since observers need a quorum.)
     pub fn is_quorum(&self) -> bool {
-        let participants = self
-            .servers
-            .values()
-            .filter(|s| s.role == PeerType::Participant)
-            .count();
+        let participants = self.servers.values().filter(|s| s.role == PeerType::Participant).count();
         !self.servers.is_empty() && (!self.standalone_enabled || participants > 1)
     }
 
@@ -527,10 +517,7 @@ fn typed_key(name: &str) -> Option<Key> {
         return Some(key);
     }
     let bare = name.strip_prefix("zookeeper.").unwrap_or(name);
-    SYSTEM_PROPERTY_KEYS
-        .iter()
-        .find(|(n, _)| *n == bare)
-        .map(|&(_, key)| key)
+    SYSTEM_PROPERTY_KEYS.iter().find(|(n, _)| *n == bare).map(|&(_, key)| key)
 }
 
 /// How `QuorumPeerConfig` reads a key that has no field of its own here; a bad value is an
@@ -727,10 +714,9 @@ impl<'a> Parser<'a> {
                 self.apply_typed(key, entry)?;
             } else if is_ensemble_key(&entry.key) {
                 if dynamic {
-                    return Err(self.error(
-                        entry,
-                        "must be in a separate dynamic config file, as dynamicConfigFile is set",
-                    ));
+                    return Err(
+                        self.error(entry, "must be in a separate dynamic config file, as dynamicConfigFile is set")
+                    );
                 }
                 self.apply_ensemble_key(self.file, entry)?;
             } else {
@@ -807,9 +793,7 @@ impl<'a> Parser<'a> {
             Key::SnapRetainCount => {
                 let n: i64 = int(v, JAVA_INT_MIN..=JAVA_INT_MAX, "an integer").map_err(err)?;
                 c.autopurge_snap_retain_count = if n < i64::from(SNAP_RETAIN_COUNT_MIN) {
-                    notes.push(format!(
-                        "{n} is below the minimum; using {SNAP_RETAIN_COUNT_MIN}, as ZooKeeper does"
-                    ));
+                    notes.push(format!("{n} is below the minimum; using {SNAP_RETAIN_COUNT_MIN}, as ZooKeeper does"));
                     SNAP_RETAIN_COUNT_MIN
                 } else {
                     u32::try_from(n).map_err(|_| err(format!("expected an integer, got {v:?}")))?
@@ -837,9 +821,7 @@ impl<'a> Parser<'a> {
                 c.snap_count = match u64::try_from(n) {
                     Ok(n) if n >= SNAP_COUNT_MIN => n,
                     _ => {
-                        notes.push(format!(
-                            "{n} is below the minimum; using {SNAP_COUNT_MIN}, as ZooKeeper does"
-                        ));
+                        notes.push(format!("{n} is below the minimum; using {SNAP_COUNT_MIN}, as ZooKeeper does"));
                         SNAP_COUNT_MIN
                     }
                 };
@@ -853,13 +835,8 @@ impl<'a> Parser<'a> {
                 });
             }
             Key::TxnLogSizeLimitKb => {
-                c.txn_log_size_limit_kb = number(
-                    v,
-                    Syntax::Decode,
-                    i64::MIN..=i64::MAX,
-                    "a number of KiB (-1 = no limit)",
-                )
-                .map_err(err)?
+                c.txn_log_size_limit_kb =
+                    number(v, Syntax::Decode, i64::MIN..=i64::MAX, "a number of KiB (-1 = no limit)").map_err(err)?
             }
             Key::PreAllocSizeKb => {
                 // ZooKeeper multiplies by 1024 into a Java long.
@@ -907,12 +884,7 @@ impl<'a> Parser<'a> {
             Key::AdminEnableServer => self.admin_enable_server = Some(v.to_owned()),
         }
         for note in notes {
-            warn(
-                &mut self.config.warnings,
-                self.file,
-                Some(entry.line),
-                format!("{}: {note}", entry.key),
-            );
+            warn(&mut self.config.warnings, self.file, Some(entry.line), format!("{}: {note}", entry.key));
         }
         self.lines.insert(key, (entry.line, entry.key.clone()));
         Ok(())
@@ -922,16 +894,10 @@ impl<'a> Parser<'a> {
     fn apply_ensemble_key(&mut self, file: &Path, entry: &properties::Entry) -> Result<(), ConfigError> {
         let err = |m: String| ConfigError::new(file, Some(entry.line), Some(&entry.key), m);
         let Some(id_text) = entry.key.strip_prefix("server.") else {
-            return Err(err(
-                "hierarchical quorums (group and weight keys) are not supported by Rookery".to_owned(),
-            ));
+            return Err(err("hierarchical quorums (group and weight keys) are not supported by Rookery".to_owned()));
         };
-        let id = number(id_text, Syntax::Decimal, 0..=i64::MAX, "a non-negative integer").map_err(|_| {
-            err(format!(
-                "expected server.<id> with a non-negative integer id, got {:?}",
-                entry.key
-            ))
-        })?;
+        let id = number(id_text, Syntax::Decimal, 0..=i64::MAX, "a non-negative integer")
+            .map_err(|_| err(format!("expected server.<id> with a non-negative integer id, got {:?}", entry.key)))?;
         let spec = server_spec(id, &entry.value).map_err(err)?;
         if self.config.servers.insert(id, spec).is_some() {
             let message = format!("{}: server {id} is listed twice; this later line wins", entry.key);
@@ -944,11 +910,7 @@ impl<'a> Parser<'a> {
     fn apply_untyped(&mut self, entry: &properties::Entry) -> Result<(), ConfigError> {
         let (key, v) = (entry.key.as_str(), entry.value.as_str());
         let err = |m: String| ConfigError::new(self.file, Some(entry.line), Some(key), m);
-        match QUORUM_PEER_CONFIG_UNTYPED
-            .iter()
-            .find(|(name, _)| *name == key)
-            .map(|&(_, kind)| kind)
-        {
+        match QUORUM_PEER_CONFIG_UNTYPED.iter().find(|(name, _)| *name == key).map(|&(_, kind)| kind) {
             Some(Untyped::Int) => {
                 number::<i64>(v, Syntax::Decimal, JAVA_INT_MIN..=JAVA_INT_MAX, "an integer").map_err(err)?;
             }
@@ -993,12 +955,7 @@ impl<'a> Parser<'a> {
         self.check_sasl()?;
 
         if !self.lines.contains_key(&Key::DataDir) {
-            return Err(ConfigError::new(
-                self.file,
-                None,
-                Some("dataDir"),
-                "required but not set",
-            ));
+            return Err(ConfigError::new(self.file, None, Some("dataDir"), "required but not set"));
         }
         if !self.lines.contains_key(&Key::DataLogDir) {
             self.config.data_log_dir = self.config.data_dir.clone();
@@ -1006,24 +963,14 @@ impl<'a> Parser<'a> {
 
         if self.config.client_port.is_none() {
             if let Some((line, key)) = self.lines.get(&Key::ClientPortAddress) {
-                return Err(ConfigError::new(
-                    self.file,
-                    Some(*line),
-                    Some(key),
-                    "is set but clientPort is not set",
-                ));
+                return Err(ConfigError::new(self.file, Some(*line), Some(key), "is set but clientPort is not set"));
             }
         }
         let secure_port = self.config.extra.get("secureClientPort").map(String::as_str);
         if matches!(secure_port, None | Some("0")) {
             if let Some(line) = self.extra_lines.get("secureClientPortAddress") {
                 let message = "is set but secureClientPort is not set";
-                return Err(ConfigError::new(
-                    self.file,
-                    Some(*line),
-                    Some("secureClientPortAddress"),
-                    message,
-                ));
+                return Err(ConfigError::new(self.file, Some(*line), Some("secureClientPortAddress"), message));
             }
         }
 
@@ -1041,12 +988,7 @@ impl<'a> Parser<'a> {
 
     /// ZooKeeper refuses SASL requirements that cannot be met.
     fn check_sasl(&self) -> Result<(), ConfigError> {
-        let on = |key: &str| {
-            self.config
-                .extra
-                .get(key)
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        };
+        let on = |key: &str| self.config.extra.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let enable = "quorum.auth.enableSasl";
         let server = "quorum.auth.serverRequireSasl";
         let learner = "quorum.auth.learnerRequireSasl";
@@ -1076,18 +1018,10 @@ impl<'a> Parser<'a> {
             // Blame the key that was given; if both were, the minimum.
             let (line, key, message) = if self.lines.contains_key(&Key::MinSessionTimeout) {
                 let (line, key) = self.located(Key::MinSessionTimeout, "minSessionTimeout");
-                (
-                    line,
-                    key,
-                    format!("{min} ms is larger than maxSessionTimeout ({max} ms)"),
-                )
+                (line, key, format!("{min} ms is larger than maxSessionTimeout ({max} ms)"))
             } else {
                 let (line, key) = self.located(Key::MaxSessionTimeout, "maxSessionTimeout");
-                (
-                    line,
-                    key,
-                    format!("{max} ms is smaller than minSessionTimeout ({min} ms)"),
-                )
+                (line, key, format!("{max} ms is smaller than minSessionTimeout ({min} ms)"))
             };
             return Err(ConfigError::new(self.file, line, Some(&key), message));
         }
@@ -1101,12 +1035,7 @@ impl<'a> Parser<'a> {
         match &self.four_letter_whitelist {
             None => *list = FOUR_LETTER_WHITELIST_DEFAULT.iter().map(|s| s.to_string()).collect(),
             Some(text) => {
-                *list = text
-                    .split(',')
-                    .map(java_trim)
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_owned)
-                    .collect();
+                *list = text.split(',').map(java_trim).filter(|c| !c.is_empty()).map(str::to_owned).collect();
                 if !list.iter().any(|c| c == "*") {
                     // ZooKeeper always enables srvr, and isro in read-only mode.
                     let mut implied = vec!["srvr"];
@@ -1186,11 +1115,7 @@ impl<'a> Parser<'a> {
 
         if self.config.is_quorum() {
             for (key, name) in [(Key::InitLimit, "initLimit"), (Key::SyncLimit, "syncLimit")] {
-                let value = if key == Key::InitLimit {
-                    self.config.init_limit
-                } else {
-                    self.config.sync_limit
-                };
+                let value = if key == Key::InitLimit { self.config.init_limit } else { self.config.sync_limit };
                 match self.lines.get(&key) {
                     None => {
                         return Err(ConfigError::new(
@@ -1236,19 +1161,12 @@ impl<'a> Parser<'a> {
         }
         if path.is_file() {
             let first_line = read_first_line(&path)?;
-            let id = number(
-                first_line.as_str(),
-                Syntax::Decimal,
-                0..=i64::MAX,
-                "a server id (a non-negative integer)",
-            )
-            .map_err(|m| ConfigError::new(&path, Some(1), None, m))?;
+            let id = number(first_line.as_str(), Syntax::Decimal, 0..=i64::MAX, "a server id (a non-negative integer)")
+                .map_err(|m| ConfigError::new(&path, Some(1), None, m))?;
             self.config.my_id = Some(id);
         } else if self.config.is_quorum() {
-            let message = format!(
-                "missing: {} lists an ensemble, so this file must hold this server's id",
-                self.file.display()
-            );
+            let message =
+                format!("missing: {} lists an ensemble, so this file must hold this server's id", self.file.display());
             return Err(ConfigError::new(&path, None, None, message));
         }
 
@@ -1276,11 +1194,7 @@ impl<'a> Parser<'a> {
         let c = &mut self.config;
         if let Some(port) = c.client_port.filter(|&p| p != 0) {
             let ip = c.client_port_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let differs = if ip.is_unspecified() {
-                port != listed.port()
-            } else {
-                SocketAddr::new(ip, port) != listed
-            };
+            let differs = if ip.is_unspecified() { port != listed.port() } else { SocketAddr::new(ip, port) != listed };
             if differs {
                 let (line, key) = self.located(Key::ClientPort, "clientPort");
                 let message = format!(
@@ -1299,16 +1213,11 @@ impl<'a> Parser<'a> {
     /// ZooKeeper's `setupPeerType`: the role in the servers list wins over `peerType`.
     fn settle_peer_type(&mut self) {
         let c = &self.config;
-        let listed = c
-            .my_id
-            .and_then(|id| c.servers.get(&id))
-            .map_or(PeerType::Participant, |s| s.role);
+        let listed = c.my_id.and_then(|id| c.servers.get(&id)).map_or(PeerType::Participant, |s| s.role);
         if listed != c.peer_type {
             let (line, _) = self.located(Key::PeerType, "peerType");
-            let message = format!(
-                "peerType: {} does not match the servers list ({listed}); using {listed}",
-                c.peer_type
-            );
+            let message =
+                format!("peerType: {} does not match the servers list ({listed}); using {listed}", c.peer_type);
             warn(&mut self.config.warnings, self.file, line, message);
             self.config.peer_type = listed;
         }
@@ -1359,12 +1268,7 @@ fn read_text(path: &Path, max: u64) -> Result<String, ConfigError> {
     let mut bytes = Vec::new();
     file.take(max + 1).read_to_end(&mut bytes).map_err(cannot)?;
     if bytes.len() as u64 > max {
-        return Err(ConfigError::new(
-            path,
-            None,
-            None,
-            format!("larger than {max} bytes; is this the right file?"),
-        ));
+        return Err(ConfigError::new(path, None, None, format!("larger than {max} bytes; is this the right file?")));
     }
     Ok(String::from_utf8(bytes).unwrap_or_else(|e| e.into_bytes().iter().map(|&b| char::from(b)).collect()))
 }
@@ -1436,18 +1340,11 @@ fn magnitude(digits: &str, radix: u32) -> Option<u64> {
     if digits.is_empty() {
         return None;
     }
-    digits.chars().try_fold(0u64, |n, c| {
-        n.checked_mul(u64::from(radix))?
-            .checked_add(u64::from(c.to_digit(radix)?))
-    })
+    digits.chars().try_fold(0u64, |n, c| n.checked_mul(u64::from(radix))?.checked_add(u64::from(c.to_digit(radix)?)))
 }
 
 fn signed(negative: bool, magnitude: u64) -> Option<i64> {
-    let n = if negative {
-        -i128::from(magnitude)
-    } else {
-        i128::from(magnitude)
-    };
+    let n = if negative { -i128::from(magnitude) } else { i128::from(magnitude) };
     i64::try_from(n).ok()
 }
 
@@ -1466,9 +1363,7 @@ fn strict_bool(value: &str) -> Result<bool, String> {
 fn java_get_boolean(value: &str, notes: &mut Vec<String>) -> bool {
     let on = value.eq_ignore_ascii_case("true");
     if !on && !value.eq_ignore_ascii_case("false") {
-        notes.push(format!(
-            "expected true or false; {value:?} means false, as in ZooKeeper"
-        ));
+        notes.push(format!("expected true or false; {value:?} means false, as in ZooKeeper"));
     }
     on
 }
@@ -1495,8 +1390,7 @@ fn ip(host: &str) -> Result<IpAddr, String> {
     if bare.eq_ignore_ascii_case("localhost") {
         return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    bare.parse()
-        .map_err(|_| format!("expected an IP address, got {host:?} (Rookery does not resolve host names here)"))
+    bare.parse().map_err(|_| format!("expected an IP address, got {host:?} (Rookery does not resolve host names here)"))
 }
 
 /// Java's `String.split(regex)` for a one-character pattern: trailing empty pieces are dropped,
@@ -1562,10 +1456,7 @@ fn server_spec(id: u64, value: &str) -> Result<ServerSpec, String> {
     };
 
     if server_client[0].contains('|') {
-        return Err(format!(
-            "several addresses for one server ({:?}) are not supported by Rookery",
-            server_client[0]
-        ));
+        return Err(format!("several addresses for one server ({:?}) are not supported by Rookery", server_client[0]));
     }
     let parts = host_and_port(server_client[0])?;
     if parts.len() < 3 || parts.len() > 4 {
@@ -1578,22 +1469,13 @@ fn server_spec(id: u64, value: &str) -> Result<ServerSpec, String> {
     let quorum_port: u16 = int(parts[1], PORT_RANGE, "a quorum port number (0-65535)")?;
     let election_port: u16 = int(parts[2], PORT_RANGE, "an election port number (0-65535)")?;
     if quorum_port == election_port {
-        return Err(format!(
-            "the quorum port and the election port must differ, got {quorum_port} twice"
-        ));
+        return Err(format!("the quorum port and the election port must differ, got {quorum_port} twice"));
     }
     let role = match parts.get(3) {
         None => PeerType::Participant,
         Some(role) => peer_type(java_trim(role))?,
     };
-    Ok(ServerSpec {
-        id,
-        host: host.to_owned(),
-        quorum_port,
-        election_port,
-        role,
-        client_addr,
-    })
+    Ok(ServerSpec { id, host: host.to_owned(), quorum_port, election_port, role, client_addr })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1628,10 +1510,7 @@ mod properties {
         for logical in logical_lines(text) {
             if logical.chars.len() > CONFIG_LINE_MAX {
                 let message = format!("line longer than {CONFIG_LINE_MAX} characters");
-                return Err(SyntaxError {
-                    line: logical.line,
-                    message,
-                });
+                return Err(SyntaxError { line: logical.line, message });
             }
             entries.push(split(&logical)?);
         }
@@ -1712,10 +1591,7 @@ mod properties {
                 // once, even when nothing is left of it.
                 buf.pop();
                 if i == chars.len() {
-                    lines.push(LogicalLine {
-                        line: buf_line,
-                        chars: std::mem::take(&mut buf),
-                    });
+                    lines.push(LogicalLine { line: buf_line, chars: std::mem::take(&mut buf) });
                     return lines;
                 }
                 skip_white_space = true;
@@ -1726,10 +1602,7 @@ mod properties {
                 }
                 continue;
             }
-            lines.push(LogicalLine {
-                line: buf_line,
-                chars: std::mem::take(&mut buf),
-            });
+            lines.push(LogicalLine { line: buf_line, chars: std::mem::take(&mut buf) });
             skip_white_space = true;
             appended_line_begin = false;
         }
@@ -1738,10 +1611,7 @@ mod properties {
             if preceding_backslash {
                 buf.pop();
             }
-            lines.push(LogicalLine {
-                line: buf_line,
-                chars: buf,
-            });
+            lines.push(LogicalLine { line: buf_line, chars: buf });
         }
         lines
     }
@@ -1780,17 +1650,10 @@ mod properties {
             }
             value_start += 1;
         }
-        let error = |message: String| SyntaxError {
-            line: logical.line,
-            message,
-        };
+        let error = |message: String| SyntaxError { line: logical.line, message };
         let key = unescape(&chars[..key_len]).map_err(error)?;
         let value = unescape(&chars[value_start..]).map_err(error)?;
-        Ok(Entry {
-            line: logical.line,
-            key: java_trim(&key).to_owned(),
-            value: java_trim(&value).to_owned(),
-        })
+        Ok(Entry { line: logical.line, key: java_trim(&key).to_owned(), value: java_trim(&value).to_owned() })
     }
 
     /// `Properties.loadConvert`: `\t \n \r \f`, `\uXXXX` (UTF-16 code units, so a surrogate
@@ -1951,11 +1814,7 @@ server.1=127.0.0.1:2888:3888
         assert_eq!(c.max_client_cnxns, 0);
         assert_eq!((c.min_session_timeout_ms, c.max_session_timeout_ms), (3000, 90000));
         assert_eq!((c.init_limit, c.sync_limit), (20, 7));
-        assert_eq!(
-            c.peer_type,
-            PeerType::Observer,
-            "parse() leaves peerType to load() when servers are listed"
-        );
+        assert_eq!(c.peer_type, PeerType::Observer, "parse() leaves peerType to load() when servers are listed");
         assert_eq!(c.four_letter_whitelist, ["ruok", "stat", "mntr", "srvr", "isro"]);
         assert_eq!(c.autopurge_snap_retain_count, 5);
         assert_eq!(c.autopurge_purge_interval_hours, 24);
@@ -1978,40 +1837,29 @@ server.1=127.0.0.1:2888:3888
         assert_eq!(c.admin_server_port, Some(9090));
         assert_eq!(c.metrics_http_port, Some(7000));
         assert_eq!(c.servers.len(), 1);
-        assert!(
-            c.is_quorum(),
-            "standaloneEnabled=false makes even one server an ensemble"
-        );
+        assert!(c.is_quorum(), "standaloneEnabled=false makes even one server an ensemble");
         assert_eq!(
             c.extra.get("metricsProvider.className").map(String::as_str),
             Some("org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider")
         );
         assert_eq!(c.extra.len(), 1, "{:?}", c.extra);
-        assert!(
-            c.warnings.iter().all(|w| !w.contains("unknown key")),
-            "{:?}",
-            c.warnings
-        );
+        assert!(c.warnings.iter().all(|w| !w.contains("unknown key")), "{:?}", c.warnings);
     }
 
     #[test]
     fn system_property_keys_take_the_zookeeper_prefix_too() {
-        let bare = cfg(
-            "dataDir=/d\nsnapCount=7\npreAllocSize=8\njute.maxbuffer=9\nforceSync=no\nskipACL=yes\n\
+        let bare = cfg("dataDir=/d\nsnapCount=7\npreAllocSize=8\njute.maxbuffer=9\nforceSync=no\nskipACL=yes\n\
                         extendedTypesEnabled=true\nDigestAuthenticationProvider.superDigest=super:x\n\
                         4lw.commands.whitelist=ruok\nglobalOutstandingLimit=3\nsnapSizeLimitInKb=4\n\
                         txnLogSizeLimitInKb=5\nadmin.serverPort=6\nreadonlymode.enabled=true\n\
-                        znode.container.checkIntervalMs=10\n",
-        );
-        let prefixed = cfg(
-            "dataDir=/d\nzookeeper.snapCount=7\nzookeeper.preAllocSize=8\nzookeeper.jute.maxbuffer=9\n\
+                        znode.container.checkIntervalMs=10\n");
+        let prefixed = cfg("dataDir=/d\nzookeeper.snapCount=7\nzookeeper.preAllocSize=8\nzookeeper.jute.maxbuffer=9\n\
                             zookeeper.forceSync=no\nzookeeper.skipACL=yes\nzookeeper.extendedTypesEnabled=true\n\
                             zookeeper.DigestAuthenticationProvider.superDigest=super:x\n\
                             zookeeper.4lw.commands.whitelist=ruok\nzookeeper.globalOutstandingLimit=3\n\
                             zookeeper.snapSizeLimitInKb=4\nzookeeper.txnLogSizeLimitInKb=5\n\
                             zookeeper.admin.serverPort=6\nzookeeper.readonlymode.enabled=true\n\
-                            zookeeper.znode.container.checkIntervalMs=10\n",
-        );
+                            zookeeper.znode.container.checkIntervalMs=10\n");
         assert_eq!(bare, prefixed);
         assert_eq!(bare.snap_count, 7);
         assert_eq!(bare.four_letter_whitelist, ["ruok", "srvr", "isro"]);
@@ -2027,14 +1875,8 @@ server.1=127.0.0.1:2888:3888
         let c = cfg("dataDir=/d\nsnapCount=0x10\njute.maxbuffer=#100\nglobalOutstandingLimit=010\npreAllocSize=010\n");
         assert_eq!(c.snap_count, 16);
         assert_eq!(c.jute_maxbuffer, 256);
-        assert_eq!(
-            c.global_outstanding_limit, 8,
-            "a leading 0 means octal to Integer.getInteger"
-        );
-        assert_eq!(
-            c.pre_alloc_size_kb, 10,
-            "preAllocSize goes through Long.parseLong: decimal"
-        );
+        assert_eq!(c.global_outstanding_limit, 8, "a leading 0 means octal to Integer.getInteger");
+        assert_eq!(c.pre_alloc_size_kb, 10, "preAllocSize goes through Long.parseLong: decimal");
         assert!(err("dataDir=/d\nsnapCount=09\n").contains("snapCount: expected an integer, got \"09\""));
         assert!(err("dataDir=/d\ntickTime=0x10\n").contains("tickTime: expected a positive integer"));
 
@@ -2130,9 +1972,8 @@ server.1=127.0.0.1:2888:3888
     #[test]
     fn four_letter_whitelist() {
         let default = cfg("dataDir=/d\n");
-        for command in [
-            "ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc", "wchp", "dirs", "isro",
-        ] {
+        for command in ["ruok", "srvr", "stat", "conf", "cons", "envi", "mntr", "wchs", "wchc", "wchp", "dirs", "isro"]
+        {
             assert!(default.four_letter_enabled(command), "{command}");
         }
         for command in ["dump", "crst", "srst"] {
@@ -2142,11 +1983,7 @@ server.1=127.0.0.1:2888:3888
         assert_eq!(all.four_letter_whitelist, ["*"]);
         assert!(all.four_letter_enabled("dump"));
         let some = cfg("dataDir=/d\n4lw.commands.whitelist=stat, ruok,,\n");
-        assert_eq!(
-            some.four_letter_whitelist,
-            ["stat", "ruok", "srvr"],
-            "ZooKeeper always enables srvr"
-        );
+        assert_eq!(some.four_letter_whitelist, ["stat", "ruok", "srvr"], "ZooKeeper always enables srvr");
         assert!(!some.four_letter_enabled("mntr"));
         let empty = cfg("dataDir=/d\n4lw.commands.whitelist=\n");
         assert_eq!(empty.four_letter_whitelist, ["srvr"]);
@@ -2155,18 +1992,9 @@ server.1=127.0.0.1:2888:3888
     #[test]
     fn admin_server_is_off_unless_configured() {
         assert_eq!(cfg("dataDir=/d\n").admin_server_port, None);
-        assert_eq!(
-            cfg("dataDir=/d\nadmin.enableServer=true\n").admin_server_port,
-            Some(8080)
-        );
-        assert_eq!(
-            cfg("dataDir=/d\nadmin.serverPort=0x1F90\n").admin_server_port,
-            Some(8080)
-        );
-        assert_eq!(
-            cfg("dataDir=/d\nadmin.serverPort=9\nadmin.enableServer=false\n").admin_server_port,
-            None
-        );
+        assert_eq!(cfg("dataDir=/d\nadmin.enableServer=true\n").admin_server_port, Some(8080));
+        assert_eq!(cfg("dataDir=/d\nadmin.serverPort=0x1F90\n").admin_server_port, Some(8080));
+        assert_eq!(cfg("dataDir=/d\nadmin.serverPort=9\nadmin.enableServer=false\n").admin_server_port, None);
     }
 
     #[test]
@@ -2212,10 +2040,7 @@ server.1=127.0.0.1:2888:3888
         // Below -1 ZooKeeper has no lower bound, which is what 0 means.
         let c = cfg("dataDir=/d\nminSessionTimeout=-2\n");
         assert_eq!(c.min_session_timeout_ms, 0);
-        assert_eq!(
-            c.warnings,
-            ["conf/zoo.cfg:2: minSessionTimeout: -2 means no lower bound, as 0 does"]
-        );
+        assert_eq!(c.warnings, ["conf/zoo.cfg:2: minSessionTimeout: -2 means no lower bound, as 0 does"]);
     }
 
     #[test]
@@ -2224,20 +2049,11 @@ server.1=127.0.0.1:2888:3888
         let e = Config::parse(Path::new("conf/zoo.cfg"), text).unwrap_err();
         assert_eq!(e.line, Some(7));
         assert_eq!(e.key.as_deref(), Some("tickTime"));
-        assert_eq!(
-            e.to_string(),
-            "conf/zoo.cfg:7: tickTime: expected a positive integer, got \"abc\""
-        );
+        assert_eq!(e.to_string(), "conf/zoo.cfg:7: tickTime: expected a positive integer, got \"abc\"");
 
         assert_eq!(err("tickTime=2000\n"), "conf/zoo.cfg: dataDir: required but not set");
-        assert_eq!(
-            err("dataDir=\n"),
-            "conf/zoo.cfg:1: dataDir: expected a directory path, got \"\""
-        );
-        assert_eq!(
-            err("dataDir=/d\ntickTime=0\n"),
-            "conf/zoo.cfg:2: tickTime: expected a positive integer, got \"0\""
-        );
+        assert_eq!(err("dataDir=\n"), "conf/zoo.cfg:1: dataDir: expected a directory path, got \"\"");
+        assert_eq!(err("dataDir=/d\ntickTime=0\n"), "conf/zoo.cfg:2: tickTime: expected a positive integer, got \"0\"");
         assert_eq!(
             err("dataDir=/d\nmaxClientCnxns=x\n"),
             "conf/zoo.cfg:2: maxClientCnxns: expected an integer (0 = unlimited), got \"x\""
@@ -2255,10 +2071,7 @@ server.1=127.0.0.1:2888:3888
             err("dataDir=/d\nkey=\\u12\n"),
             "conf/zoo.cfg:2: malformed \\uXXXX escape (java.util.Properties rejects the whole file)"
         );
-        assert_eq!(
-            err("dataDir=/d\nsnapCount=many\n"),
-            "conf/zoo.cfg:2: snapCount: expected an integer, got \"many\""
-        );
+        assert_eq!(err("dataDir=/d\nsnapCount=many\n"), "conf/zoo.cfg:2: snapCount: expected an integer, got \"many\"");
         assert_eq!(
             err("dataDir=/d\npreAllocSize=-1\n"),
             "conf/zoo.cfg:2: preAllocSize: expected a non-negative number of KiB, got \"-1\""
@@ -2292,24 +2105,14 @@ server.1=127.0.0.1:2888:3888
         assert_eq!(entries("# c\n! c\n  # c\\\nx=1"), [(4, "x".into(), "1".into())]);
         assert_eq!(
             entries("a = b = c\nd::e\nf =:g\n"),
-            [
-                (1, "a".into(), "b = c".into()),
-                (2, "d".into(), ":e".into()),
-                (3, "f".into(), ":g".into()),
-            ]
+            [(1, "a".into(), "b = c".into()), (2, "d".into(), ":e".into()), (3, "f".into(), ":g".into()),]
         );
         assert_eq!(
             entries("k=v\\\n   w\\\n\tx\nnext=1\n"),
             [(1, "k".into(), "vwx".into()), (4, "next".into(), "1".into())]
         );
-        assert_eq!(
-            entries("k=v\\\\\nnext=1\n"),
-            [(1, "k".into(), "v\\".into()), (2, "next".into(), "1".into())]
-        );
-        assert_eq!(
-            entries("k=\\\n# not a comment\n"),
-            [(1, "k".into(), "# not a comment".into())]
-        );
+        assert_eq!(entries("k=v\\\\\nnext=1\n"), [(1, "k".into(), "v\\".into()), (2, "next".into(), "1".into())]);
+        assert_eq!(entries("k=\\\n# not a comment\n"), [(1, "k".into(), "# not a comment".into())]);
         assert_eq!(
             entries("a=1\r\nb=2\rc=3\r\n\r\nd=4"),
             [
@@ -2320,27 +2123,14 @@ server.1=127.0.0.1:2888:3888
             ]
         );
         assert_eq!(entries("k=a\\\r\n  b\n"), [(1, "k".into(), "ab".into())]);
-        assert_eq!(
-            entries("a\\=b\\:c\\ d=e\\tf\\u0041\\q"),
-            [(1, "a=b:c d".into(), "e\tfAq".into())]
-        );
+        assert_eq!(entries("a\\=b\\:c\\ d=e\\tf\\u0041\\q"), [(1, "a=b:c d".into(), "e\tfAq".into())]);
         assert_eq!(entries("k=\\uD83D\\uDE00"), [(1, "k".into(), "\u{1F600}".into())]);
-        assert_eq!(
-            entries("k=v \t\n"),
-            [(1, "k".into(), "v".into())],
-            "ZooKeeper trims values"
-        );
+        assert_eq!(entries("k=v \t\n"), [(1, "k".into(), "v".into())], "ZooKeeper trims values");
         assert_eq!(entries("trailing=x\\"), [(1, "trailing".into(), "x".into())]);
         // A continuation into a blank line ends there; but a line that was only a backslash
         // is still empty, so its blank continuation is skipped and the next line starts afresh.
-        assert_eq!(
-            entries("k=a\\\n\nb\n"),
-            [(1, "k".into(), "a".into()), (3, "b".into(), "".into())]
-        );
-        assert_eq!(
-            entries("a\\\n\n\nb=1"),
-            [(1, "a".into(), "".into()), (4, "b".into(), "1".into())]
-        );
+        assert_eq!(entries("k=a\\\n\nb\n"), [(1, "k".into(), "a".into()), (3, "b".into(), "".into())]);
+        assert_eq!(entries("a\\\n\n\nb=1"), [(1, "a".into(), "".into()), (4, "b".into(), "1".into())]);
         assert_eq!(entries("\\"), [(1, "".into(), "".into())]);
         assert_eq!(entries("=v"), [(1, "".into(), "v".into())]);
         // A continuation line that starts with whitespace and a separator.
@@ -2376,10 +2166,7 @@ server.1=127.0.0.1:2888:3888
         assert_eq!(s[&4].host, "fe80::1");
         assert_eq!(s[&4].client_addr, Some("[::1]:2183".parse().unwrap()));
         assert_eq!(s[&5].role, PeerType::Observer);
-        assert_eq!(
-            s[&5].client_addr, None,
-            "Java's split drops a trailing empty client part"
-        );
+        assert_eq!(s[&5].client_addr, None, "Java's split drops a trailing empty client part");
         assert!(c.is_quorum());
         assert_eq!(s[&2].to_string(), "zk2:2888:3888:participant;0.0.0.0:2181");
         assert_eq!(
@@ -2394,37 +2181,22 @@ server.1=127.0.0.1:2888:3888
     fn malformed_server_lines_are_errors_on_their_line() {
         let bad: &[(&str, &str)] = &[
             ("server.1=zk1:2888", "expected host:quorumPort:electionPort"),
-            (
-                "server.1=zk1:2888:3888:observer:x",
-                "expected host:quorumPort:electionPort",
-            ),
+            ("server.1=zk1:2888:3888:observer:x", "expected host:quorumPort:electionPort"),
             ("server.1=zk1:2888:3888;a:b:c", "expected host:quorumPort:electionPort"),
             ("server.1=zk1:2888:3888;1;2", "expected host:quorumPort:electionPort"),
             ("server.1=;;", "expected host:quorumPort:electionPort"),
             ("server.1=", "expected host:quorumPort:electionPort"),
             ("server.1=zk1:2888:2888", "must differ"),
-            (
-                "server.1=zk1:x:3888",
-                "expected a quorum port number (0-65535), got \"x\"",
-            ),
-            (
-                "server.1=zk1:2888:70000",
-                "expected an election port number (0-65535), got \"70000\"",
-            ),
-            (
-                "server.1=zk1:2888:3888:voter",
-                "expected participant or observer, got \"voter\"",
-            ),
+            ("server.1=zk1:x:3888", "expected a quorum port number (0-65535), got \"x\""),
+            ("server.1=zk1:2888:70000", "expected an election port number (0-65535), got \"70000\""),
+            ("server.1=zk1:2888:3888:voter", "expected participant or observer, got \"voter\""),
             ("server.1=zk1:2888:3888;x", "expected a client port number"),
             ("server.1=zk1:2888:3888;host.example:2181", "expected an IP address"),
             ("server.1=a:1:2|b:1:2", "not supported"),
             ("server.1=[::1:2888:3888", "no matching ']'"),
             ("server.1=[::1]2888:3888", "does not have a port after"),
             ("server.1=:2888:3888", "expected a host name"),
-            (
-                "server.x=zk1:2888:3888",
-                "expected server.<id> with a non-negative integer id, got \"server.x\"",
-            ),
+            ("server.x=zk1:2888:3888", "expected server.<id> with a non-negative integer id, got \"server.x\""),
             ("server.-1=zk1:2888:3888", "expected server.<id>"),
             ("server.=zk1:2888:3888", "expected server.<id>"),
             ("group.1=1:2:3", "hierarchical quorums"),
@@ -2443,10 +2215,7 @@ server.1=127.0.0.1:2888:3888
     #[test]
     fn ensemble_rules() {
         let three = "dataDir=/d\nserver.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n";
-        assert_eq!(
-            err(three),
-            "conf/zoo.cfg: initLimit: required in an ensemble but not set"
-        );
+        assert_eq!(err(three), "conf/zoo.cfg: initLimit: required in an ensemble but not set");
         assert_eq!(
             err(&format!("{three}initLimit=5\n")),
             "conf/zoo.cfg: syncLimit: required in an ensemble but not set"
@@ -2557,10 +2326,7 @@ server.1=127.0.0.1:2888:3888
         dir.write("data/myid", "");
         assert!(Config::load(&cfg_path).unwrap_err().message.starts_with("empty"));
         dir.write("data/myid", "9\r\n");
-        assert!(Config::load(&cfg_path)
-            .unwrap_err()
-            .message
-            .contains("my id 9 is not in the servers list"));
+        assert!(Config::load(&cfg_path).unwrap_err().message.contains("my id 9 is not in the servers list"));
     }
 
     #[test]
@@ -2573,10 +2339,7 @@ server.1=127.0.0.1:2888:3888
         assert_eq!(Config::load(&cfg_path).unwrap().my_id, None);
         dir.write("data/myid", "7\n");
         assert_eq!(Config::load(&cfg_path).unwrap().my_id, None, "standalone has no id");
-        dir.write(
-            "data/myid",
-            "replace this text with the cluster-unique zookeeper's instance id (1-255)\n",
-        );
+        dir.write("data/myid", "replace this text with the cluster-unique zookeeper's instance id (1-255)\n");
         let e = Config::load(&cfg_path).unwrap_err();
         assert_eq!(e.file, dir.0.join("data/myid"));
         assert!(e.message.starts_with("expected a number, got \"replace"), "{e}");
@@ -2622,15 +2385,9 @@ server.1=127.0.0.1:2888:3888
         assert!(c.is_quorum());
         assert_eq!(c.client_port, Some(2181));
 
-        dir.write(
-            "zoo.cfg.dynamic.100000000",
-            "server.1=127.0.0.1:2888:3888\ntickTime=5\n",
-        );
+        dir.write("zoo.cfg.dynamic.100000000", "server.1=127.0.0.1:2888:3888\ntickTime=5\n");
         let e = Config::load(&cfg_path).unwrap_err();
-        assert_eq!(
-            (e.file.as_path(), e.line, e.key.as_deref()),
-            (dynamic.as_path(), Some(2), Some("tickTime"))
-        );
+        assert_eq!((e.file.as_path(), e.line, e.key.as_deref()), (dynamic.as_path(), Some(2), Some("tickTime")));
     }
 
     #[test]
@@ -2685,10 +2442,8 @@ server.1=127.0.0.1:2888:3888
 
     #[test]
     fn parse_never_panics_on_mutated_input() {
-        let seed: u64 = std::env::var("CONFIG_FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0x5eed_c0ff_ee15_600d);
+        let seed: u64 =
+            std::env::var("CONFIG_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_c0ff_ee15_600d);
         let mut rng = XorShift(seed | 1);
         let corpus = [
             "tickTime=2000\ndataDir=/var/lib/zookeeper\nclientPort=2181\ninitLimit=5\nsyncLimit=2\n\
@@ -2761,12 +2516,7 @@ server.1=127.0.0.1:2888:3888
                         text.drain(at..end).for_each(drop);
                     }
                     2 => {
-                        let line = format!(
-                            "\n{}={}{}\n",
-                            rng.pick(&keys),
-                            rng.pick(&fragments),
-                            rng.pick(&fragments)
-                        );
+                        let line = format!("\n{}={}{}\n", rng.pick(&keys), rng.pick(&fragments), rng.pick(&fragments));
                         text.splice(at..at, line.chars()).for_each(drop);
                     }
                     3 => {
@@ -2783,10 +2533,7 @@ server.1=127.0.0.1:2888:3888
             match outcome {
                 Err(_) => panic!("parse panicked: seed {seed}, round {round}, input {text:?}"),
                 Ok(Ok(c)) => {
-                    assert!(
-                        c.min_session_timeout_ms <= c.max_session_timeout_ms,
-                        "seed {seed}, round {round}"
-                    );
+                    assert!(c.min_session_timeout_ms <= c.max_session_timeout_ms, "seed {seed}, round {round}");
                     assert!(c.autopurge_snap_retain_count >= 3 && c.snap_count >= 2 && c.tick_time_ms > 0);
                     assert!(!c.data_dir.as_os_str().is_empty());
                     assert!(c.warnings.iter().all(|w| w.starts_with("fuzz.cfg")));

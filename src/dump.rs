@@ -145,7 +145,7 @@ pub fn dump_snapshot(path: &Path, json: bool) -> Result<String, StorageError> {
     let mut out = String::new();
     if json {
         out.push_str("{\"zxid\":");
-        let _ = write!(out, "\"0x{:x}\",\"nodes\":[\n", loaded.zxid);
+        let _ = writeln!(out, "\"0x{:x}\",\"nodes\":[", loaded.zxid);
         for (i, (p, n)) in nodes.iter().enumerate() {
             let s = n.stat();
             let _ = writeln!(
@@ -167,7 +167,7 @@ pub fn dump_snapshot(path: &Path, json: bool) -> Result<String, StorageError> {
                 tree.ephemerals_of(*id).len()
             );
         }
-        out.push_str("]");
+        out.push(']');
         if let Some((z, d)) = loaded.digest {
             let _ = write!(out, ",\"digest\":{{\"zxid\":\"0x{z:x}\",\"digest\":{d}}}");
         }

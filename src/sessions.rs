@@ -75,14 +75,7 @@ impl SessionTracker {
     pub fn add(&mut self, id: SessionId, timeout_ms: u32, now_ms: u64) {
         self.remove(id);
         let deadline = self.bucket_of(now_ms + timeout_ms as u64);
-        self.sessions.insert(
-            id,
-            Tracked {
-                timeout_ms,
-                deadline_ms: deadline,
-                closing: false,
-            },
-        );
+        self.sessions.insert(id, Tracked { timeout_ms, deadline_ms: deadline, closing: false });
         self.buckets.entry(deadline).or_default().insert(id);
     }
 
@@ -191,10 +184,7 @@ mod tests {
         assert_eq!(hex(password(0)), "f22acd4a97e69d6d20a49bb638eadb38");
         assert_eq!(hex(password(1)), "054cc74a37327db215e702e20c73f005");
         // Random keeps only the low 48 bits of its seed.
-        assert_eq!(
-            hex(password(0x0500_0000_0000_0001)),
-            "054cc74a37327db215e702e20c73f005"
-        );
+        assert_eq!(hex(password(0x0500_0000_0000_0001)), "054cc74a37327db215e702e20c73f005");
     }
 
     #[test]

@@ -25,10 +25,7 @@ fn fixture_dir() -> PathBuf {
 fn unhex(s: &str) -> Vec<u8> {
     let s = s.trim();
     assert!(s.len().is_multiple_of(2), "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("bad hex digit"))
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("bad hex digit")).collect()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -53,11 +50,7 @@ impl Golden {
     /// `value` encodes to exactly the fixture, and the fixture decodes (completely) to `value`.
     fn check<T: Record + PartialEq + Debug>(&mut self, name: &str, value: &T) {
         let want = self.bytes(name);
-        assert_eq!(
-            hex(&value.to_bytes()),
-            hex(&want),
-            "{name}: our encoding differs from ZooKeeper's"
-        );
+        assert_eq!(hex(&value.to_bytes()), hex(&want), "{name}: our encoding differs from ZooKeeper's");
         assert_eq!(&decode_all::<T>(name, &want), value, "{name}: decoded value differs");
         assert_eq!(&T::from_bytes(&want).unwrap(), value, "{name}: from_bytes differs");
     }
@@ -143,31 +136,15 @@ fn connect_request(read_only: Option<bool>) -> ConnectRequest {
 }
 
 fn connect_response(read_only: Option<bool>) -> ConnectResponse {
-    ConnectResponse {
-        protocol_version: -2,
-        time_out: 40000,
-        session_id: SID,
-        passwd: seq(0xf0, 16),
-        read_only,
-    }
+    ConnectResponse { protocol_version: -2, time_out: 40000, session_id: SID, passwd: seq(0xf0, 16), read_only }
 }
 
 fn create_txn() -> CreateTxn {
-    CreateTxn {
-        path: p(),
-        data: data(),
-        acl: acls(),
-        ephemeral: true,
-        parent_cversion: 0x7fff_fffe,
-    }
+    CreateTxn { path: p(), data: data(), acl: acls(), ephemeral: true, parent_cversion: 0x7fff_fffe }
 }
 
 fn set_data_txn() -> SetDataTxn {
-    SetDataTxn {
-        path: p(),
-        data: data(),
-        version: 2,
-    }
+    SetDataTxn { path: p(), data: data(), version: 2 }
 }
 
 fn delete_txn() -> DeleteTxn {
@@ -205,13 +182,7 @@ fn data_records(g: &mut Golden) {
             pzxid: s.pzxid,
         },
     );
-    g.check(
-        "ClientInfo",
-        &ClientInfo {
-            auth_scheme: "sasl".into(),
-            user: HOST.into(),
-        },
-    );
+    g.check("ClientInfo", &ClientInfo { auth_scheme: "sasl".into(), user: HOST.into() });
 }
 
 fn handshake_and_headers(g: &mut Golden) {
@@ -220,87 +191,27 @@ fn handshake_and_headers(g: &mut Golden) {
     g.check("ConnectResponse", &connect_response(Some(true)));
     g.check("ConnectResponseNoReadOnly", &connect_response(None));
 
-    g.check(
-        "RequestHeader",
-        &RequestHeader {
-            xid: 0x0102_0304,
-            op: 5,
-        },
-    );
+    g.check("RequestHeader", &RequestHeader { xid: 0x0102_0304, op: 5 });
     g.check("RequestHeaderPing", &RequestHeader { xid: -2, op: 11 });
     g.check("RequestHeaderAuth", &RequestHeader { xid: -4, op: 100 });
     g.check("RequestHeaderSetWatches2", &RequestHeader { xid: -8, op: 105 });
     g.check("RequestHeaderCloseSession", &RequestHeader { xid: i32::MAX, op: -11 });
-    g.check(
-        "ReplyHeader",
-        &ReplyHeader {
-            xid: 0x0102_0304,
-            zxid: 0x0000_0005_0000_0007,
-            err: 0,
-        },
-    );
-    g.check(
-        "ReplyHeaderNotification",
-        &ReplyHeader {
-            xid: -1,
-            zxid: -1,
-            err: 0,
-        },
-    );
-    g.check(
-        "ReplyHeaderPing",
-        &ReplyHeader {
-            xid: -2,
-            zxid: 0x0000_0005_0000_0007,
-            err: 0,
-        },
-    );
-    g.check(
-        "ReplyHeaderError",
-        &ReplyHeader {
-            xid: 77,
-            zxid: 0x0000_0009_0000_0001,
-            err: -101,
-        },
-    );
-    g.check(
-        "ReplyHeaderAuthFailed",
-        &ReplyHeader {
-            xid: -4,
-            zxid: 0x0000_0009_0000_0001,
-            err: -115,
-        },
-    );
+    g.check("ReplyHeader", &ReplyHeader { xid: 0x0102_0304, zxid: 0x0000_0005_0000_0007, err: 0 });
+    g.check("ReplyHeaderNotification", &ReplyHeader { xid: -1, zxid: -1, err: 0 });
+    g.check("ReplyHeaderPing", &ReplyHeader { xid: -2, zxid: 0x0000_0005_0000_0007, err: 0 });
+    g.check("ReplyHeaderError", &ReplyHeader { xid: 77, zxid: 0x0000_0009_0000_0001, err: -101 });
+    g.check("ReplyHeaderAuthFailed", &ReplyHeader { xid: -4, zxid: 0x0000_0009_0000_0001, err: -115 });
 
-    g.check_frame(
-        "FrameGetData",
-        &RequestHeader { xid: 3, op: 4 },
-        &GetDataRequest { path: p(), watch: true },
-    );
+    g.check_frame("FrameGetData", &RequestHeader { xid: 3, op: 4 }, &GetDataRequest { path: p(), watch: true });
     g.check_frame(
         "FrameGetDataReply",
-        &ReplyHeader {
-            xid: 3,
-            zxid: 0x0000_0005_0000_0007,
-            err: 0,
-        },
-        &GetDataResponse {
-            data: data(),
-            stat: stat(),
-        },
+        &ReplyHeader { xid: 3, zxid: 0x0000_0005_0000_0007, err: 0 },
+        &GetDataResponse { data: data(), stat: stat() },
     );
     g.check_frame(
         "FrameNotification",
-        &ReplyHeader {
-            xid: -1,
-            zxid: -1,
-            err: 0,
-        },
-        &WatcherEvent {
-            kind: 3,
-            state: 3,
-            path: p(),
-        },
+        &ReplyHeader { xid: -1, zxid: -1, err: 0 },
+        &WatcherEvent { kind: 3, state: 3, path: p() },
     );
 }
 
@@ -327,38 +238,13 @@ fn client_records(g: &mut Golden) {
     );
     g.check(
         "AuthPacket",
-        &AuthPacket {
-            kind: 3,
-            scheme: "digest".into(),
-            auth: Some("usér:päss".as_bytes().to_vec()),
-        },
+        &AuthPacket { kind: 3, scheme: "digest".into(), auth: Some("usér:päss".as_bytes().to_vec()) },
     );
-    g.check(
-        "MultiHeader",
-        &MultiHeader {
-            op: 5,
-            done: false,
-            err: -1,
-        },
-    );
+    g.check("MultiHeader", &MultiHeader { op: 5, done: false, err: -1 });
     g.check("MultiHeaderDone", &MultiHeader { op: -1, done: true, err: -1 });
     g.check("GetDataRequest", &GetDataRequest { path: p(), watch: true });
-    g.check(
-        "SetDataRequest",
-        &SetDataRequest {
-            path: p(),
-            data: data(),
-            version: -1,
-        },
-    );
-    g.check(
-        "SetDataRequestEmptyData",
-        &SetDataRequest {
-            path: p(),
-            data: Some(vec![]),
-            version: i32::MAX,
-        },
-    );
+    g.check("SetDataRequest", &SetDataRequest { path: p(), data: data(), version: -1 });
+    g.check("SetDataRequestEmptyData", &SetDataRequest { path: p(), data: Some(vec![]), version: i32::MAX });
     g.check(
         "ReconfigRequest",
         &ReconfigRequest {
@@ -369,170 +255,48 @@ fn client_records(g: &mut Golden) {
         },
     );
     g.check("SetDataResponse", &SetDataResponse { stat: stat() });
-    g.check(
-        "GetSaslRequest",
-        &GetSaslRequest {
-            token: Some(vec![0x60, 0x82, 0x01, 0x00, 0xa0]),
-        },
-    );
+    g.check("GetSaslRequest", &GetSaslRequest { token: Some(vec![0x60, 0x82, 0x01, 0x00, 0xa0]) });
     g.check("SetSaslResponse", &SetSaslResponse { token: None });
-    g.check(
-        "CreateRequest",
-        &CreateRequest {
-            path: p(),
-            data: data(),
-            acl: acls(),
-            flags: 3,
-        },
-    );
-    g.check(
-        "CreateRequestNullData",
-        &CreateRequest {
-            path: "/n".into(),
-            data: None,
-            acl: vec![],
-            flags: 4,
-        },
-    );
+    g.check("CreateRequest", &CreateRequest { path: p(), data: data(), acl: acls(), flags: 3 });
+    g.check("CreateRequestNullData", &CreateRequest { path: "/n".into(), data: None, acl: vec![], flags: 4 });
     g.check(
         "CreateTtlRequest",
-        &CreateTtlRequest {
-            path: p(),
-            data: Some(vec![]),
-            acl: acls(),
-            flags: 6,
-            ttl: 0xff_ffff_ffff,
-        },
+        &CreateTtlRequest { path: p(), data: Some(vec![]), acl: acls(), flags: 6, ttl: 0xff_ffff_ffff },
     );
     g.check("DeleteRequest", &DeleteRequest { path: p(), version: 17 });
-    g.check(
-        "GetChildrenRequest",
-        &GetChildrenRequest {
-            path: p(),
-            watch: false,
-        },
-    );
-    g.check(
-        "GetAllChildrenNumberRequest",
-        &GetAllChildrenNumberRequest { path: "/".into() },
-    );
+    g.check("GetChildrenRequest", &GetChildrenRequest { path: p(), watch: false });
+    g.check("GetAllChildrenNumberRequest", &GetAllChildrenNumberRequest { path: "/".into() });
     g.check("GetChildren2Request", &GetChildren2Request { path: p(), watch: true });
-    g.check(
-        "CheckVersionRequest",
-        &CheckVersionRequest {
-            path: p(),
-            version: i32::MIN,
-        },
-    );
+    g.check("CheckVersionRequest", &CheckVersionRequest { path: p(), version: i32::MIN });
     g.check("SyncRequest", &SyncRequest { path: p() });
     g.check("SyncResponse", &SyncResponse { path: "/é/x".into() });
-    g.check(
-        "GetAclRequest",
-        &GetAclRequest {
-            path: "/zookeeper/config".into(),
-        },
-    );
-    g.check(
-        "SetAclRequest",
-        &SetAclRequest {
-            path: p(),
-            acl: acls(),
-            version: -1,
-        },
-    );
+    g.check("GetAclRequest", &GetAclRequest { path: "/zookeeper/config".into() });
+    g.check("SetAclRequest", &SetAclRequest { path: p(), acl: acls(), version: -1 });
     g.check("SetAclResponse", &SetAclResponse { stat: stat() });
     g.check("AddWatchRequest", &AddWatchRequest { path: p(), mode: 1 });
-    g.check(
-        "WatcherEvent",
-        &WatcherEvent {
-            kind: 5,
-            state: -112,
-            path: p(),
-        },
-    );
+    g.check("WatcherEvent", &WatcherEvent { kind: 5, state: -112, path: p() });
     g.check("ErrorResponse", &ErrorResponse { err: -110 });
-    g.check(
-        "CreateResponse",
-        &CreateResponse {
-            path: "/é-0000000010".into(),
-        },
-    );
-    g.check(
-        "Create2Response",
-        &Create2Response {
-            path: p(),
-            stat: stat(),
-        },
-    );
+    g.check("CreateResponse", &CreateResponse { path: "/é-0000000010".into() });
+    g.check("Create2Response", &Create2Response { path: p(), stat: stat() });
     g.check("ExistsRequest", &ExistsRequest { path: p(), watch: true });
     g.check("ExistsResponse", &ExistsResponse { stat: stat() });
-    g.check(
-        "GetDataResponse",
-        &GetDataResponse {
-            data: data(),
-            stat: stat(),
-        },
-    );
-    g.check(
-        "GetDataResponseNullData",
-        &GetDataResponse {
-            data: None,
-            stat: stat(),
-        },
-    );
-    g.check(
-        "GetChildrenResponse",
-        &GetChildrenResponse {
-            children: strings(&["a", "é", "zz-0000000001"]),
-        },
-    );
+    g.check("GetDataResponse", &GetDataResponse { data: data(), stat: stat() });
+    g.check("GetDataResponseNullData", &GetDataResponse { data: None, stat: stat() });
+    g.check("GetChildrenResponse", &GetChildrenResponse { children: strings(&["a", "é", "zz-0000000001"]) });
     g.check("GetChildrenResponseEmpty", &GetChildrenResponse { children: vec![] });
-    g.check(
-        "GetAllChildrenNumberResponse",
-        &GetAllChildrenNumberResponse {
-            total_number: 123_456_789,
-        },
-    );
-    g.check(
-        "GetChildren2Response",
-        &GetChildren2Response {
-            children: strings(&["x", "é"]),
-            stat: stat(),
-        },
-    );
-    g.check(
-        "GetAclResponse",
-        &GetAclResponse {
-            acl: acls(),
-            stat: stat(),
-        },
-    );
+    g.check("GetAllChildrenNumberResponse", &GetAllChildrenNumberResponse { total_number: 123_456_789 });
+    g.check("GetChildren2Response", &GetChildren2Response { children: strings(&["x", "é"]), stat: stat() });
+    g.check("GetAclResponse", &GetAclResponse { acl: acls(), stat: stat() });
     g.check("CheckWatchesRequest", &CheckWatchesRequest { path: p(), kind: 2 });
     g.check("RemoveWatchesRequest", &RemoveWatchesRequest { path: p(), kind: 3 });
-    g.check(
-        "GetEphemeralsRequest",
-        &GetEphemeralsRequest {
-            prefix_path: "/eph".into(),
-        },
-    );
-    g.check(
-        "GetEphemeralsResponse",
-        &GetEphemeralsResponse {
-            ephemerals: strings(&["/eph/1", P]),
-        },
-    );
+    g.check("GetEphemeralsRequest", &GetEphemeralsRequest { prefix_path: "/eph".into() });
+    g.check("GetEphemeralsResponse", &GetEphemeralsResponse { ephemerals: strings(&["/eph/1", P]) });
     g.check(
         "WhoAmIResponse",
         &WhoAmIResponse {
             client_info: vec![
-                ClientInfo {
-                    auth_scheme: "ip".into(),
-                    user: "127.0.0.1".into(),
-                },
-                ClientInfo {
-                    auth_scheme: "sasl".into(),
-                    user: HOST.into(),
-                },
+                ClientInfo { auth_scheme: "ip".into(), user: "127.0.0.1".into() },
+                ClientInfo { auth_scheme: "sasl".into(), user: HOST.into() },
             ],
         },
     );
@@ -541,120 +305,41 @@ fn client_records(g: &mut Golden) {
 fn txn_records(g: &mut Golden) {
     g.check(
         "TxnHeader",
-        &TxnHeader {
-            client_id: SID,
-            cxid: -5,
-            zxid: 0x0000_0007_0000_0009,
-            time: 1_700_000_000_123,
-            kind: 14,
-        },
+        &TxnHeader { client_id: SID, cxid: -5, zxid: 0x0000_0007_0000_0009, time: 1_700_000_000_123, kind: 14 },
     );
-    g.check(
-        "TxnDigest",
-        &TxnDigest {
-            version: 2,
-            tree_digest: 0xcafe_babe_1234_5678_u64 as i64,
-        },
-    );
-    g.check(
-        "CreateTxnV0",
-        &CreateTxnV0 {
-            path: p(),
-            data: data(),
-            acl: acls(),
-            ephemeral: true,
-        },
-    );
+    g.check("TxnDigest", &TxnDigest { version: 2, tree_digest: 0xcafe_babe_1234_5678_u64 as i64 });
+    g.check("CreateTxnV0", &CreateTxnV0 { path: p(), data: data(), acl: acls(), ephemeral: true });
     g.check("CreateTxn", &create_txn());
     g.check(
         "CreateTtlTxn",
-        &CreateTtlTxn {
-            path: p(),
-            data: Some(vec![]),
-            acl: acls(),
-            parent_cversion: 12,
-            ttl: 86_400_000,
-        },
+        &CreateTtlTxn { path: p(), data: Some(vec![]), acl: acls(), parent_cversion: 12, ttl: 86_400_000 },
     );
-    g.check(
-        "CreateContainerTxn",
-        &CreateContainerTxn {
-            path: p(),
-            data: None,
-            acl: acls(),
-            parent_cversion: -7,
-        },
-    );
+    g.check("CreateContainerTxn", &CreateContainerTxn { path: p(), data: None, acl: acls(), parent_cversion: -7 });
     g.check("DeleteTxn", &delete_txn());
     g.check("SetDataTxn", &set_data_txn());
     g.check("CheckVersionTxn", &check_version_txn());
-    g.check(
-        "SetAclTxn",
-        &SetAclTxn {
-            path: p(),
-            acl: acls(),
-            version: 4,
-        },
-    );
+    g.check("SetAclTxn", &SetAclTxn { path: p(), acl: acls(), version: 4 });
     g.check("CreateSessionTxn", &CreateSessionTxn { time_out: 40000 });
-    g.check(
-        "CloseSessionTxn",
-        &CloseSessionTxn {
-            paths_to_delete: strings(&["/eph/1", P]),
-        },
-    );
+    g.check("CloseSessionTxn", &CloseSessionTxn { paths_to_delete: strings(&["/eph/1", P]) });
     g.check("ErrorTxn", &ErrorTxn { err: -101 });
-    g.check(
-        "Txn",
-        &Txn {
-            kind: 5,
-            data: Some(set_data_txn().to_bytes()),
-        },
-    );
+    g.check("Txn", &Txn { kind: 5, data: Some(set_data_txn().to_bytes()) });
     g.check(
         "MultiTxn",
         &MultiTxn {
             txns: vec![
-                Txn {
-                    kind: 1,
-                    data: Some(create_txn().to_bytes()),
-                },
-                Txn {
-                    kind: 5,
-                    data: Some(set_data_txn().to_bytes()),
-                },
-                Txn {
-                    kind: 2,
-                    data: Some(delete_txn().to_bytes()),
-                },
-                Txn {
-                    kind: 13,
-                    data: Some(check_version_txn().to_bytes()),
-                },
+                Txn { kind: 1, data: Some(create_txn().to_bytes()) },
+                Txn { kind: 5, data: Some(set_data_txn().to_bytes()) },
+                Txn { kind: 2, data: Some(delete_txn().to_bytes()) },
+                Txn { kind: 13, data: Some(check_version_txn().to_bytes()) },
             ],
         },
     );
-    let error_txn = |err| Txn {
-        kind: -1,
-        data: Some(ErrorTxn { err }.to_bytes()),
-    };
-    g.check(
-        "MultiTxnFailed",
-        &MultiTxn {
-            txns: vec![error_txn(0), error_txn(-101), error_txn(-2)],
-        },
-    );
+    let error_txn = |err| Txn { kind: -1, data: Some(ErrorTxn { err }.to_bytes()) };
+    g.check("MultiTxnFailed", &MultiTxn { txns: vec![error_txn(0), error_txn(-101), error_txn(-2)] });
 }
 
 fn quorum_records(g: &mut Golden) {
-    g.check(
-        "LearnerInfo",
-        &LearnerInfo {
-            server_id: 0x103,
-            protocol_version: 0x10000,
-            config_version: 0x1_0000_0000,
-        },
-    );
+    g.check("LearnerInfo", &LearnerInfo { server_id: 0x103, protocol_version: 0x10000, config_version: 0x1_0000_0000 });
     g.check(
         "QuorumPacket",
         &QuorumPacket {
@@ -668,41 +353,17 @@ fn quorum_records(g: &mut Golden) {
 
 fn multi_records(g: &mut Golden) {
     let ops = vec![
-        ClientOp::Create {
-            op: 1,
-            req: CreateRequest {
-                path: p(),
-                data: data(),
-                acl: acls(),
-                flags: 1,
-            },
-        },
-        ClientOp::SetData(SetDataRequest {
-            path: p(),
-            data: data(),
-            version: 5,
-        }),
-        ClientOp::Delete(DeleteRequest {
-            path: "/d".into(),
-            version: -1,
-        }),
-        ClientOp::Check(CheckVersionRequest {
-            path: "/c".into(),
-            version: 3,
-        }),
+        ClientOp::Create { op: 1, req: CreateRequest { path: p(), data: data(), acl: acls(), flags: 1 } },
+        ClientOp::SetData(SetDataRequest { path: p(), data: data(), version: 5 }),
+        ClientOp::Delete(DeleteRequest { path: "/d".into(), version: -1 }),
+        ClientOp::Check(CheckVersionRequest { path: "/c".into(), version: 3 }),
     ];
     check_multi_request(g, "MultiRequest", &ops);
     check_multi_request(g, "MultiRequestEmpty", &[]);
     // multiRead: Op.getChildren/getData always carry watch=false.
     let reads = vec![
-        ClientOp::GetChildren(GetChildrenRequest {
-            path: p(),
-            watch: false,
-        }),
-        ClientOp::GetData(GetDataRequest {
-            path: "/d".into(),
-            watch: false,
-        }),
+        ClientOp::GetChildren(GetChildrenRequest { path: p(), watch: false }),
+        ClientOp::GetData(GetDataRequest { path: "/d".into(), watch: false }),
     ];
     check_multi_request(g, "MultiReadRequest", &reads);
 
@@ -719,10 +380,7 @@ fn multi_records(g: &mut Golden) {
         g,
         "MultiResponseOtherKinds",
         &[
-            OpResult::Create2(Create2Response {
-                path: p(),
-                stat: stat(),
-            }),
+            OpResult::Create2(Create2Response { path: p(), stat: stat() }),
             OpResult::Delete,
             OpResult::Check,
             OpResult::Error(0),
@@ -732,13 +390,8 @@ fn multi_records(g: &mut Golden) {
         g,
         "MultiReadResponse",
         &[
-            OpResult::GetChildren(GetChildrenResponse {
-                children: strings(&["a", "é"]),
-            }),
-            OpResult::GetData(GetDataResponse {
-                data: data(),
-                stat: stat(),
-            }),
+            OpResult::GetChildren(GetChildrenResponse { children: strings(&["a", "é"]) }),
+            OpResult::GetData(GetDataResponse { data: data(), stat: stat() }),
             OpResult::Error(-101),
         ],
     );
@@ -749,15 +402,9 @@ fn check_multi_request(g: &mut Golden, name: &str, ops: &[ClientOp]) {
     let mut got = Vec::new();
     encode_multi_request(ops, &mut got);
     assert_eq!(hex(&got), hex(&want), "{name}: encoding differs");
-    let reads = ops
-        .iter()
-        .any(|o| matches!(o, ClientOp::GetData(_) | ClientOp::GetChildren(_)));
+    let reads = ops.iter().any(|o| matches!(o, ClientOp::GetData(_) | ClientOp::GetChildren(_)));
     let decoded = ClientOp::decode(if reads { 22 } else { 14 }, &want).expect("decodes");
-    let expected = if reads {
-        ClientOp::MultiRead(ops.to_vec())
-    } else {
-        ClientOp::Multi(ops.to_vec())
-    };
+    let expected = if reads { ClientOp::MultiRead(ops.to_vec()) } else { ClientOp::Multi(ops.to_vec()) };
     assert_eq!(decoded, expected, "{name}: decoded ops differ");
 }
 
@@ -767,11 +414,7 @@ fn check_multi_response(g: &mut Golden, name: &str, results: &[OpResult]) {
     encode_multi_response(results, &mut got);
     assert_eq!(hex(&got), hex(&want), "{name}: encoding differs");
     let mut r = Reader::new(&want);
-    assert_eq!(
-        decode_multi_response(&mut r).expect("decodes"),
-        results,
-        "{name}: decoded results differ"
-    );
+    assert_eq!(decode_multi_response(&mut r).expect("decodes"), results, "{name}: decoded results differ");
     assert!(r.is_empty(), "{name}: bytes after the terminator");
 }
 
@@ -779,21 +422,13 @@ fn check_multi_response(g: &mut Golden, name: &str, results: &[OpResult]) {
 fn decode_only(g: &mut Golden) {
     // Java writes a null vector as count -1; our `Vec<T>` reads it as empty (and writes empty as 0).
     let bytes = g.bytes("SetWatchesNullVectors");
-    let empty = SetWatches {
-        relative_zxid: 16,
-        ..Default::default()
-    };
+    let empty = SetWatches { relative_zxid: 16, ..Default::default() };
     assert_eq!(decode_all::<SetWatches>("SetWatchesNullVectors", &bytes), empty);
     assert_eq!(hex(&empty.to_bytes()), "0000000000000010000000000000000000000000");
 
     // Learners send ACK/PING/... as QuorumPacket(type, zxid, null, null): data -1 and authinfo -1.
     let bytes = g.bytes("QuorumPacketNulls");
-    let ack = QuorumPacket {
-        kind: 3,
-        zxid: 0x0000_0005_0000_0001,
-        data: None,
-        auth_info: vec![],
-    };
+    let ack = QuorumPacket { kind: 3, zxid: 0x0000_0005_0000_0001, data: None, auth_info: vec![] };
     assert_eq!(decode_all::<QuorumPacket>("QuorumPacketNulls", &bytes), ack);
     assert_eq!(hex(&ack.to_bytes()), "000000030000000500000001ffffffff00000000");
 
@@ -805,10 +440,7 @@ fn decode_only(g: &mut Golden) {
     let mut r = Reader::new(&bytes);
     let s = r.read_ustring().unwrap().unwrap();
     assert!(r.is_empty());
-    let middle = s
-        .strip_prefix("/é")
-        .and_then(|m| m.strip_suffix('x'))
-        .expect("prefix and suffix survive");
+    let middle = s.strip_prefix("/é").and_then(|m| m.strip_suffix('x')).expect("prefix and suffix survive");
     assert!(!middle.is_empty() && middle.chars().all(|c| c == '\u{fffd}'), "{s:?}");
 }
 

@@ -29,10 +29,7 @@ fn znode_lifecycle_and_stats() {
     let mut c = Client::connect(s.addr, T).unwrap();
     let (path, st) = c.create2("/a", b"hello", 0).unwrap();
     assert_eq!(path, "/a");
-    assert_eq!(
-        (st.version, st.data_length, st.num_children, st.czxid),
-        (0, 5, 0, st.mzxid)
-    );
+    assert_eq!((st.version, st.data_length, st.num_children, st.czxid), (0, 5, 0, st.mzxid));
     assert_eq!(keeper(c.create("/a", b"", 0).unwrap_err()), ErrorCode::NodeExists);
     assert_eq!(keeper(c.create("/missing/x", b"", 0).unwrap_err()), ErrorCode::NoNode);
     // The parent is looked up before the full path is validated, as in ZooKeeper.
@@ -48,11 +45,7 @@ fn znode_lifecycle_and_stats() {
     c.delete("/a/b", 0).unwrap();
     let st = c.exists("/a", false).unwrap().unwrap();
     assert_eq!((st.cversion, st.num_children), (2, 0), "a create and a delete");
-    assert_eq!(
-        c.create("/a/s-", b"", 2).unwrap(),
-        "/a/s-0000000001",
-        "named by creates so far"
-    );
+    assert_eq!(c.create("/a/s-", b"", 2).unwrap(), "/a/s-0000000001", "named by creates so far");
     assert_eq!(keeper(c.delete("/zookeeper", -1).unwrap_err()), ErrorCode::BadArguments);
     let (acl, st) = c.get_acl("/zookeeper/config").unwrap();
     assert_eq!((acl.len(), acl[0].perms, st.aversion), (1, 1, -1));
@@ -66,37 +59,19 @@ fn ephemerals_sequence_and_counts() {
     let e1 = c.create("/app/e-", b"", 3).unwrap();
     let e2 = c.create("/app/e-", b"", 3).unwrap();
     assert_eq!((e1.as_str(), e2.as_str()), ("/app/e-0000000000", "/app/e-0000000001"));
-    assert_eq!(
-        keeper(c.create("/app/e-0000000000/x", b"", 0).unwrap_err()),
-        ErrorCode::NoChildrenForEphemerals
-    );
-    let body = c
-        .call(
-            op::GET_EPHEMERALS,
-            &GetEphemeralsRequest {
-                prefix_path: "/app".into(),
-            }
-            .to_bytes(),
-        )
-        .unwrap();
+    assert_eq!(keeper(c.create("/app/e-0000000000/x", b"", 0).unwrap_err()), ErrorCode::NoChildrenForEphemerals);
+    let body = c.call(op::GET_EPHEMERALS, &GetEphemeralsRequest { prefix_path: "/app".into() }.to_bytes()).unwrap();
     let mut got = GetEphemeralsResponse::from_bytes(&body).unwrap().ephemerals;
     got.sort();
     assert_eq!(got, [e1.clone(), e2.clone()]);
-    let body = c
-        .call(
-            op::GET_ALL_CHILDREN_NUMBER,
-            &GetAllChildrenNumberRequest { path: "/".into() }.to_bytes(),
-        )
-        .unwrap();
+    let body =
+        c.call(op::GET_ALL_CHILDREN_NUMBER, &GetAllChildrenNumberRequest { path: "/".into() }.to_bytes()).unwrap();
     // /zookeeper, /zookeeper/quota, /zookeeper/config, /app and two ephemerals.
     assert_eq!(GetAllChildrenNumberResponse::from_bytes(&body).unwrap().total_number, 6);
     let mut other = Client::connect(s.addr, T).unwrap();
     other.get_children("/app", true).unwrap();
     c.close().unwrap();
-    let ev = other
-        .next_event(Duration::from_secs(5))
-        .unwrap()
-        .expect("children changed on close");
+    let ev = other.next_event(Duration::from_secs(5)).unwrap().expect("children changed on close");
     assert_eq!((ev.kind, ev.path.as_str()), (event::NODE_CHILDREN_CHANGED, "/app"));
     assert!(other.get_children("/app", false).unwrap().is_empty());
 }
@@ -110,13 +85,8 @@ fn session_expiry_deletes_ephemerals() {
     let (id, pw) = (c.session_id, c.passwd.clone());
     drop(c); // the connection goes, the session stays until it times out
     let mut w = Client::connect(s.addr, T).unwrap();
-    assert!(wait_until(Duration::from_secs(10), || w
-        .exists("/gone", false)
-        .unwrap()
-        .is_none()));
-    let e = Client::resume(s.addr, 400, id, pw, 0)
-        .err()
-        .expect("the session is expired");
+    assert!(wait_until(Duration::from_secs(10), || w.exists("/gone", false).unwrap().is_none()));
+    let e = Client::resume(s.addr, 400, id, pw, 0).err().expect("the session is expired");
     assert_eq!(keeper(e), ErrorCode::SessionExpired);
 }
 
@@ -128,25 +98,11 @@ fn reconnect_keeps_session_and_checks_password() {
     let (id, pw, z) = (c.session_id, c.passwd.clone(), c.last_zxid);
     let mut bad = pw.clone();
     bad[0] ^= 1;
-    assert_eq!(
-        keeper(Client::resume(s.addr, T, id, bad, z).err().unwrap()),
-        ErrorCode::SessionExpired
-    );
+    assert_eq!(keeper(Client::resume(s.addr, T, id, bad, z).err().unwrap()), ErrorCode::SessionExpired);
     let mut again = Client::resume(s.addr, T, id, pw, z).unwrap();
     assert_eq!(again.session_id, id);
-    assert!(
-        again.exists("/eph", false).unwrap().is_some(),
-        "the ephemeral survives a reconnect"
-    );
-    let body = again
-        .call(
-            op::GET_EPHEMERALS,
-            &GetEphemeralsRequest {
-                prefix_path: "/".into(),
-            }
-            .to_bytes(),
-        )
-        .unwrap();
+    assert!(again.exists("/eph", false).unwrap().is_some(), "the ephemeral survives a reconnect");
+    let body = again.call(op::GET_EPHEMERALS, &GetEphemeralsRequest { prefix_path: "/".into() }.to_bytes()).unwrap();
     assert_eq!(GetEphemeralsResponse::from_bytes(&body).unwrap().ephemerals, ["/eph"]);
     // The old connection was closed when the session moved to the new one.
     assert!(c.ping().is_err());
@@ -155,9 +111,7 @@ fn reconnect_keeps_session_and_checks_password() {
 #[test]
 fn client_ahead_of_server_is_refused() {
     let s = Server::start("");
-    let e = Client::resume(s.addr, T, 0, vec![0; 16], 0x7fff_0000)
-        .err()
-        .expect("refused");
+    let e = Client::resume(s.addr, T, 0, vec![0; 16], 0x7fff_0000).err().expect("refused");
     assert!(matches!(e, ClientError::Io(_)), "closed without a reply: {e}");
 }
 
@@ -166,12 +120,7 @@ fn old_clients_without_the_read_only_byte() {
     let s = Server::start("");
     let mut sock = TcpStream::connect(s.addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let req = ConnectRequest {
-        time_out: T,
-        passwd: Some(vec![0; 16]),
-        read_only: None,
-        ..Default::default()
-    };
+    let req = ConnectRequest { time_out: T, passwd: Some(vec![0; 16]), read_only: None, ..Default::default() };
     let body = req.to_bytes();
     assert_eq!(body.len(), 44);
     let mut frame = Vec::new();
@@ -188,17 +137,11 @@ fn watches_fire_once_and_before_the_reply_showing_the_change() {
     let s = Server::start("");
     let mut a = Client::connect(s.addr, T).unwrap();
     let mut b = Client::connect(s.addr, T).unwrap();
-    assert!(
-        a.exists("/w", true).unwrap().is_none(),
-        "exists on a missing node leaves a watch"
-    );
+    assert!(a.exists("/w", true).unwrap().is_none(), "exists on a missing node leaves a watch");
     b.create("/w", b"1", 0).unwrap();
     // a's next reply must come after the event: read it through a request.
     a.get_data("/w", true).unwrap();
-    let ev = a
-        .next_event(Duration::from_secs(1))
-        .unwrap()
-        .expect("created event queued before the reply");
+    let ev = a.next_event(Duration::from_secs(1)).unwrap().expect("created event queued before the reply");
     assert_eq!((ev.kind, ev.path.as_str(), ev.state), (event::NODE_CREATED, "/w", 3));
     b.set_data("/w", b"2", -1).unwrap();
     b.set_data("/w", b"3", -1).unwrap();
@@ -210,10 +153,7 @@ fn watches_fire_once_and_before_the_reply_showing_the_change() {
     b.delete("/w", -1).unwrap();
     let ev = a.next_event(Duration::from_secs(5)).unwrap().unwrap();
     assert_eq!(ev.kind, event::NODE_DELETED);
-    assert!(
-        a.next_event(Duration::from_millis(300)).unwrap().is_none(),
-        "one event per watcher"
-    );
+    assert!(a.next_event(Duration::from_millis(300)).unwrap().is_none(), "one event per watcher");
 }
 
 #[test]
@@ -223,34 +163,13 @@ fn check_and_remove_watches() {
     c.create("/x", b"", 0).unwrap();
     c.get_data("/x", true).unwrap();
     let check = |c: &mut Client, kind| {
-        c.call(
-            op::CHECK_WATCHES,
-            &CheckWatchesRequest {
-                path: "/x".into(),
-                kind,
-            }
-            .to_bytes(),
-        )
-        .map(|_| ())
+        c.call(op::CHECK_WATCHES, &CheckWatchesRequest { path: "/x".into(), kind }.to_bytes()).map(|_| ())
     };
     check(&mut c, watcher_type::DATA).unwrap();
-    assert_eq!(
-        keeper(check(&mut c, watcher_type::CHILDREN).unwrap_err()),
-        ErrorCode::NoWatcher
-    );
-    c.call(
-        op::REMOVE_WATCHES,
-        &RemoveWatchesRequest {
-            path: "/x".into(),
-            kind: watcher_type::ANY,
-        }
-        .to_bytes(),
-    )
-    .unwrap();
-    assert_eq!(
-        keeper(check(&mut c, watcher_type::ANY).unwrap_err()),
-        ErrorCode::NoWatcher
-    );
+    assert_eq!(keeper(check(&mut c, watcher_type::CHILDREN).unwrap_err()), ErrorCode::NoWatcher);
+    c.call(op::REMOVE_WATCHES, &RemoveWatchesRequest { path: "/x".into(), kind: watcher_type::ANY }.to_bytes())
+        .unwrap();
+    assert_eq!(keeper(check(&mut c, watcher_type::ANY).unwrap_err()), ErrorCode::NoWatcher);
 }
 
 #[test]
@@ -259,16 +178,7 @@ fn persistent_recursive_watch_sees_the_subtree() {
     let mut a = Client::connect(s.addr, T).unwrap();
     let mut b = Client::connect(s.addr, T).unwrap();
     b.create("/r", b"", 0).unwrap();
-    let body = a
-        .call(
-            op::ADD_WATCH,
-            &AddWatchRequest {
-                path: "/r".into(),
-                mode: 1,
-            }
-            .to_bytes(),
-        )
-        .unwrap();
+    let body = a.call(op::ADD_WATCH, &AddWatchRequest { path: "/r".into(), mode: 1 }.to_bytes()).unwrap();
     assert_eq!(ErrorResponse::from_bytes(&body).unwrap().err, 0);
     b.create("/r/c", b"", 0).unwrap();
     b.set_data("/r/c", b"x", -1).unwrap();
@@ -309,26 +219,13 @@ fn set_watches_after_reconnect_fires_missed_changes() {
     };
     a.call(op::SET_WATCHES, &sw.to_bytes()).unwrap();
     let mut got: Vec<(i32, String)> = (0..2)
-        .map(|_| {
-            a.next_event(Duration::from_secs(5))
-                .unwrap()
-                .expect("missed change fires")
-        })
+        .map(|_| a.next_event(Duration::from_secs(5)).unwrap().expect("missed change fires"))
         .map(|e| (e.kind, e.path))
         .collect();
     got.sort();
-    assert_eq!(
-        got,
-        [
-            (event::NODE_CREATED, "/born".to_string()),
-            (event::NODE_DATA_CHANGED, "/d".to_string())
-        ]
-    );
+    assert_eq!(got, [(event::NODE_CREATED, "/born".to_string()), (event::NODE_DATA_CHANGED, "/d".to_string())]);
     b.set_data("/keep", b"x", -1).unwrap();
-    let ev = a
-        .next_event(Duration::from_secs(5))
-        .unwrap()
-        .expect("re-registered watch fires");
+    let ev = a.next_event(Duration::from_secs(5)).unwrap().expect("re-registered watch fires");
     assert_eq!((ev.kind, ev.path.as_str()), (event::NODE_DATA_CHANGED, "/keep"));
 }
 
@@ -339,20 +236,9 @@ fn multi_commits_atomically_and_reports_per_op_errors() {
     c.create("/m", b"", 0).unwrap();
     let ok = c
         .multi(&[
-            Op::Create {
-                path: "/m/a".into(),
-                data: b"1".to_vec(),
-                flags: 0,
-            },
-            Op::SetData {
-                path: "/m".into(),
-                data: b"2".to_vec(),
-                version: 0,
-            },
-            Op::Check {
-                path: "/m".into(),
-                version: 1,
-            },
+            Op::Create { path: "/m/a".into(), data: b"1".to_vec(), flags: 0 },
+            Op::SetData { path: "/m".into(), data: b"2".to_vec(), version: 0 },
+            Op::Check { path: "/m".into(), version: 1 },
         ])
         .unwrap();
     assert!(matches!(&ok[0], OpResult::Create(r) if r.path == "/m/a"));
@@ -361,20 +247,9 @@ fn multi_commits_atomically_and_reports_per_op_errors() {
     let before = c.exists("/m", false).unwrap().unwrap();
     let failed = c
         .multi(&[
-            Op::Create {
-                path: "/m/b".into(),
-                data: vec![],
-                flags: 0,
-            },
-            Op::Delete {
-                path: "/m/nope".into(),
-                version: -1,
-            },
-            Op::SetData {
-                path: "/m".into(),
-                data: vec![],
-                version: -1,
-            },
+            Op::Create { path: "/m/b".into(), data: vec![], flags: 0 },
+            Op::Delete { path: "/m/nope".into(), version: -1 },
+            Op::SetData { path: "/m".into(), data: vec![], version: -1 },
         ])
         .unwrap();
     assert_eq!(failed, [OpResult::Error(0), OpResult::Error(-101), OpResult::Error(-2)]);
@@ -383,17 +258,7 @@ fn multi_commits_atomically_and_reports_per_op_errors() {
     assert_eq!(after.version, before.version);
     assert!(c.last_zxid > before.mzxid, "a failed multi still takes a zxid");
     assert_eq!(
-        keeper(
-            c.call(
-                op::CHECK,
-                &CheckVersionRequest {
-                    path: "/m".into(),
-                    version: 1
-                }
-                .to_bytes()
-            )
-            .unwrap_err()
-        ),
+        keeper(c.call(op::CHECK, &CheckVersionRequest { path: "/m".into(), version: 1 }.to_bytes()).unwrap_err()),
         ErrorCode::Unimplemented
     );
 }
@@ -405,45 +270,13 @@ fn multi_read_returns_results_and_errors() {
     c.create("/r", b"v", 0).unwrap();
     c.create("/r/k", b"", 0).unwrap();
     let mut b = Vec::new();
-    MultiHeader {
-        op: op::GET_DATA,
-        done: false,
-        err: -1,
-    }
-    .write(&mut b);
-    GetDataRequest {
-        path: "/r".into(),
-        watch: false,
-    }
-    .write(&mut b);
-    MultiHeader {
-        op: op::GET_CHILDREN,
-        done: false,
-        err: -1,
-    }
-    .write(&mut b);
-    GetChildrenRequest {
-        path: "/r".into(),
-        watch: false,
-    }
-    .write(&mut b);
-    MultiHeader {
-        op: op::GET_DATA,
-        done: false,
-        err: -1,
-    }
-    .write(&mut b);
-    GetDataRequest {
-        path: "/none".into(),
-        watch: false,
-    }
-    .write(&mut b);
-    MultiHeader {
-        op: -1,
-        done: true,
-        err: -1,
-    }
-    .write(&mut b);
+    MultiHeader { op: op::GET_DATA, done: false, err: -1 }.write(&mut b);
+    GetDataRequest { path: "/r".into(), watch: false }.write(&mut b);
+    MultiHeader { op: op::GET_CHILDREN, done: false, err: -1 }.write(&mut b);
+    GetChildrenRequest { path: "/r".into(), watch: false }.write(&mut b);
+    MultiHeader { op: op::GET_DATA, done: false, err: -1 }.write(&mut b);
+    GetDataRequest { path: "/none".into(), watch: false }.write(&mut b);
+    MultiHeader { op: -1, done: true, err: -1 }.write(&mut b);
     let body = c.call(op::MULTI_READ, &b).unwrap();
     let res = decode_multi_response(&mut Reader::new(&body)).unwrap();
     assert!(matches!(&res[0], OpResult::GetData(r) if r.data.as_deref() == Some(&b"v"[..])));
@@ -463,22 +296,13 @@ fn auth_whoami_and_acl_denial() {
     let names: Vec<(&str, &str)> = who.iter().map(|i| (i.auth_scheme.as_str(), i.user.as_str())).collect();
     assert_eq!(names, [("ip", "127.0.0.1"), ("digest", "alice")]);
     let mut stranger = Client::connect(s.addr, T).unwrap();
-    assert_eq!(
-        keeper(stranger.get_data("/private", false).unwrap_err()),
-        ErrorCode::NoAuth
-    );
-    assert_eq!(
-        keeper(stranger.set_data("/private", b"x", -1).unwrap_err()),
-        ErrorCode::NoAuth
-    );
+    assert_eq!(keeper(stranger.get_data("/private", false).unwrap_err()), ErrorCode::NoAuth);
+    assert_eq!(keeper(stranger.set_data("/private", b"x", -1).unwrap_err()), ErrorCode::NoAuth);
     let mut root = Client::connect(s.addr, T).unwrap();
     root.add_auth("digest", b"super:test").unwrap();
     assert_eq!(root.get_data("/private", false).unwrap().0.as_deref(), Some(&b"s"[..]));
     let mut bad = Client::connect(s.addr, T).unwrap();
-    assert_eq!(
-        keeper(bad.add_auth("nosuchscheme", b"x").unwrap_err()),
-        ErrorCode::AuthFailed
-    );
+    assert_eq!(keeper(bad.add_auth("nosuchscheme", b"x").unwrap_err()), ErrorCode::AuthFailed);
     assert!(bad.ping().is_err(), "auth failure closes the connection");
 }
 
@@ -494,20 +318,12 @@ fn ping_and_sync() {
 fn container_and_ttl_nodes_are_reaped() {
     let s = Server::start("extendedTypesEnabled=true\nznode.container.checkIntervalMs=100");
     let mut c = Client::connect(s.addr, T).unwrap();
-    let req = CreateRequest {
-        path: "/box".into(),
-        data: None,
-        acl: rookery::jute::data::open_acl_unsafe(),
-        flags: 4,
-    };
+    let req = CreateRequest { path: "/box".into(), data: None, acl: rookery::jute::data::open_acl_unsafe(), flags: 4 };
     c.call(op::CREATE_CONTAINER, &req.to_bytes()).unwrap();
     c.create("/box/item", b"", 0).unwrap();
     assert!(c.exists("/box", false).unwrap().is_some());
     c.delete("/box/item", -1).unwrap();
-    assert!(wait_until(Duration::from_secs(10), || c
-        .exists("/box", false)
-        .unwrap()
-        .is_none()));
+    assert!(wait_until(Duration::from_secs(10), || c.exists("/box", false).unwrap().is_none()));
     let ttl = CreateTtlRequest {
         path: "/ttl".into(),
         data: None,
@@ -518,15 +334,9 @@ fn container_and_ttl_nodes_are_reaped() {
     c.call(op::CREATE_TTL, &ttl.to_bytes()).unwrap();
     let st = c.exists("/ttl", false).unwrap().unwrap();
     assert_eq!(st.ephemeral_owner, 0, "clients see 0 for TTL nodes, as in ZooKeeper");
-    assert!(wait_until(Duration::from_secs(10), || c
-        .exists("/ttl", false)
-        .unwrap()
-        .is_none()));
+    assert!(wait_until(Duration::from_secs(10), || c.exists("/ttl", false).unwrap().is_none()));
     let bad = CreateTtlRequest { ttl: 0, ..ttl };
-    assert_eq!(
-        keeper(c.call(op::CREATE_TTL, &bad.to_bytes()).unwrap_err()),
-        ErrorCode::BadArguments
-    );
+    assert_eq!(keeper(c.call(op::CREATE_TTL, &bad.to_bytes()).unwrap_err()), ErrorCode::BadArguments);
 }
 
 #[test]
@@ -540,8 +350,5 @@ fn ttl_needs_extended_types() {
         flags: 5,
         ttl: 1000,
     };
-    assert_eq!(
-        keeper(c.call(op::CREATE_TTL, &ttl.to_bytes()).unwrap_err()),
-        ErrorCode::Unimplemented
-    );
+    assert_eq!(keeper(c.call(op::CREATE_TTL, &ttl.to_bytes()).unwrap_err()), ErrorCode::Unimplemented);
 }

@@ -83,15 +83,7 @@ impl Client {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let mut c = Client {
-            stream,
-            next_xid: 1,
-            session_id,
-            passwd,
-            timeout_ms,
-            last_zxid,
-            events: VecDeque::new(),
-        };
+        let mut c = Client { stream, next_xid: 1, session_id, passwd, timeout_ms, last_zxid, events: VecDeque::new() };
         let req = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: last_zxid,
@@ -156,10 +148,7 @@ impl Client {
                 continue;
             }
             if hdr.xid != xid {
-                return Err(ClientError::Protocol(format!(
-                    "reply xid {} for request xid {xid}",
-                    hdr.xid
-                )));
+                return Err(ClientError::Protocol(format!("reply xid {} for request xid {xid}", hdr.xid)));
             }
             if hdr.zxid > 0 {
                 self.last_zxid = hdr.zxid;
@@ -183,47 +172,24 @@ impl Client {
     }
 
     pub fn create_with_acl(&mut self, path: &str, data: &[u8], acl: Vec<Acl>, flags: i32) -> Result<String> {
-        let req = CreateRequest {
-            path: path.into(),
-            data: Some(data.to_vec()),
-            acl,
-            flags,
-        };
+        let req = CreateRequest { path: path.into(), data: Some(data.to_vec()), acl, flags };
         let r: CreateResponse = self.call_rec(op::CREATE, &req)?;
         Ok(r.path)
     }
 
     pub fn create2(&mut self, path: &str, data: &[u8], flags: i32) -> Result<(String, Stat)> {
-        let req = CreateRequest {
-            path: path.into(),
-            data: Some(data.to_vec()),
-            acl: open_acl_unsafe(),
-            flags,
-        };
+        let req = CreateRequest { path: path.into(), data: Some(data.to_vec()), acl: open_acl_unsafe(), flags };
         let r: Create2Response = self.call_rec(op::CREATE2, &req)?;
         Ok((r.path, r.stat))
     }
 
     pub fn delete(&mut self, path: &str, version: i32) -> Result<()> {
-        self.call(
-            op::DELETE,
-            &DeleteRequest {
-                path: path.into(),
-                version,
-            }
-            .to_bytes(),
-        )?;
+        self.call(op::DELETE, &DeleteRequest { path: path.into(), version }.to_bytes())?;
         Ok(())
     }
 
     pub fn exists(&mut self, path: &str, watch: bool) -> Result<Option<Stat>> {
-        match self.call_rec::<_, ExistsResponse>(
-            op::EXISTS,
-            &ExistsRequest {
-                path: path.into(),
-                watch,
-            },
-        ) {
+        match self.call_rec::<_, ExistsResponse>(op::EXISTS, &ExistsRequest { path: path.into(), watch }) {
             Ok(r) => Ok(Some(r.stat)),
             Err(ClientError::Keeper(ErrorCode::NoNode)) => Ok(None),
             Err(e) => Err(e),
@@ -231,34 +197,19 @@ impl Client {
     }
 
     pub fn get_data(&mut self, path: &str, watch: bool) -> Result<(Option<Vec<u8>>, Stat)> {
-        let r: GetDataResponse = self.call_rec(
-            op::GET_DATA,
-            &GetDataRequest {
-                path: path.into(),
-                watch,
-            },
-        )?;
+        let r: GetDataResponse = self.call_rec(op::GET_DATA, &GetDataRequest { path: path.into(), watch })?;
         Ok((r.data, r.stat))
     }
 
     pub fn set_data(&mut self, path: &str, data: &[u8], version: i32) -> Result<Stat> {
-        let req = SetDataRequest {
-            path: path.into(),
-            data: Some(data.to_vec()),
-            version,
-        };
+        let req = SetDataRequest { path: path.into(), data: Some(data.to_vec()), version };
         let r: SetDataResponse = self.call_rec(op::SET_DATA, &req)?;
         Ok(r.stat)
     }
 
     pub fn get_children(&mut self, path: &str, watch: bool) -> Result<Vec<String>> {
-        let r: GetChildrenResponse = self.call_rec(
-            op::GET_CHILDREN,
-            &GetChildrenRequest {
-                path: path.into(),
-                watch,
-            },
-        )?;
+        let r: GetChildrenResponse =
+            self.call_rec(op::GET_CHILDREN, &GetChildrenRequest { path: path.into(), watch })?;
         Ok(r.children)
     }
 
@@ -268,23 +219,12 @@ impl Client {
     }
 
     pub fn set_acl(&mut self, path: &str, acl: Vec<Acl>, version: i32) -> Result<Stat> {
-        let r: SetAclResponse = self.call_rec(
-            op::SET_ACL,
-            &SetAclRequest {
-                path: path.into(),
-                acl,
-                version,
-            },
-        )?;
+        let r: SetAclResponse = self.call_rec(op::SET_ACL, &SetAclRequest { path: path.into(), acl, version })?;
         Ok(r.stat)
     }
 
     pub fn add_auth(&mut self, scheme: &str, auth: &[u8]) -> Result<()> {
-        let p = AuthPacket {
-            kind: 0,
-            scheme: scheme.into(),
-            auth: Some(auth.to_vec()),
-        };
+        let p = AuthPacket { kind: 0, scheme: scheme.into(), auth: Some(auth.to_vec()) };
         self.call(op::AUTH, &p.to_bytes())?;
         Ok(())
     }
@@ -313,19 +253,17 @@ impl Client {
                         flags: *flags,
                     },
                 },
-                Op::Delete { path, version } => ClientOp::Delete(DeleteRequest {
-                    path: path.clone(),
-                    version: *version,
-                }),
+                Op::Delete { path, version } => {
+                    ClientOp::Delete(DeleteRequest { path: path.clone(), version: *version })
+                }
                 Op::SetData { path, data, version } => ClientOp::SetData(SetDataRequest {
                     path: path.clone(),
                     data: Some(data.clone()),
                     version: *version,
                 }),
-                Op::Check { path, version } => ClientOp::Check(CheckVersionRequest {
-                    path: path.clone(),
-                    version: *version,
-                }),
+                Op::Check { path, version } => {
+                    ClientOp::Check(CheckVersionRequest { path: path.clone(), version: *version })
+                }
             })
             .collect();
         let mut b = Vec::new();

@@ -58,19 +58,13 @@ record! {
 
 impl Id {
     pub fn new(scheme: &str, id: &str) -> Id {
-        Id {
-            scheme: scheme.to_string(),
-            id: id.to_string(),
-        }
+        Id { scheme: scheme.to_string(), id: id.to_string() }
     }
 }
 
 impl Acl {
     pub fn new(perms: i32, scheme: &str, id: &str) -> Acl {
-        Acl {
-            perms,
-            id: Id::new(scheme, id),
-        }
+        Acl { perms, id: Id::new(scheme, id) }
     }
 }
 

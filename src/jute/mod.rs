@@ -77,10 +77,7 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.remaining() < n {
-            return Err(DecodeError::Truncated {
-                needed: n,
-                left: self.remaining(),
-            });
+            return Err(DecodeError::Truncated { needed: n, left: self.remaining() });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -323,11 +320,7 @@ mod tests {
 
     #[test]
     fn hostile_lengths_are_refused_before_allocating() {
-        for bytes in [
-            [0x7f, 0xff, 0xff, 0xff],
-            [0xff, 0xff, 0xff, 0xfe],
-            [0, 0, 0, 5],
-        ] {
+        for bytes in [[0x7f, 0xff, 0xff, 0xff], [0xff, 0xff, 0xff, 0xfe], [0, 0, 0, 5]] {
             let mut r = Reader::new(&bytes);
             assert!(matches!(r.read_buffer(), Err(DecodeError::BadLength(_))));
         }

@@ -34,11 +34,7 @@ impl Record for ConnectRequest {
             time_out: r.read_i32()?,
             session_id: r.read_i64()?,
             passwd: r.read_buffer()?,
-            read_only: if r.is_empty() {
-                None
-            } else {
-                Some(r.read_bool()?)
-            },
+            read_only: if r.is_empty() { None } else { Some(r.read_bool()?) },
         })
     }
 }
@@ -69,11 +65,7 @@ impl Record for ConnectResponse {
             time_out: r.read_i32()?,
             session_id: r.read_i64()?,
             passwd: r.read_buffer()?,
-            read_only: if r.is_empty() {
-                None
-            } else {
-                Some(r.read_bool()?)
-            },
+            read_only: if r.is_empty() { None } else { Some(r.read_bool()?) },
         })
     }
 }

@@ -99,10 +99,7 @@ impl TxnBody {
                     .map(|s| {
                         let mut data = Vec::new();
                         s.body.write(&mut data);
-                        Txn {
-                            kind: s.kind,
-                            data: Some(data),
-                        }
+                        Txn { kind: s.kind, data: Some(data) }
                     })
                     .collect();
                 MultiTxn { txns }.write(out);
@@ -131,16 +128,8 @@ impl Transaction {
         let mut r = Reader::new(buf);
         let header = TxnHeader::read(&mut r)?;
         let body = TxnBody::read(header.kind, &mut r)?;
-        let digest = if r.is_empty() {
-            None
-        } else {
-            Some(TxnDigest::read(&mut r)?)
-        };
-        Ok(Transaction {
-            header,
-            body,
-            digest,
-        })
+        let digest = if r.is_empty() { None } else { Some(TxnDigest::read(&mut r)?) };
+        Ok(Transaction { header, body, digest })
     }
 }
 
@@ -152,13 +141,7 @@ mod tests {
     #[test]
     fn multi_round_trips() {
         let t = Transaction {
-            header: TxnHeader {
-                client_id: 9,
-                cxid: 3,
-                zxid: 0x100000004,
-                time: 77,
-                kind: op::MULTI,
-            },
+            header: TxnHeader { client_id: 9, cxid: 3, zxid: 0x100000004, time: 77, kind: op::MULTI },
             body: TxnBody::Multi(vec![
                 SubTxn {
                     kind: op::CREATE,
@@ -170,15 +153,9 @@ mod tests {
                         parent_cversion: 1,
                     }),
                 },
-                SubTxn {
-                    kind: op::ERROR,
-                    body: TxnBody::Error(ErrorTxn { err: -101 }),
-                },
+                SubTxn { kind: op::ERROR, body: TxnBody::Error(ErrorTxn { err: -101 }) },
             ]),
-            digest: Some(TxnDigest {
-                version: 2,
-                tree_digest: 12345,
-            }),
+            digest: Some(TxnDigest { version: 2, tree_digest: 12345 }),
         };
         assert_eq!(Transaction::from_bytes(&t.to_bytes()).unwrap(), t);
     }
@@ -186,13 +163,7 @@ mod tests {
     #[test]
     fn old_close_session_has_an_empty_body() {
         let t = Transaction {
-            header: TxnHeader {
-                client_id: 9,
-                cxid: 0,
-                zxid: 5,
-                time: 1,
-                kind: op::CLOSE_SESSION,
-            },
+            header: TxnHeader { client_id: 9, cxid: 0, zxid: 5, time: 1, kind: op::CLOSE_SESSION },
             body: TxnBody::CloseSession(None),
             digest: None,
         };

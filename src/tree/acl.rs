@@ -175,8 +175,8 @@ mod tests {
     fn checks() {
         let alice = Id::new("digest", &digest_id("alice:pw"));
         let acl = vec![Acl { perms: perms::READ, id: alice.clone() }, Acl::new(perms::WRITE, "ip", "10.0.0.0/8")];
-        assert!(allows(&acl, perms::READ, &[alice.clone()], false));
-        assert!(!allows(&acl, perms::WRITE, &[alice.clone()], false));
+        assert!(allows(&acl, perms::READ, std::slice::from_ref(&alice), false));
+        assert!(!allows(&acl, perms::WRITE, std::slice::from_ref(&alice), false));
         assert!(allows(&acl, perms::WRITE, &[Id::new("ip", "10.1.2.3")], false));
         assert!(!allows(&acl, perms::WRITE, &[Id::new("ip", "11.1.2.3")], false));
         assert!(allows(&acl, perms::ADMIN, &[Id::new("super", "")], false));
