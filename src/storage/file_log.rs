@@ -66,6 +66,11 @@ pub fn padded_size(position: u64, file_size: u64, prealloc: u64) -> u64 {
 
 /// Log files in `dir`, sorted by their first zxid.
 pub fn list_logs(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
+    list_named(dir, "log")
+}
+
+/// Files in `dir` named `<prefix>.<hex zxid>[.…]`, sorted by zxid; a missing dir holds none.
+pub fn list_named(dir: &Path, prefix: &str) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -75,7 +80,7 @@ pub fn list_logs(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
     for e in entries {
         let e = e.map_err(|err| StorageError::io(dir, err))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(z) = zxid_of_name(&name, "log") {
+        if let Some(z) = zxid_of_name(&name, prefix) {
             out.push((z, e.path()));
         }
     }

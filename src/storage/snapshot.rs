@@ -49,23 +49,8 @@ pub fn snapshot_name(zxid: Zxid) -> String {
 /// Snapshot files in `dir`, newest first. Compressed ones (`.gz`, `.snappy`) are listed too, so
 /// that recovery can say why it cannot use them.
 pub fn list_snapshots(dir: &Path) -> Result<Vec<(Zxid, PathBuf)>, StorageError> {
-    let mut out = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(StorageError::io(dir, e)),
-    };
-    for e in entries {
-        let e = e.map_err(|err| StorageError::io(dir, err))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".tmp") {
-            continue;
-        }
-        if let Some(z) = zxid_of_name(&name, "snapshot") {
-            out.push((z, e.path()));
-        }
-    }
-    out.sort_by(|a, b| b.cmp(a));
+    let mut out = super::file_log::list_named(dir, "snapshot")?;
+    out.reverse();
     Ok(out)
 }
 

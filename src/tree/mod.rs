@@ -212,8 +212,13 @@ impl DataTree {
         let config = t.nodes.get_mut(CONFIG).expect("just made");
         config.acl = config_acl;
         config.stat.aversion = -1;
-        t.digest = t.nodes.iter().fold(0u64, |d, (p, n)| d.wrapping_add(node_digest(p, n)));
+        t.recompute_digest();
         t
+    }
+
+    /// The digest from scratch: the wrapping sum of every node's digest.
+    fn recompute_digest(&mut self) {
+        self.digest = self.nodes.iter().fold(0u64, |d, (p, n)| d.wrapping_add(node_digest(p, n)));
     }
 
     /// The tree digest (ZooKeeper's `DataTree.getTreeDigest`).
@@ -280,7 +285,7 @@ impl DataTree {
         if !t.nodes.contains_key("/") {
             return Err("no root node".into());
         }
-        t.digest = t.nodes.iter().fold(0u64, |d, (p, n)| d.wrapping_add(node_digest(p, n)));
+        t.recompute_digest();
         Ok(t)
     }
 
