@@ -86,7 +86,6 @@ fn read_loop(
     stream.set_read_timeout(None)?;
     let req = ConnectRequest::from_bytes(&buf).map_err(|e| invalid(format!("bad ConnectRequest: {e}")))?;
     shared.prep_tx.send(PrepInput::Connect { conn, req }).map_err(|_| invalid("server stopping".into()))?;
-    // Block until the session exists; the commit thread answers, or drops the handle on refusal.
     // Block until the session exists. On refusal the commit thread drops the route instead, and
     // the writer sends the refusal (if any) and closes the socket.
     let Ok(session) = ready.recv() else { return Ok(()) };
@@ -163,8 +162,7 @@ fn read_frame_len(stream: &mut TcpStream) -> io::Result<[u8; 4]> {
 }
 
 /// `addauth`: handled on the connection, as ZooKeeper does. Failure answers AUTHFAILED and
-/// closes the connection.
-/// Ok(false): authentication failed and the writer is closing the connection.
+/// closes the connection: Ok(false) then, and the writer closes it after the reply.
 fn auth_packet(
     shared: &Shared,
     conn: ConnId,
