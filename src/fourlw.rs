@@ -220,6 +220,8 @@ pub struct ServerStats {
     pub fsync_ms: Latency,
     /// Txns per group commit (`mntr`'s `sync_processor_batch_size`): sum / count is txns per fsync.
     pub sync_batch: Latency,
+    /// Applied txns whose TxnDigest disagreed with the tree (`mntr`'s `digest_mismatches_count`).
+    pub digest_mismatches: u64,
 }
 
 impl ServerStats {
@@ -520,6 +522,7 @@ fn mntr(s: &mut String, view: &View<'_>, f: &Facts<'_>) {
             "packets_received" => row(key, &stats.received),
             "connection_drop_probability" => row(key, &"0.0"),
             "watch_count" => row(key, &f.watches.count()),
+            "digest_mismatches_count" => row(key, &stats.digest_mismatches),
             "min_latency" => row(key, &stats.latency.min()),
             "max_latency" => row(key, &stats.latency.max()),
             // Only on Unix, where ZooKeeper's OSMXBean can tell.

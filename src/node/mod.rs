@@ -9,6 +9,7 @@
 
 pub mod conn;
 pub mod disk;
+pub mod election_net;
 pub mod quorum_io;
 
 use crate::codes::ErrorCode;

@@ -185,6 +185,17 @@ impl Commit {
         let hdr = &txn.header;
         self.changes.clear();
         let applied = tree.apply(hdr, &txn.body, &mut self.changes);
+        if let Some(d) = &txn.digest {
+            if d.tree_digest as u64 != tree.digest() {
+                self.stats.digest_mismatches += 1;
+                log::error!(
+                    "digest mismatch after 0x{:x}: the txn says 0x{:x}, the tree is at 0x{:x}",
+                    hdr.zxid,
+                    d.tree_digest,
+                    tree.digest()
+                );
+            }
+        }
         let zxid = hdr.zxid;
         // Watch events first: a client must see the event before any reply showing the change.
         let changes = std::mem::take(&mut self.changes);

@@ -13,7 +13,7 @@ use crate::jute::proto::ConnectRequest;
 use crate::jute::txn::*;
 use crate::jute::txn_body::{SubTxn, Transaction, TxnBody};
 use crate::sessions::{password, SessionTracker};
-use crate::tree::{acl, path, DataTree, CONFIG, QUOTA, ZOOKEEPER};
+use crate::tree::{acl, digest_of, path, DataTree, CONFIG, QUOTA, ZOOKEEPER};
 use std::collections::{HashMap, VecDeque};
 
 /// Settings prep needs from zoo.cfg.
@@ -39,6 +39,7 @@ struct PendingNode {
     stat: StatPersisted,
     child_count: i32,
     acl: Vec<Acl>,
+    data: Option<Box<[u8]>>,
 }
 
 /// Inputs from connections and the clock.
@@ -77,6 +78,8 @@ pub struct Prep {
     outstanding_order: VecDeque<(Zxid, String)>,
     /// While a multi is prepared: each change's previous value, to roll back on failure.
     journal: Option<Vec<(String, Option<Pending>)>>,
+    /// The tree digest after the last prepared change, with that change's zxid.
+    tree_digest: Option<(Zxid, u64)>,
     pub sessions: SessionTracker,
 }
 
@@ -91,6 +94,7 @@ impl Prep {
             outstanding: HashMap::new(),
             outstanding_order: VecDeque::new(),
             journal: None,
+            tree_digest: None,
         }
     }
 
@@ -117,6 +121,7 @@ impl Prep {
     pub fn reset(&mut self, tree: &DataTree, now_ms: u64) {
         self.outstanding.clear();
         self.outstanding_order.clear();
+        self.tree_digest = None;
         self.next_zxid = tree.last_processed_zxid + 1;
         self.track_sessions_of(tree, now_ms);
     }
@@ -202,7 +207,8 @@ impl Prep {
             let header = TxnHeader { client_id: session, cxid: 0, zxid, time: wall_ms, kind: op::CREATE_SESSION };
             let body = TxnBody::CreateSession(CreateSessionTxn { time_out: timeout as i32 });
             let origin = Origin { conn, xid: 0, op: op::CREATE_SESSION, read_only_byte, received_ms: now_ms };
-            out.push(CommitItem::Txn { txn: Transaction { header, body, digest: None }, origin: Some(origin) });
+            let digest = self.txn_digest(tree, header.kind);
+            out.push(CommitItem::Txn { txn: Transaction { header, body, digest }, origin: Some(origin) });
             return;
         }
         let passwd_ok = req.passwd.as_deref() == Some(&password(req.session_id)[..]);
@@ -258,13 +264,15 @@ impl Prep {
                 TxnBody::Error(ErrorTxn { err: code.code() })
             }
         };
-        Transaction { header, body, digest: None }
+        let digest = self.txn_digest(tree, header.kind);
+        Transaction { header, body, digest }
     }
 
     /// Every sub-op shares the multi's zxid. On the first failure the changes made by earlier
     /// sub-ops are rolled back; the txn keeps them, then ErrorTxn(code), then ErrorTxn(-2).
     fn prep_multi(&mut self, tree: &DataTree, req: &Request, ops: &[ClientOp], header: &TxnHeader) -> TxnBody {
         self.journal = Some(Vec::new());
+        let digest_before = self.tree_digest;
         let mut subs = Vec::with_capacity(ops.len());
         let mut failed = false;
         for o in ops {
@@ -283,6 +291,7 @@ impl Prep {
                             None => self.outstanding.remove(&p),
                         };
                     }
+                    self.tree_digest = digest_before;
                 }
             }
         }
@@ -333,7 +342,8 @@ impl Prep {
                 node.stat.version = version;
                 node.stat.mtime = header.time;
                 node.stat.mzxid = zxid;
-                self.put(s.path.clone(), zxid, Some(node));
+                node.data = s.data.clone().map(Vec::into_boxed_slice);
+                self.put_changed(tree, s.path.clone(), zxid, Some(node));
                 Ok(TxnBody::SetData(SetDataTxn { path: s.path.clone(), data: s.data.clone(), version }))
             }
             ClientOp::SetAcl(s) => {
@@ -344,7 +354,7 @@ impl Prep {
                 let version = check_version(node.stat.aversion, s.version)?;
                 node.stat.aversion = version;
                 node.acl = list.clone();
-                self.put(s.path.clone(), zxid, Some(node));
+                self.put_changed(tree, s.path.clone(), zxid, Some(node));
                 Ok(TxnBody::SetAcl(SetAclTxn { path: s.path.clone(), acl: list, version }))
             }
             ClientOp::Check(c) => {
@@ -443,7 +453,7 @@ impl Prep {
         parent.child_count += 1;
         parent.stat.cversion = new_cversion;
         parent.stat.pzxid = zxid;
-        self.put(parent_path.to_string(), zxid, Some(parent));
+        self.put_changed(tree, parent_path.to_string(), zxid, Some(parent));
         let stat = StatPersisted {
             czxid: zxid,
             mzxid: zxid,
@@ -455,7 +465,8 @@ impl Prep {
             ephemeral_owner,
             pzxid: zxid,
         };
-        self.put(full, zxid, Some(PendingNode { stat, child_count: 0, acl: list }));
+        let data = data.clone().map(Vec::into_boxed_slice);
+        self.put_changed(tree, full, zxid, Some(PendingNode { stat, child_count: 0, acl: list, data }));
         Ok(body)
     }
 
@@ -477,7 +488,8 @@ impl Prep {
         }
         let header = TxnHeader { client_id: session, cxid, zxid, time: wall_ms, kind: op::CLOSE_SESSION };
         let body = TxnBody::CloseSession(Some(CloseSessionTxn { paths_to_delete: paths }));
-        Transaction { header, body, digest: None }
+        let digest = self.txn_digest(tree, header.kind);
+        Transaction { header, body, digest }
     }
 
     /// ContainerManager: empty containers that once had children, and TTL nodes with no children
@@ -525,7 +537,36 @@ impl Prep {
             return p.node.clone().ok_or(ErrorCode::NoNode);
         }
         let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
-        Ok(PendingNode { stat: n.stat.clone(), child_count: n.children.len() as i32, acl: tree.acl_of(n) })
+        Ok(PendingNode {
+            stat: n.stat.clone(),
+            child_count: n.children.len() as i32,
+            acl: tree.acl_of(n),
+            data: n.data.clone(),
+        })
+    }
+
+    /// The tree digest once every prepared txn is applied (ZooKeeper's `getCurrentTreeDigest`).
+    fn current_digest(&self, tree: &DataTree) -> u64 {
+        match self.tree_digest {
+            Some((z, d)) if z > tree.last_processed_zxid => d,
+            _ => tree.digest(),
+        }
+    }
+
+    /// The TxnDigest a txn carries: the tree digest after it (none on error txns).
+    fn txn_digest(&self, tree: &DataTree, kind: i32) -> Option<TxnDigest> {
+        (kind != op::ERROR)
+            .then(|| TxnDigest { version: crate::tree::DIGEST_VERSION, tree_digest: self.current_digest(tree) as i64 })
+    }
+
+    /// Records a change to `path` and moves the running tree digest by the node's old and new
+    /// digests (ZooKeeper's precalculated digests: ADD, REMOVE, UPDATE).
+    fn put_changed(&mut self, tree: &DataTree, path: String, zxid: Zxid, node: Option<PendingNode>) {
+        let before = self.record(tree, &path).map(|n| digest_of(&path, n.data.as_deref(), &n.stat)).unwrap_or(0);
+        let after = node.as_ref().map(|n| digest_of(&path, n.data.as_deref(), &n.stat)).unwrap_or(0);
+        let digest = self.current_digest(tree).wrapping_sub(before).wrapping_add(after);
+        self.tree_digest = Some((zxid, digest));
+        self.put(path, zxid, node);
     }
 
     fn put(&mut self, path: String, zxid: Zxid, node: Option<PendingNode>) {
@@ -541,8 +582,8 @@ impl Prep {
         let mut parent = self.record(tree, parent_path)?;
         parent.child_count -= 1;
         parent.stat.pzxid = zxid;
-        self.put(parent_path.to_string(), zxid, Some(parent));
-        self.put(p.to_string(), zxid, None);
+        self.put_changed(tree, parent_path.to_string(), zxid, Some(parent));
+        self.put_changed(tree, p.to_string(), zxid, None);
         Ok(())
     }
 }
@@ -660,6 +701,36 @@ mod tests {
         }
         let x = run(&mut p, &tree, create("/x", 0));
         assert_eq!(x.header.kind, op::CREATE, "the rolled-back /x can be created");
+    }
+
+    #[test]
+    fn txn_digests_are_the_tree_digest_after_the_txn() {
+        let mut tree = DataTree::new();
+        let mut p = prep();
+        let ops = vec![
+            create("/a", 0),
+            create("/a/b", 1),
+            create("/a/s-", 2),
+            ClientOp::SetData(SetDataRequest { path: "/a".into(), data: Some(b"new".to_vec()), version: -1 }),
+            ClientOp::Multi(vec![create("/m", 0), create("/nope/x", 0)]),
+            ClientOp::Multi(vec![create("/m", 0), create("/m/c", 0)]),
+            ClientOp::Delete(DeleteRequest { path: "/a/b".into(), version: -1 }),
+            create("/a", 0), // fails: an error txn, no digest
+            create("/e", 1),
+        ];
+        // Prepare everything first (all in flight), then apply in order: each digest must match.
+        let txns: Vec<Transaction> = ops.into_iter().map(|o| run(&mut p, &tree, o)).collect();
+        for t in &txns {
+            tree.apply(&t.header, &t.body, &mut Vec::new());
+            match &t.digest {
+                Some(d) => assert_eq!(d.tree_digest as u64, tree.digest(), "after 0x{:x}", t.header.zxid),
+                None => assert_eq!(t.header.kind, op::ERROR),
+            }
+        }
+        let close = p.close_session(&tree, 7, 0, 9);
+        tree.apply(&close.header, &close.body, &mut Vec::new());
+        assert!(tree.get("/e").is_none(), "closeSession deleted the ephemeral");
+        assert_eq!(close.digest.unwrap().tree_digest as u64, tree.digest());
     }
 
     #[test]

@@ -143,11 +143,15 @@ pub const DIGEST_VERSION: i32 = 2;
 /// ZooKeeper's per-node digest (`DigestCalculator.calculateDigest`): CRC-32 of the path (the root
 /// as ""), the data and 60 bytes of stat. Nodes under `/zookeeper/` count as 0.
 pub fn node_digest(path: &str, node: &Node) -> u64 {
+    digest_of(path, node.data.as_deref(), &node.stat)
+}
+
+/// `node_digest` from the parts a digest covers (prep computes it for nodes not yet applied).
+pub fn digest_of(path: &str, data: Option<&[u8]>, st: &StatPersisted) -> u64 {
     if path.starts_with("/zookeeper/") {
         return 0;
     }
     let path = if path == "/" { "" } else { path };
-    let st = &node.stat;
     let mut b = [0u8; 60];
     for (i, v) in [st.czxid, st.mzxid, st.pzxid, st.ctime, st.mtime].iter().enumerate() {
         b[i * 8..i * 8 + 8].copy_from_slice(&v.to_be_bytes());
@@ -158,7 +162,7 @@ pub fn node_digest(path: &str, node: &Node) -> u64 {
     b[52..60].copy_from_slice(&st.ephemeral_owner.to_be_bytes());
     let mut crc = Crc32::new();
     crc.update(path.as_bytes());
-    if let Some(d) = &node.data {
+    if let Some(d) = data {
         crc.update(d);
     }
     crc.update(&b);
