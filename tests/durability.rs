@@ -90,6 +90,7 @@ fn restart_keeps_every_acknowledged_write_and_stat() {
     let s = s.restart();
     let mut c = Client::connect(s.addr, T).unwrap();
     assert_eq!(dump(&mut c, "/w"), before, "data and stats survive kill -9");
+    assert!(!s.log().contains("digest mismatch"), "{}", s.log());
     assert_eq!(c.create("/w/seq-", b"", 2).unwrap(), format!("/w/seq-{creates:010}"), "sequence numbers go on");
     // The session survived the restart too: it resumes, and closing it removes its ephemeral.
     let owner = Client::resume(s.addr, T, id, pw, z).unwrap();

@@ -89,6 +89,16 @@ pub fn recover(snap_dir: &Path, log_dir: &Path) -> Result<Recovered, StorageErro
         changes.clear();
         tree.apply(&txn.header, &txn.body, &mut changes);
         replayed += 1;
+        if let Some(d) = &txn.digest {
+            if d.tree_digest as u64 != tree.digest() {
+                log::error!(
+                    "digest mismatch replaying 0x{:x}: the log says 0x{:x}, the tree is at 0x{:x}",
+                    rec.zxid,
+                    d.tree_digest,
+                    tree.digest()
+                );
+            }
+        }
         if let Some((z, d)) = digest {
             if z == rec.zxid && d != tree.digest() {
                 log::error!(
