@@ -14,7 +14,7 @@ use crate::jute::{JuteWrite, Record};
 use crate::sessions::password;
 use crate::tree::{acl, Applied, Change, DataTree};
 use crate::watches::Watches;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// What the shell must do, in order.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,8 +38,19 @@ pub struct ConnInfo {
     pub stats: ConnView,
 }
 
+/// What waits in a session's queue behind a write that is out at the leader.
+enum Queued {
+    Write { cxid: i32 },
+    Read(Request),
+}
+
 pub struct Commit {
     pub skip_acl: bool,
+    /// Writes sent to the leader, by (session, cxid): where their replies go.
+    forwarded: HashMap<(SessionId, i32), Origin>,
+    /// Per session, in request order: forwarded writes not yet applied, and the reads behind
+    /// them (ZooKeeper's CommitProcessor rule). Empty for a session with nothing out.
+    session_queues: HashMap<SessionId, VecDeque<Queued>>,
     pub watches: Watches,
     conns: HashMap<ConnId, ConnInfo>,
     session_conn: HashMap<SessionId, ConnId>,
@@ -51,6 +62,8 @@ impl Commit {
     pub fn new(skip_acl: bool) -> Commit {
         Commit {
             skip_acl,
+            forwarded: HashMap::new(),
+            session_queues: HashMap::new(),
             watches: Watches::new(),
             conns: HashMap::new(),
             session_conn: HashMap::new(),
@@ -80,7 +93,14 @@ impl Commit {
     ) {
         match item {
             CommitItem::Txn { txn, origin } => self.on_txn(tree, txn, origin, now_ms, out),
-            CommitItem::Read(req) => self.on_read(tree, req, now_ms, out),
+            CommitItem::Read(req) => match self.session_queues.get_mut(&req.session) {
+                Some(q) if !q.is_empty() => q.push_back(Queued::Read(req)),
+                _ => self.on_read(tree, req, now_ms, out),
+            },
+            CommitItem::Forwarded { session, origin } => {
+                self.session_queues.entry(session).or_default().push_back(Queued::Write { cxid: origin.xid });
+                self.forwarded.insert((session, origin.xid), origin);
+            }
             CommitItem::Attach { conn, session, timeout_ms, read_only_byte } => {
                 if let Some(old) = self.session_conn.insert(session, conn) {
                     if old != conn {
@@ -178,6 +198,49 @@ impl Commit {
         &mut self,
         tree: &mut DataTree,
         txn: Transaction,
+        origin: Option<Origin>,
+        now_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        // A txn from the leader may answer a write this server forwarded.
+        let key = (txn.header.client_id, txn.header.cxid);
+        let (origin, forwarded) = match origin {
+            Some(o) => (Some(o), false),
+            None => match self.forwarded.remove(&key) {
+                Some(o) => (Some(o), true),
+                None => (None, false),
+            },
+        };
+        self.apply_txn(tree, &txn, origin, now_ms, out);
+        if forwarded {
+            self.release_session(tree, key.0, key.1, now_ms, out);
+        }
+    }
+
+    /// A forwarded write of `session` is applied: serve the reads queued behind it, up to its
+    /// next forwarded write.
+    fn release_session(&mut self, tree: &DataTree, session: SessionId, cxid: i32, now_ms: u64, out: &mut Vec<Output>) {
+        let Some(mut q) = self.session_queues.remove(&session) else { return };
+        match q.front() {
+            Some(Queued::Write { cxid: c }) if *c == cxid => {
+                q.pop_front();
+            }
+            _ => log::warn!("session 0x{session:x}: applied cxid {cxid} is not the next forwarded write"),
+        }
+        while let Some(Queued::Read(_)) = q.front() {
+            if let Some(Queued::Read(req)) = q.pop_front() {
+                self.on_read(tree, req, now_ms, out);
+            }
+        }
+        if !q.is_empty() {
+            self.session_queues.insert(session, q);
+        }
+    }
+
+    fn apply_txn(
+        &mut self,
+        tree: &mut DataTree,
+        txn: &Transaction,
         origin: Option<Origin>,
         now_ms: u64,
         out: &mut Vec<Output>,
@@ -593,4 +656,91 @@ pub fn frame_of<R: Record>(r: &R) -> Vec<u8> {
 fn patch_len(b: &mut [u8]) {
     let n = (b.len() - 4) as i32;
     b[..4].copy_from_slice(&n.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::fourlw::SystemHost;
+    use crate::jute::data::open_acl_unsafe;
+    use crate::jute::txn::{CreateSessionTxn, CreateTxn, TxnHeader};
+    use crate::jute::txn_body::TxnBody;
+    use std::sync::Arc;
+
+    fn xids(out: &[Output]) -> Vec<i32> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send { frame, reply: true, .. } => Some(i32::from_be_bytes(frame[4..8].try_into().unwrap())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A follower: a session's read waits behind its own write that is out at the leader, and
+    /// both replies leave in request order once the leader's txn is applied.
+    #[test]
+    fn reads_wait_behind_the_sessions_forwarded_writes() {
+        let cfg = Config::parse(std::path::Path::new("zoo.cfg"), "dataDir=/tmp/x\n").unwrap();
+        let view = View { mode: "follower", config: &cfg, started_wall_ms: 0, host: &SystemHost };
+        let mut tree = DataTree::new();
+        let mut c = Commit::new(false);
+        let mut out = Vec::new();
+        let (conn, session) = (1, 0x77);
+        c.on_accept(conn, "/127.0.0.1:1".into(), 0);
+        let origin = |xid, op| Origin { conn, xid, op, read_only_byte: false, received_ms: 0 };
+        let hdr = |cxid, zxid, kind| TxnHeader { client_id: session, cxid, zxid, time: 0, kind };
+        let session_txn = Transaction {
+            header: hdr(0, 1, op::CREATE_SESSION),
+            body: TxnBody::CreateSession(CreateSessionTxn { time_out: 4000 }),
+            digest: None,
+        };
+        c.step(
+            &mut tree,
+            CommitItem::Forwarded { session, origin: origin(0, op::CREATE_SESSION) },
+            0,
+            0,
+            &view,
+            &mut out,
+        );
+        c.step(&mut tree, CommitItem::Txn { txn: session_txn, origin: None }, 0, 0, &view, &mut out);
+        assert!(out.iter().any(|o| matches!(o, Output::SessionReady { session: 0x77, .. })));
+        out.clear();
+        c.step(&mut tree, CommitItem::Forwarded { session, origin: origin(5, op::CREATE) }, 0, 0, &view, &mut out);
+        let read = Request {
+            conn,
+            session,
+            xid: 6,
+            op: ClientOp::Exists(ExistsRequest { path: "/a".into(), watch: false }),
+            auth: Arc::new(vec![]),
+            received_ms: 0,
+        };
+        c.step(&mut tree, CommitItem::Read(read), 0, 0, &view, &mut out);
+        assert!(xids(&out).is_empty(), "the read waits for the session's write");
+        let create = Transaction {
+            header: hdr(5, 2, op::CREATE),
+            body: TxnBody::Create(CreateTxn {
+                path: "/a".into(),
+                data: None,
+                acl: open_acl_unsafe(),
+                ephemeral: false,
+                parent_cversion: 1,
+            }),
+            digest: None,
+        };
+        c.step(&mut tree, CommitItem::Txn { txn: create, origin: None }, 0, 0, &view, &mut out);
+        assert_eq!(xids(&out), [5, 6], "write reply, then the read that sees it");
+        // With nothing out, reads are served at once.
+        out.clear();
+        let read = Request {
+            conn,
+            session,
+            xid: 7,
+            op: ClientOp::Exists(ExistsRequest { path: "/a".into(), watch: false }),
+            auth: Arc::new(vec![]),
+            received_ms: 0,
+        };
+        c.step(&mut tree, CommitItem::Read(read), 0, 0, &view, &mut out);
+        assert_eq!(xids(&out), [7]);
+    }
 }

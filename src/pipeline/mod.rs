@@ -342,6 +342,10 @@ pub enum CommitItem {
     Txn { txn: Transaction, origin: Option<Origin> },
     /// A read (or ping, sync, watch bookkeeping) to serve against the tree.
     Read(Request),
+    /// A local client's write went to the leader (a follower's REQUEST): its txn comes back as a
+    /// `Txn` without origin, matched by (session, cxid). Until then the session's later reads wait
+    /// (a session sees its own writes).
+    Forwarded { session: SessionId, origin: Origin },
     /// A reconnect of a live session onto a new connection.
     Attach { conn: ConnId, session: SessionId, timeout_ms: u32, read_only_byte: bool },
     /// A handshake refused: expired session or wrong password gets the "expired" reply.
