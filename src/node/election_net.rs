@@ -22,9 +22,12 @@
 //!   and the bare sid of a pre-3.4.6 peer) and writes nothing back.
 //! - **Only connections from the higher sid to the lower survive.** An acceptor that hears from a
 //!   lower sid closes the socket, drops any connection it still has to that sid (the peer would not
-//!   dial if it had one), and dials back, to the addresses the initial message announced. A dialer
-//!   that reaches a higher sid still writes its initial message, then closes: the higher sid dials
-//!   back. So every pair settles on one connection, opened by the higher sid.
+//!   dial if it had one), and dials back: to the addresses the initial message announced (wildcards
+//!   left out), then to the configured one. A dialer that reaches a higher sid still writes its
+//!   initial message, then closes: the higher sid dials back. So every pair settles on one
+//!   connection, opened by the higher sid. When both dial at once this takes one extra round: the
+//!   higher sid keeps its own connection until the lower sid's initial message arrives, then drops
+//!   it and dials again.
 //! - **One connection per peer.** A new connection for a sid replaces (closes) the old one.
 //! - **Newest message wins.** Each peer has a send queue of capacity one (`SEND_CAPACITY`): an
 //!   unsent notification is replaced by a newer one. A sender thread that starts on a new
@@ -38,11 +41,19 @@
 //!   the dial has a timeout (`CONNECT_TIMEOUT`, ZooKeeper's `cnxTO`).
 //!
 //! Where this differs from ZooKeeper, it is to bound what a stranger on the port can do: the
-//! initial message is read in a thread of its own (ZooKeeper reads it in the listener) under one
-//! deadline for the whole message; handshakes and dials in flight are capped; a sid that claims to
-//! be ourselves or `OBSERVER_ID` (ZooKeeper gives observers synthetic negative ids, which our
-//! `u64` sids cannot carry) is closed; unknown sids (observers, servers a reconfig added) are
-//! accepted, as in ZooKeeper, but only `UNKNOWN_PEERS_MAX` of them at a time.
+//! initial message is read in a thread of its own (ZooKeeper reads it in the listener, so one
+//! stalled connection holds up all others) under one deadline for the whole message; handshakes
+//! and dials in flight are capped; a sid that claims to be ourselves or `OBSERVER_ID` (ZooKeeper
+//! gives observers synthetic negative ids, which our `u64` sids cannot carry) is closed; unknown
+//! sids (observers, servers a reconfig added) are accepted, as in ZooKeeper, but only
+//! `UNKNOWN_PEERS_MAX` of them at a time. Because handshakes run in parallel, an accepted
+//! connection never replaces one accepted after it (ZooKeeper gets that order for free).
+//!
+//! Two races that ZooKeeper leaves to FLE's re-sends are closed here, because both can leave a
+//! pair with no connection and a message stuck in a queue: a dialer leaves the in-flight set in
+//! the same locked step as it registers (so a dial-back asked for a moment later is not skipped),
+//! and a sender records its message as the last sent only while its connection is still the
+//! current one (otherwise it puts the message back for the next connection).
 //!
 //! Shutdown closes every socket and drops every channel the threads wait on, then joins them all.
 //! When it returns, the net no longer holds the inbox's sender.
