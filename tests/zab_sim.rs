@@ -11,6 +11,7 @@
 //! no acknowledged write was lost.
 
 use rookery::codes::op;
+use rookery::election::{Election, Notification, Output as Fo, PeerState, Timing};
 use rookery::ids::{epoch_of, zxid, Zxid};
 use rookery::jute::data::open_acl_unsafe;
 use rookery::jute::quorum::QuorumPacket;
@@ -101,7 +102,21 @@ impl Server {
     }
 }
 
+/// Real Fast Leader Election: one core per server and a lossy, delayed notification network.
+struct Fle {
+    cores: Vec<Election>,
+    /// (tick due, from, to, notification)
+    notes: Vec<(u64, u64, u64, Notification)>,
+    now: u64,
+    /// A server elected FOLLOWING waits for its leader to lead: (leader, since tick).
+    waiting: BTreeMap<u64, (u64, u64)>,
+}
+
+const FLE_TIMING: Timing =
+    Timing { finalize_wait_ticks: 2, notification_interval_min_ticks: 2, notification_interval_max_ticks: 20 };
+
 struct Sim {
+    fle: Option<Fle>,
     rng: Rng,
     servers: Vec<Server>,
     links: BTreeMap<u64, Link>,
@@ -149,6 +164,7 @@ impl Sim {
             })
             .collect();
         Sim {
+            fle: None,
             rng: Rng(seed | 1),
             servers,
             links: BTreeMap::new(),
@@ -211,6 +227,16 @@ impl Sim {
                 (s.current_epoch, s.last_logged(), s.id)
             })
             .expect("non-empty");
+        self.lead(best);
+        for id in candidates {
+            if id != best {
+                self.follow(id, best);
+            }
+        }
+    }
+
+    /// Server `best` starts leading: a leader core over its log (all of it counts as committed).
+    fn lead(&mut self, best: u64) {
         let s = &self.servers[self.idx(best)];
         let recent: Vec<(Zxid, Vec<u8>)> = s
             .log
@@ -234,11 +260,6 @@ impl Sim {
         let i = self.idx(best);
         self.servers[i].role = Role::Leader(core);
         self.log.push(format!("server {best} leads"));
-        for id in candidates {
-            if id != best {
-                self.follow(id, best);
-            }
-        }
     }
 
     fn follow(&mut self, id: u64, leader: u64) {
@@ -275,6 +296,93 @@ impl Sim {
         }
     }
 
+    fn with_fle(n: u64, seed: u64) -> Sim {
+        let mut sim = Sim::new(n, seed);
+        let voters = sim.voters();
+        let cores = (1..=n).map(|id| Election::new(id, voters.clone(), BTreeSet::new(), 0, 0, FLE_TIMING)).collect();
+        sim.fle = Some(Fle { cores, notes: Vec::new(), now: 0, waiting: BTreeMap::new() });
+        for id in 1..=n {
+            sim.start_looking(id);
+        }
+        sim
+    }
+
+    fn start_looking(&mut self, id: u64) {
+        let i = self.idx(id);
+        let (zxid, epoch) = (self.servers[i].last_logged(), self.servers[i].current_epoch as i64);
+        let Some(fle) = &mut self.fle else { return };
+        fle.waiting.remove(&id);
+        let out = fle.cores[i].start_looking(zxid, epoch);
+        self.election_outputs(id, out);
+    }
+
+    fn election_outputs(&mut self, id: u64, out: Vec<Fo>) {
+        for o in out {
+            match o {
+                Fo::Send { to, notification } => {
+                    let delay = 1 + self.rng.below(4);
+                    let fle = self.fle.as_mut().expect("fle mode");
+                    fle.notes.push((fle.now + delay, id, to, notification));
+                }
+                Fo::Elected { vote, state } => {
+                    let i = self.idx(id);
+                    if !matches!(self.servers[i].role, Role::Looking) {
+                        continue;
+                    }
+                    match state {
+                        PeerState::Leading => {
+                            self.log.push(format!("server {id} elected itself (round {})", vote.election_epoch));
+                            self.lead(id);
+                        }
+                        _ => {
+                            let fle = self.fle.as_mut().expect("fle mode");
+                            fle.waiting.insert(id, (vote.leader, fle.now));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One election tick: deliver due notifications (some lost, none across partitions), tick
+    /// every core, and connect waiting followers to their leader once it leads.
+    fn fle_tick(&mut self) {
+        let Some(fle) = &mut self.fle else { return };
+        fle.now += 1;
+        let now = fle.now;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut fle.notes).into_iter().partition(|n| n.0 <= now);
+        fle.notes = later;
+        for (_, from, to, n) in due {
+            if !self.reachable(from, to) || self.rng.chance(10) {
+                continue;
+            }
+            let i = self.idx(to);
+            let out = self.fle.as_mut().expect("fle mode").cores[i].on_notification(from, n);
+            self.election_outputs(to, out);
+        }
+        for id in self.voters() {
+            let i = self.idx(id);
+            if !self.servers[i].up {
+                continue;
+            }
+            let out = self.fle.as_mut().expect("fle mode").cores[i].on_tick(now);
+            self.election_outputs(id, out);
+        }
+        let waiting: Vec<(u64, (u64, u64))> =
+            self.fle.as_ref().expect("fle mode").waiting.iter().map(|(k, v)| (*k, *v)).collect();
+        for (id, (leader, since)) in waiting {
+            let (s, l) = (&self.servers[self.idx(id)], &self.servers[self.idx(leader)]);
+            if !s.up || !matches!(s.role, Role::Looking) {
+                self.fle.as_mut().expect("fle mode").waiting.remove(&id);
+            } else if matches!(l.role, Role::Leader(_)) && self.reachable(id, leader) {
+                self.fle.as_mut().expect("fle mode").waiting.remove(&id);
+                self.follow(id, leader);
+            } else if now - since > 30 {
+                self.start_looking(id);
+            }
+        }
+    }
+
     fn become_looking(&mut self, id: u64) {
         let i = self.idx(id);
         let links: Vec<u64> =
@@ -287,6 +395,9 @@ impl Sim {
         s.recover();
         for k in links {
             self.drop_link(k);
+        }
+        if self.servers[i].up {
+            self.start_looking(id);
         }
     }
 
@@ -336,6 +447,9 @@ impl Sim {
                         assert_eq!(other, id, "two leaders established epoch {epoch}");
                     }
                     self.log.push(format!("server {id} established epoch {epoch}"));
+                    if let Some(fle) = &mut self.fle {
+                        fle.cores[i].update_election_vote(epoch as i64);
+                    }
                 }
                 leader::Output::StepDown(why) => {
                     self.log.push(format!("server {id} steps down: {why}"));
@@ -392,7 +506,12 @@ impl Sim {
                 }
                 learner::Output::Persist(t) => self.servers[i].unsynced.push(t),
                 learner::Output::Apply(z) => self.apply(id, z),
-                learner::Output::Serving => {}
+                learner::Output::Serving => {
+                    let epoch = self.servers[i].current_epoch as i64;
+                    if let Some(fle) = &mut self.fle {
+                        fle.cores[i].update_election_vote(epoch);
+                    }
+                }
                 learner::Output::Synced(_) | learner::Output::Revalidated { .. } => {}
                 learner::Output::Abandon(why) => {
                     self.log.push(format!("server {id} abandons: {why}"));
@@ -506,7 +625,11 @@ impl Sim {
                 Role::Looking => {}
             }
         }
-        self.elect();
+        if self.fle.is_some() {
+            self.fle_tick();
+        } else {
+            self.elect();
+        }
     }
 
     fn write(&mut self) {
@@ -542,6 +665,11 @@ impl Sim {
         s.up = true;
         s.recover();
         self.log.push(format!("server {id} restarts"));
+        if let Some(fle) = &mut self.fle {
+            let voters = fle.cores[i].voters().clone();
+            fle.cores[i] = Election::new(id, voters, BTreeSet::new(), 0, 0, FLE_TIMING);
+            self.start_looking(id);
+        }
     }
 
     fn state(&self) -> String {
@@ -667,7 +795,10 @@ impl Sim {
 }
 
 fn run(n: u64, seed: u64, steps: u64) {
-    let mut sim = Sim::new(n, seed);
+    run_with(Sim::new(n, seed), seed, steps)
+}
+
+fn run_with(mut sim: Sim, seed: u64, steps: u64) {
     for _ in 0..steps {
         sim.step();
     }
@@ -723,6 +854,22 @@ fn five_servers_under_faults() {
     }
 }
 
+/// The same faults, with leaders chosen by the real Fast Leader Election core (FLE alone may
+/// make two servers LEADING in one round; ZAB's epoch quorum must let only one establish).
+#[test]
+fn three_servers_with_fast_leader_election() {
+    for seed in seeds() {
+        run_with(Sim::with_fle(3, seed), seed, 3_000);
+    }
+}
+
+#[test]
+fn five_servers_with_fast_leader_election() {
+    for seed in seeds() {
+        run_with(Sim::with_fle(5, seed), seed, 3_000);
+    }
+}
+
 #[test]
 fn quiet_cluster_commits_every_write() {
     let mut sim = Sim::new(3, 7);
@@ -741,4 +888,24 @@ fn quiet_cluster_commits_every_write() {
     assert!(sim.converge(), "{}\n{}", sim.log.join("\n"), sim.state());
     assert!(sim.committed.len() > 150, "{} commits", sim.committed.len());
     let _ = HashMap::<u8, u8>::new();
+}
+
+/// FLE really does the electing here: leaders are elected, epochs established, writes committed,
+/// and (over enough seeds) FLE's occasional second LEADING server is seen and contained.
+#[test]
+fn fast_leader_election_drives_the_cluster() {
+    let mut elected = 0;
+    let mut established = 0;
+    let mut committed = 0;
+    for seed in seeds().into_iter().take(20) {
+        let mut sim = Sim::with_fle(3, seed);
+        for _ in 0..3_000 {
+            sim.step();
+        }
+        assert!(sim.converge(), "seed {seed}");
+        elected += sim.log.iter().filter(|l| l.contains("elected itself")).count();
+        established += sim.leaders_by_epoch.len();
+        committed += sim.committed.len();
+    }
+    assert!(elected >= 20 && established >= 20 && committed > 100, "{elected} {established} {committed}");
 }
