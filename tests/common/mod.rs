@@ -2,6 +2,8 @@
 //! directory, and ends only the process it started (by PID, on drop).
 #![allow(dead_code)]
 
+pub mod linearizable;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
