@@ -583,3 +583,161 @@ impl Leader {
         out.push(Output::StepDown(why));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jute::txn::{ErrorTxn, TxnHeader};
+    use crate::jute::txn_body::TxnBody;
+
+    fn txn(zxid: Zxid) -> Transaction {
+        Transaction {
+            header: TxnHeader { client_id: 1, cxid: 1, zxid, time: 0, kind: op::ERROR },
+            body: TxnBody::Error(ErrorTxn { err: 0 }),
+            digest: None,
+        }
+    }
+
+    /// A leader (server 1 of 3) whose log holds `log`; learner 2 connects with `peer_last` and
+    /// learner 3 with an empty log. Returns the packet types (and zxids) sent to learner 2.
+    fn sync_for(log: &[Zxid], peer_last: Zxid) -> Vec<(PacketType, Zxid)> {
+        sync_for_epochs(log, 1, peer_last, 1)
+    }
+
+    /// As `sync_for`, with the leader's and the learner's current epochs given (the new epoch is
+    /// one past the leader's).
+    fn sync_for_epochs(log: &[Zxid], leader_epoch: u32, peer_last: Zxid, peer_epoch: i32) -> Vec<(PacketType, Zxid)> {
+        let new_epoch = leader_epoch + 1;
+        let cfg = LeaderConfig {
+            my_id: 1,
+            voters: [1, 2, 3].into(),
+            init_limit_ticks: 10,
+            sync_limit_ticks: 5,
+            committed_log_max: 100,
+        };
+        let recent = log.iter().map(|z| (*z, txn(*z).to_bytes())).collect();
+        let last = log.last().copied().unwrap_or(0);
+        let mut l = Leader::new(cfg, leader_epoch, leader_epoch, last, recent);
+        let mut out = Vec::new();
+        let info =
+            |sid: i64| LearnerInfo { server_id: sid, protocol_version: PROTOCOL_VERSION, config_version: 0 }.to_bytes();
+        l.step(Input::LearnerConnected(2), &mut out);
+        let peer_accepted = zxid(peer_epoch as u32, 0);
+        l.step(Input::Packet(2, packet(PacketType::FollowerInfo, peer_accepted, Some(info(2)))), &mut out);
+        assert!(out.contains(&Output::WriteAcceptedEpoch(new_epoch)), "a quorum (1, 2) fixes the epoch: {out:?}");
+        out.clear();
+        l.step(Input::Packet(2, packet(PacketType::AckEpoch, peer_last, Some(pk::encode_int(peer_epoch)))), &mut out);
+        if out.iter().any(|o| matches!(o, Output::StepDown(_))) {
+            return vec![];
+        }
+        assert!(out.contains(&Output::WriteCurrentEpoch(new_epoch)), "{out:?}");
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(2, p) => Some((PacketType::from_i32(p.kind).unwrap(), p.zxid)),
+                Output::StreamSnapshot(2) => Some((PacketType::Snap, -1)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const E1: u32 = 1;
+
+    #[test]
+    fn up_to_date_learner_gets_an_empty_diff() {
+        let log = [zxid(E1, 1), zxid(E1, 2)];
+        assert_eq!(sync_for(&log, zxid(E1, 2)), [(PacketType::Diff, zxid(E1, 2)), (PacketType::NewLeader, zxid(2, 0))]);
+    }
+
+    #[test]
+    fn lagging_learner_gets_the_committed_txns_it_lacks() {
+        let log = [zxid(E1, 1), zxid(E1, 2), zxid(E1, 3)];
+        assert_eq!(
+            sync_for(&log, zxid(E1, 1)),
+            [
+                (PacketType::Diff, zxid(E1, 3)),
+                (PacketType::Proposal, zxid(E1, 2)),
+                (PacketType::Commit, zxid(E1, 2)),
+                (PacketType::Proposal, zxid(E1, 3)),
+                (PacketType::Commit, zxid(E1, 3)),
+                (PacketType::NewLeader, zxid(2, 0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn learner_ahead_in_an_older_epoch_is_truncated() {
+        // We lead from epoch 2 (nothing logged in it yet); the learner, still in epoch 1, holds
+        // txns after (1,2) that epoch 2's history does not have.
+        let log = [zxid(E1, 1), zxid(E1, 2)];
+        assert_eq!(
+            sync_for_epochs(&log, 2, zxid(E1, 5), 1),
+            [(PacketType::Trunc, zxid(E1, 2)), (PacketType::NewLeader, zxid(3, 0))]
+        );
+    }
+
+    #[test]
+    fn learner_ahead_in_our_own_epoch_makes_us_step_down() {
+        // Same epoch, longer log: this server should not have won the election
+        // (`Leader.waitForEpochAck`: "Follower is ahead of the leader").
+        let log = [zxid(E1, 1), zxid(E1, 2)];
+        assert!(sync_for(&log, zxid(E1, 5)).is_empty());
+    }
+
+    #[test]
+    fn learner_with_a_txn_we_lack_is_truncated_then_diffed() {
+        // The learner logged (1,3), which our history (…, (1,2), (1,4)) does not hold: it is cut
+        // back to (1,2), then gets what follows in ours.
+        let log = [zxid(E1, 1), zxid(E1, 2), zxid(E1, 4)];
+        assert_eq!(
+            sync_for(&log, zxid(E1, 3)),
+            [
+                (PacketType::Trunc, zxid(E1, 2)),
+                (PacketType::Proposal, zxid(E1, 4)),
+                (PacketType::Commit, zxid(E1, 4)),
+                (PacketType::NewLeader, zxid(2, 0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn learner_behind_the_in_memory_log_gets_a_snapshot() {
+        let log = [zxid(E1, 10), zxid(E1, 11)];
+        assert_eq!(
+            sync_for(&log, zxid(E1, 2)),
+            [(PacketType::Snap, zxid(E1, 11)), (PacketType::Snap, -1), (PacketType::NewLeader, zxid(2, 0))]
+        );
+    }
+
+    #[test]
+    fn commits_wait_for_a_quorum_and_go_in_order() {
+        let cfg = LeaderConfig {
+            my_id: 1,
+            voters: [1, 2, 3].into(),
+            init_limit_ticks: 10,
+            sync_limit_ticks: 5,
+            committed_log_max: 10,
+        };
+        let mut l = Leader::new(cfg, 0, 0, 0, Vec::new());
+        let mut out = Vec::new();
+        let info = LearnerInfo { server_id: 2, protocol_version: PROTOCOL_VERSION, config_version: 0 }.to_bytes();
+        l.step(Input::LearnerConnected(2), &mut out);
+        l.step(Input::Packet(2, packet(PacketType::FollowerInfo, 0, Some(info))), &mut out);
+        l.step(Input::Packet(2, packet(PacketType::AckEpoch, 0, Some(pk::encode_int(0)))), &mut out);
+        l.step(Input::Packet(2, packet(PacketType::Ack, zxid(1, 0), None)), &mut out);
+        assert!(out.contains(&Output::Established { epoch: 1 }), "{out:?}");
+        out.clear();
+        l.step(Input::Propose(txn(zxid(1, 1))), &mut out);
+        l.step(Input::Propose(txn(zxid(1, 2))), &mut out);
+        // The follower acks the second first: nothing commits before the first has a quorum.
+        l.step(Input::Packet(2, packet(PacketType::Ack, zxid(1, 2), None)), &mut out);
+        l.step(Input::Persisted(zxid(1, 1)), &mut out);
+        let applied = |out: &[Output]| {
+            out.iter().filter_map(|o| if let Output::Apply(z) = o { Some(*z) } else { None }).collect::<Vec<_>>()
+        };
+        assert!(applied(&out).is_empty(), "(1,1) has only the leader's ack");
+        l.step(Input::Packet(2, packet(PacketType::Ack, zxid(1, 1), None)), &mut out);
+        assert_eq!(applied(&out), [zxid(1, 1)], "(1,2) still lacks the leader's own durability");
+        l.step(Input::Persisted(zxid(1, 2)), &mut out);
+        assert_eq!(applied(&out), [zxid(1, 1), zxid(1, 2)]);
+    }
+}

@@ -377,3 +377,94 @@ fn decode_txn(p: &QuorumPacket) -> Result<Transaction, String> {
 pub fn packet(kind: PacketType, zxid: Zxid, data: Option<Vec<u8>>) -> QuorumPacket {
     QuorumPacket { kind: kind as i32, zxid, data, auth_info: Vec::new() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes::op;
+    use crate::jute::txn::{ErrorTxn, TxnHeader};
+    use crate::jute::txn_body::TxnBody;
+
+    fn proposal(z: Zxid) -> QuorumPacket {
+        let t = Transaction {
+            header: TxnHeader { client_id: 1, cxid: 1, zxid: z, time: 0, kind: op::ERROR },
+            body: TxnBody::Error(ErrorTxn { err: 0 }),
+            digest: None,
+        };
+        packet(PacketType::Proposal, z, Some(t.to_bytes()))
+    }
+
+    fn acks(out: &[Output]) -> Vec<Zxid> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(p) if p.kind == PacketType::Ack as i32 => Some(p.zxid),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Discovery and a DIFF sync carrying one committed proposal; returns the learner before
+    /// NEWLEADER is handled.
+    fn synced_to_diff() -> (Learner, Vec<Output>) {
+        let mut l = Learner::new(2, false, 1, 1, zxid(1, 1), 10, 5);
+        let mut out = Vec::new();
+        l.step(Input::Connected, &mut out);
+        l.step(
+            Input::Packet(packet(PacketType::LeaderInfo, zxid(2, 0), Some(packet::encode_int(PROTOCOL_VERSION)))),
+            &mut out,
+        );
+        assert!(out.contains(&Output::WriteAcceptedEpoch(2)), "the new epoch is accepted durably first: {out:?}");
+        l.step(Input::Packet(packet(PacketType::Diff, zxid(1, 2), None)), &mut out);
+        l.step(Input::Packet(proposal(zxid(1, 2))), &mut out);
+        l.step(Input::Packet(packet(PacketType::Commit, zxid(1, 2), None)), &mut out);
+        (l, out)
+    }
+
+    #[test]
+    fn newleader_is_acked_only_after_the_sync_is_durable_and_the_epoch_written() {
+        let (mut l, mut out) = synced_to_diff();
+        out.clear();
+        l.step(Input::Packet(packet(PacketType::NewLeader, zxid(2, 0), None)), &mut out);
+        assert!(out.iter().any(|o| matches!(o, Output::Persist(t) if t.header.zxid == zxid(1, 2))));
+        assert!(acks(&out).is_empty(), "no ACK before the synced txn is durable: {out:?}");
+        assert!(!out.contains(&Output::WriteCurrentEpoch(2)));
+        out.clear();
+        l.step(Input::Persisted(zxid(1, 2)), &mut out);
+        let epoch_at = out.iter().position(|o| *o == Output::WriteCurrentEpoch(2)).expect("currentEpoch written");
+        let ack_at = out.iter().position(|o| matches!(o, Output::Send(p) if p.kind == PacketType::Ack as i32));
+        assert!(ack_at.is_some_and(|a| a > epoch_at), "currentEpoch before the ACK: {out:?}");
+        // Only UPTODATE makes the synced txn visible.
+        out.clear();
+        l.step(Input::Packet(packet(PacketType::UpToDate, -1, None)), &mut out);
+        assert!(out.contains(&Output::Apply(zxid(1, 2))) && out.contains(&Output::Serving), "{out:?}");
+    }
+
+    #[test]
+    fn proposals_are_acked_each_and_only_once_durable() {
+        let (mut l, mut out) = synced_to_diff();
+        l.step(Input::Packet(packet(PacketType::NewLeader, zxid(2, 0), None)), &mut out);
+        l.step(Input::Persisted(zxid(1, 2)), &mut out);
+        l.step(Input::Packet(packet(PacketType::UpToDate, -1, None)), &mut out);
+        out.clear();
+        l.step(Input::Packet(proposal(zxid(2, 1))), &mut out);
+        l.step(Input::Packet(proposal(zxid(2, 2))), &mut out);
+        assert!(acks(&out).is_empty());
+        l.step(Input::Persisted(zxid(2, 2)), &mut out);
+        assert_eq!(acks(&out), [zxid(2, 1), zxid(2, 2)], "one ACK per proposal, as ZooKeeper's leader counts them");
+        out.clear();
+        l.step(Input::Packet(packet(PacketType::Commit, zxid(2, 1), None)), &mut out);
+        assert_eq!(out, [Output::Apply(zxid(2, 1))]);
+    }
+
+    #[test]
+    fn an_older_epoch_is_refused() {
+        let mut l = Learner::new(2, false, 5, 5, zxid(5, 1), 10, 5);
+        let mut out = Vec::new();
+        l.step(Input::Connected, &mut out);
+        l.step(
+            Input::Packet(packet(PacketType::LeaderInfo, zxid(4, 0), Some(packet::encode_int(PROTOCOL_VERSION)))),
+            &mut out,
+        );
+        assert!(matches!(out.last(), Some(Output::Abandon(_))), "{out:?}");
+    }
+}
