@@ -79,11 +79,11 @@ pub fn check(initial: Reg, events: &[Event]) -> bool {
         // The earliest completion among ops not yet linearized: nothing invoked after it can go
         // before it.
         let horizon = (0..n).filter(|&i| done & (1 << i) == 0).filter_map(|i| events[i].end).min().unwrap_or(u64::MAX);
-        for i in 0..n {
-            if done & (1 << i) != 0 || events[i].start > horizon {
+        for (i, e) in events.iter().enumerate() {
+            if done & (1 << i) != 0 || e.start > horizon {
                 continue;
             }
-            if let Some(next) = events[i].op.step(reg) {
+            if let Some(next) = e.op.step(reg) {
                 stack.push((done | 1 << i, next));
             }
         }
