@@ -25,10 +25,12 @@
 
 mod common;
 
+use common::reference::ReferenceZk;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
@@ -52,8 +54,6 @@ const MAIN_CLASS: &str = "JavaClientChecks";
 /// How long one group may run, JVM start included (two busy cores make everything slower; the
 /// Java side bounds each of its own waits to 30 s).
 const GROUP_TIMEOUT: Duration = Duration::from_secs(180);
-/// How long a reference ZooKeeper may take to start serving.
-const REFERENCE_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the server may take to notice that a released connection is closed.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many lines of the server log a failure message shows.
@@ -120,7 +120,10 @@ enum Target {
 impl Target {
     fn start(extra: &str) -> Target {
         if std::env::var("ROOKERY_JAVA_REFERENCE").is_ok_and(|v| v == "zookeeper") {
-            Target::Reference(ReferenceZk::start(extra))
+            Target::Reference({
+                require_java();
+                ReferenceZk::start("java-refzk", extra, &format!("{CLASSPATH}:/etc/zookeeper/conf"), &LOG_FLAGS)
+            })
         } else {
             Target::Rookery(common::Server::start(extra))
         }
@@ -146,80 +149,6 @@ impl Target {
             Target::Reference(z) => std::fs::read_to_string(z.dir.0.join("server.log")).unwrap_or_default(),
         }
     }
-}
-
-/// Apache ZooKeeper 3.8 (`ZooKeeperServerMain` from the Debian jars) on an OS-chosen loopback
-/// port, in a temp dir, with the harness's tickTime; killed (this child only) on drop.
-struct ReferenceZk {
-    child: Child,
-    addr: SocketAddr,
-    dir: common::TempDir,
-}
-
-impl ReferenceZk {
-    fn start(extra: &str) -> ReferenceZk {
-        require_java();
-        let dir = common::TempDir::new("java-refzk");
-        // ZooKeeper reads the container check interval only as a JVM system property; other
-        // unknown zoo.cfg keys (extendedTypesEnabled) become `zookeeper.<key>` properties.
-        let mut props = vec!["-Dzookeeper.jmx.log4j.disable=true".to_string()];
-        let mut cfg_extra = String::new();
-        for line in extra.lines() {
-            match line.split_once('=') {
-                Some((k, v)) if k.trim() == "znode.container.checkIntervalMs" => {
-                    props.push(format!("-D{}={}", k.trim(), v.trim()))
-                }
-                _ => {
-                    cfg_extra.push_str(line);
-                    cfg_extra.push('\n');
-                }
-            }
-        }
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("pick a port").port();
-        let cfg = dir.0.join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 4lw.commands.whitelist=*\nadmin.enableServer=false\n{cfg_extra}",
-                dir.0.join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
-        let child = Command::new("java")
-            .args(&props)
-            .args(LOG_FLAGS)
-            .args([
-                "-cp",
-                &format!("{CLASSPATH}:/etc/zookeeper/conf"),
-                "org.apache.zookeeper.server.ZooKeeperServerMain",
-            ])
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn java (run `make deps` for Apache ZooKeeper)");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let z = ReferenceZk { child, addr, dir };
-        assert!(
-            common::wait_until(REFERENCE_START_TIMEOUT, || srvr(addr).contains("Mode: ")),
-            "reference ZooKeeper did not start on {addr}"
-        );
-        z
-    }
-}
-
-impl Drop for ReferenceZk {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn srvr(addr: SocketAddr) -> String {
-    four(addr, "srvr")
 }
 
 // ---------------------------------------------------------------------------------------------

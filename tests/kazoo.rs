@@ -11,18 +11,17 @@
 
 mod common;
 
+use common::reference::{self, ReferenceZk};
+
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long one script may run. The longest (sessions.py) waits for a few session expiries;
 /// two busy cores make everything slower.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
-/// How long a reference ZooKeeper may take to start serving.
-const REFERENCE_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many lines of the server log a failure message shows.
 const LOG_TAIL_LINES: usize = 300;
 
@@ -54,7 +53,7 @@ enum Target {
 impl Target {
     fn start(extra: &str) -> Target {
         if std::env::var("ROOKERY_KAZOO_REFERENCE").is_ok_and(|v| v == "zookeeper") {
-            Target::Reference(ReferenceZk::start(extra))
+            Target::Reference(ReferenceZk::start("kazoo-refzk", extra, reference::CLASSPATH, &[]))
         } else {
             Target::Rookery(common::Server::start(extra))
         }
@@ -70,85 +69,9 @@ impl Target {
     fn log(&self) -> String {
         match self {
             Target::Rookery(s) => s.log(),
-            Target::Reference(z) => std::fs::read_to_string(z.dir.0.join("server.log")).unwrap_or_default(),
+            Target::Reference(z) => z.log(),
         }
     }
-}
-
-/// Apache ZooKeeper 3.8 (`ZooKeeperServerMain` from the Debian jars) on an OS-chosen loopback
-/// port, in a temp dir; killed (this child only) on drop.
-struct ReferenceZk {
-    child: Child,
-    addr: SocketAddr,
-    dir: common::TempDir,
-}
-
-impl ReferenceZk {
-    fn start(extra: &str) -> ReferenceZk {
-        let dir = common::TempDir::new("kazoo-refzk");
-        // ZooKeeper reads the container check interval only as a JVM system property; other
-        // unknown zoo.cfg keys become `zookeeper.<key>` properties, as Rookery expects.
-        let mut props = vec!["-Dzookeeper.jmx.log4j.disable=true".to_string()];
-        let mut cfg_extra = String::new();
-        for line in extra.lines() {
-            match line.split_once('=') {
-                Some((k, v)) if k.trim() == "znode.container.checkIntervalMs" => {
-                    props.push(format!("-D{}={}", k.trim(), v.trim()))
-                }
-                _ => {
-                    cfg_extra.push_str(line);
-                    cfg_extra.push('\n');
-                }
-            }
-        }
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("pick a port").port();
-        let cfg = dir.0.join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 4lw.commands.whitelist=*\nadmin.enableServer=false\n{cfg_extra}",
-                dir.0.join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
-        let child = Command::new("java")
-            .args(&props)
-            .args(["-cp", "/usr/share/java/*:/etc/zookeeper/conf", "org.apache.zookeeper.server.ZooKeeperServerMain"])
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn java (run `make deps` for Apache ZooKeeper)");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let z = ReferenceZk { child, addr, dir };
-        assert!(
-            common::wait_until(REFERENCE_START_TIMEOUT, || srvr(addr).contains("Mode: ")),
-            "reference ZooKeeper did not start on {addr}"
-        );
-        z
-    }
-}
-
-impl Drop for ReferenceZk {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn srvr(addr: SocketAddr) -> String {
-    use std::io::Write;
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = s.write_all(b"srvr");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 /// Collects a child's pipe on a thread, so a chatty script can never block on a full pipe.

@@ -12,9 +12,10 @@
 
 pub mod proxy;
 
-use crate::common::{self, TempDir};
+use crate::common::reference::ReferenceZk;
+use crate::common::{self};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -58,7 +59,7 @@ impl Target {
     /// Starts a fresh standalone server (tickTime=200); `extra` lines are added to its zoo.cfg.
     pub fn start(extra: &str) -> Target {
         if against_reference() {
-            Target::Reference(ReferenceZk::start(extra))
+            Target::Reference(ReferenceZk::start("refzk", extra, ZK_CLASSPATH, &[]))
         } else {
             Target::Rookery(common::Server::start(extra))
         }
@@ -84,7 +85,7 @@ impl Target {
     pub fn log(&self) -> String {
         match self {
             Target::Rookery(s) => s.log(),
-            Target::Reference(z) => std::fs::read_to_string(z.dir.0.join("server.log")).unwrap_or_default(),
+            Target::Reference(z) => z.log(),
         }
     }
 
@@ -103,73 +104,6 @@ pub fn four(addr: SocketAddr, cmd: &str) -> String {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
-}
-
-/// Apache ZooKeeper 3.8 (`ZooKeeperServerMain` from the Debian jars) in a temp dir.
-pub struct ReferenceZk {
-    child: Child,
-    pub addr: SocketAddr,
-    pub dir: TempDir,
-}
-
-impl ReferenceZk {
-    pub fn start(extra: &str) -> ReferenceZk {
-        require("/usr/share/java/zookeeper.jar");
-        let dir = TempDir::new("refzk");
-        // ZooKeeper reads a few knobs only as JVM system properties; Rookery reads them from
-        // zoo.cfg. Pass those as -D and keep the rest in the file.
-        let mut props = vec!["-Dzookeeper.jmx.log4j.disable=true".to_string()];
-        let mut cfg_extra = String::new();
-        for line in extra.lines() {
-            match line.split_once('=') {
-                Some((k, v)) if k.trim() == "znode.container.checkIntervalMs" => {
-                    props.push(format!("-D{}={}", k.trim(), v.trim()))
-                }
-                _ => {
-                    cfg_extra.push_str(line);
-                    cfg_extra.push('\n');
-                }
-            }
-        }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let data = dir.0.join("data");
-        let cfg = dir.0.join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 4lw.commands.whitelist=*\nadmin.enableServer=false\n{cfg_extra}",
-                data.display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
-        let child = Command::new("java")
-            .args(&props)
-            .args(["-cp", ZK_CLASSPATH, "org.apache.zookeeper.server.quorum.QuorumPeerMain"])
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("spawn java");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let z = ReferenceZk { child, addr, dir };
-        // The port opens before the server serves sessions (`ruok` already answers then);
-        // `srvr` names the mode only once it does.
-        assert!(
-            common::wait_until(CONNECT_TIMEOUT, || four(addr, "srvr").contains("Mode: ")),
-            "reference ZooKeeper did not start on {addr}"
-        );
-        z
-    }
-}
-
-impl Drop for ReferenceZk {
-    fn drop(&mut self) {
-        kill_group(&mut self.child);
-    }
 }
 
 /// Kills the process group led by `child` (a shell script's JVM lives in it), then reaps it.
