@@ -55,6 +55,20 @@ pub enum Target {
     Reference(ReferenceZk),
 }
 
+/// A failing test shows the server's side too.
+impl Drop for Target {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(200).collect();
+            eprintln!("--- server log (last 200 lines) ---");
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
 impl Target {
     /// Starts a fresh standalone server (tickTime=200); `extra` lines are added to its zoo.cfg.
     pub fn start(extra: &str) -> Target {
