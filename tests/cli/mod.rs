@@ -188,9 +188,13 @@ impl LineProc {
         LineProc { child, stdin, out, cursor: 0, name: bin.file_name().unwrap().to_string_lossy().into_owned() }
     }
 
+    /// Writes one whole line with a single write (atomic on a pipe). `cli_mt` drops a partial
+    /// line it has read behind a complete one (its stdin loop resets `bufoff` to 0 after each
+    /// line, ZooKeeper's cli.c), so a line must never arrive in pieces.
     pub fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
-        let res = writeln!(stdin, "{line}").and_then(|()| stdin.flush());
+        let whole = format!("{line}\n");
+        let res = stdin.write_all(whole.as_bytes()).and_then(|()| stdin.flush());
         if let Err(e) = res {
             panic!("{}: write {line:?}: {e}\n{}", self.name, self.transcript());
         }
