@@ -118,14 +118,7 @@ impl Commit {
                     self.stats.sent += 1;
                 }
                 out.push(Output::SessionReady { conn, session });
-                let resp = ConnectResponse {
-                    protocol_version: 0,
-                    time_out: timeout_ms as i32,
-                    session_id: session,
-                    passwd: Some(password(session).to_vec()),
-                    read_only: read_only_byte.then_some(false),
-                };
-                out.push(Output::Send { conn, frame: frame_of(&resp), reply: false });
+                out.push(session_established(conn, session, timeout_ms as i32, read_only_byte));
             }
             CommitItem::Reject { conn, read_only_byte } => {
                 let resp = ConnectResponse {
@@ -292,14 +285,7 @@ impl Commit {
                 c.timeout_ms = timeout as u32;
             }
             out.push(Output::SessionReady { conn, session });
-            let resp = ConnectResponse {
-                protocol_version: 0,
-                time_out: timeout,
-                session_id: session,
-                passwd: Some(password(session).to_vec()),
-                read_only: origin.read_only_byte.then_some(false),
-            };
-            out.push(Output::Send { conn, frame: frame_of(&resp), reply: false });
+            out.push(session_established(conn, session, timeout, origin.read_only_byte));
             return;
         }
         let frame = reply_for_txn(&origin, last, &applied);
@@ -574,6 +560,19 @@ impl Commit {
     pub fn conns(&self) -> impl Iterator<Item = (&ConnId, &ConnInfo)> {
         self.conns.iter()
     }
+}
+
+/// The handshake's answer for a live session: its negotiated timeout and password, and the
+/// readOnly byte only if the client sent one.
+fn session_established(conn: ConnId, session: SessionId, timeout: i32, read_only_byte: bool) -> Output {
+    let resp = ConnectResponse {
+        protocol_version: 0,
+        time_out: timeout,
+        session_id: session,
+        passwd: Some(password(session).to_vec()),
+        read_only: read_only_byte.then_some(false),
+    };
+    Output::Send { conn, frame: frame_of(&resp), reply: false }
 }
 
 /// The name `whoAmI` reports for an identity (`AuthenticationProvider.getUserName`).
