@@ -375,40 +375,105 @@ fn follower_far_behind_catches_up_by_snap() {
     assert_eq!(tree.iter().filter(|n| n.path.starts_with("/snap/")).count(), WRITERS * EACH);
 }
 
-/// The leader logs txns it can never commit (both followers are frozen, so no ACK comes), loses
-/// its quorum and is killed. The others elect a new leader and commit other txns at the same
-/// counters in a new epoch. Restarted, the old leader must be told to TRUNC its log, and the
-/// txns it alone held must be gone everywhere.
-#[test]
-fn old_leader_with_uncommitted_txns_is_truncated() {
-    let mut e = Ensemble::start(3, "");
-    let old = e.wait_for_leader(T);
-    let rest = others(&e, old);
-    let mut c = e.client(old);
+/// Sessions on `id`, opened before a fault (opening one is itself a txn).
+fn open_writers(e: &Ensemble, id: u64, n: usize) -> Vec<Client> {
+    (0..n).map(|_| e.client(id)).collect()
+}
+
+/// Each writer creates `/t/uncommitted<k>` at once, in parallel, giving up on a reply after 5 s;
+/// none may be acknowledged.
+fn write_uncommitted(writers: Vec<Client>) {
+    let threads: Vec<_> = writers
+        .into_iter()
+        .enumerate()
+        .map(|(k, mut w)| {
+            std::thread::spawn(move || {
+                w.stream().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                w.create(&format!("/t/uncommitted{k}"), b"u", 0).map(|_| ())
+            })
+        })
+        .collect();
+    for (k, t) in threads.into_iter().enumerate() {
+        let r = t.join().unwrap();
+        assert!(r.is_err(), "/t/uncommitted{k} was acknowledged although no follower could ack it: {r:?}");
+    }
+}
+
+fn setup_t(e: &Ensemble, leader: u64) {
+    let mut c = e.client(leader);
     c.create("/t", b"", 0).unwrap();
     for k in 0..5 {
         c.create(&format!("/t/base{k}"), b"", 0).unwrap();
     }
     e.wait_for_same_zxid(&e.ids(), c.last_zxid, T);
-    drop(c);
+}
 
-    // Sessions opened before the freeze (opening one is itself a txn).
-    let mut writers: Vec<Client> = (0..3).map(|_| e.client(old)).collect();
-    for w in &mut writers {
-        w.stream().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+/// Five commits through `leader`; the zxid of the last.
+fn commit_after(e: &Ensemble, leader: u64) -> i64 {
+    let mut c = e.client(leader);
+    for k in 0..5 {
+        c.create(&format!("/t/after{k}"), b"a", 0).unwrap();
     }
+    c.last_zxid
+}
+
+/// The end state of both TRUNC tests: one tree, without the txns only the old leader logged.
+fn assert_uncommitted_gone(e: &Ensemble) {
+    let tree = e.assert_same_trees(&e.ids());
+    let leftovers: Vec<&str> =
+        tree.iter().map(|n| n.path.as_str()).filter(|p| p.starts_with("/t/uncommitted")).collect();
+    assert!(leftovers.is_empty(), "uncommitted txns survived: {leftovers:?}");
+    assert_eq!(tree.iter().filter(|n| n.path.starts_with("/t/after")).count(), 5);
+    assert_eq!(tree.iter().filter(|n| n.path.starts_with("/t/base")).count(), 5);
+}
+
+/// The leader is cut off silently (its links drop every byte) while clients write to it: it logs
+/// txns it can never commit, then loses its quorum. The majority elects a new leader, which
+/// commits other txns at the same counters in a new epoch. Healed, the old leader must be told
+/// to TRUNC its log (ZooKeeper 3.8 does: the new leader still holds the old epoch's txns in its
+/// in-memory committed log), and the txns it alone held must be gone everywhere.
+#[test]
+fn partitioned_leader_with_uncommitted_txns_is_truncated() {
+    let mut e = Ensemble::start_with_proxies(3, "");
+    let old = e.wait_for_leader(T);
+    let rest = others(&e, old);
+    setup_t(&e, old);
+    let writers = open_writers(&e, old, 3);
+    e.isolate(old, Fault::Blackhole);
+    write_uncommitted(writers);
+    let new = e.wait_for_leader_among(&rest, T);
+    e.wait_for_mode(old, None, T);
+    e.freeze(old); // a still log to read
+    let logged = logs_contain(&e.member(old).version2(), b"/t/uncommitted");
+    e.thaw(old);
+    assert!(logged, "precondition: the old leader never logged the uncommitted creates (nothing to truncate)");
+    let z = commit_after(&e, new);
+    let since = e.log_len(new);
+    e.heal();
+    assert_eq!(e.wait_for_leader(T), new, "healed, the old leader must follow the new one");
+    e.wait_for_same_zxid(&e.ids(), z, T);
+    let line = e.wait_for_sync_line(new, old, "TRUNC", since, T);
+    println!("leader {new}: {line}");
+    assert_uncommitted_gone(&e);
+}
+
+/// The same by process control, as the brief describes it: both followers are frozen (SIGSTOP)
+/// so the leader logs writes it cannot commit; the leader is killed, the followers are killed and
+/// restarted, elect a new leader and commit other txns; then the old leader restarts. It must not
+/// get a plain DIFF: TRUNC, or SNAP — ZooKeeper 3.8 sends SNAP here ("Cannot send TRUNC to peer
+/// sid: N peer zxid is from different epoch": its restarted leader's committed log starts in the
+/// new epoch) — and the uncommitted txns must be gone everywhere.
+#[test]
+fn killed_leader_with_uncommitted_txns_rejoins_without_them() {
+    let mut e = Ensemble::start(3, "");
+    let old = e.wait_for_leader(T);
+    let rest = others(&e, old);
+    setup_t(&e, old);
+    let writers = open_writers(&e, old, 3);
     for &f in &rest {
         e.freeze(f);
     }
-    let threads: Vec<_> = writers
-        .into_iter()
-        .enumerate()
-        .map(|(k, mut w)| std::thread::spawn(move || w.create(&format!("/t/uncommitted{k}"), b"u", 0).map(|_| ())))
-        .collect();
-    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    for (k, r) in results.iter().enumerate() {
-        assert!(r.is_err(), "/t/uncommitted{k} was acknowledged with both followers frozen: {r:?}");
-    }
+    write_uncommitted(writers);
     e.wait_for_mode(old, None, T);
     e.kill(old);
     assert!(
@@ -422,23 +487,14 @@ fn old_leader_with_uncommitted_txns_is_truncated() {
         e.start_member(f);
     }
     let new = e.wait_for_leader_among(&rest, T);
-    let mut c = e.client(new);
-    for k in 0..5 {
-        c.create(&format!("/t/after{k}"), b"a", 0).unwrap();
-    }
-    let z = c.last_zxid;
-    drop(c);
+    let z = commit_after(&e, new);
     let since = e.log_len(new);
     e.start_member(old);
     assert_eq!(e.wait_for_leader(T), new);
     e.wait_for_same_zxid(&e.ids(), z, T);
-    let line = e.wait_for_sync_line(new, old, "TRUNC", since, T);
-    println!("leader {new}: {line}");
-    let tree = e.assert_same_trees(&e.ids());
-    let leftovers: Vec<&str> =
-        tree.iter().map(|n| n.path.as_str()).filter(|p| p.starts_with("/t/uncommitted")).collect();
-    assert!(leftovers.is_empty(), "uncommitted txns survived: {leftovers:?}");
-    assert_eq!(tree.iter().filter(|n| n.path.starts_with("/t/after")).count(), 5);
+    let (kind, line) = e.wait_for_any_sync_line(new, old, &["TRUNC", "SNAP"], since, T);
+    println!("leader {new} synced the old leader by {kind}: {line}");
+    assert_uncommitted_gone(&e);
 }
 
 /// The proxy itself: forwards, cuts (closing open connections and refusing new ones), drops
@@ -504,6 +560,34 @@ fn link_proxy_forwards_cuts_silences_and_heals() {
     assert!(closed(&mut c), "a connection that lost bytes was kept after healing");
     let mut f = open();
     assert_eq!(round_trip(&mut f, b"healed").as_deref(), Some(&b"healed"[..]));
+
+    // An election proxy rewrites the address a connector's initial message announces (so the
+    // dial-back goes through the proxies too) and forwards the rest untouched.
+    let sink = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = LinkProxy::start(sink.local_addr().unwrap());
+    let announced: SocketAddr = "127.0.0.1:4242".parse().unwrap();
+    ep.rewrite_announced_address(announced);
+    let mut conn = TcpStream::connect(ep.addr).unwrap();
+    let mut msg = Vec::new();
+    msg.extend_from_slice(&(-65536i64).to_be_bytes());
+    msg.extend_from_slice(&7i64.to_be_bytes());
+    let real = b"127.0.0.1:39999";
+    msg.extend_from_slice(&(real.len() as i32).to_be_bytes());
+    msg.extend_from_slice(real);
+    msg.extend_from_slice(b"notification");
+    conn.write_all(&msg).unwrap();
+    let (mut up, _) = sink.accept().unwrap();
+    up.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let text = announced.to_string();
+    let mut expected = Vec::new();
+    expected.extend_from_slice(&(-65536i64).to_be_bytes());
+    expected.extend_from_slice(&7i64.to_be_bytes());
+    expected.extend_from_slice(&(text.len() as i32).to_be_bytes());
+    expected.extend_from_slice(text.as_bytes());
+    expected.extend_from_slice(b"notification");
+    let mut got = vec![0u8; expected.len()];
+    up.read_exact(&mut got).unwrap();
+    assert_eq!(got, expected);
 }
 
 /// Cuts every link of the leader (closed or silent). The majority elects a new leader and goes on

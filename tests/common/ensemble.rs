@@ -118,21 +118,54 @@ pub fn epoch_of(zxid: i64) -> i64 {
     zxid >> 32
 }
 
-/// The message part of a log line (after env_logger's `[time LEVEL target] `).
+/// The message part of a log line: after env_logger's `[time LEVEL target] `, or in reference
+/// mode after slf4j-simple's `millis [thread] LEVEL class - `.
 fn message_of(line: &str) -> &str {
-    match line.find("] ") {
-        Some(i) if line.starts_with('[') => &line[i + 2..],
-        _ => line,
+    if line.starts_with('[') {
+        return line.split_once("] ").map_or(line, |(_, m)| m);
+    }
+    match line.split_once("] ") {
+        Some((_, rest)) => rest.split_once(" - ").map_or(rest, |(_, m)| m),
+        None => line,
     }
 }
 
+/// `ROOKERY_ENSEMBLE_REFERENCE=zookeeper`: the members are Apache ZooKeeper 3.8's
+/// `QuorumPeerMain` (Debian's jars) instead of `rookery`, to check the tests' expectations.
+pub fn reference_mode() -> bool {
+    std::env::var("ROOKERY_ENSEMBLE_REFERENCE").is_ok_and(|v| v == "zookeeper")
+}
+
 /// Whether a log line reports syncing learner `sid` with `kind` (DIFF, TRUNC or SNAP): the word
-/// and the sid both appear in its message as whole tokens.
+/// and the sid both appear in its message as whole tokens, and it is not a refusal (ZooKeeper's
+/// "Cannot send TRUNC to peer sid: 2 ...", after which it sends a snapshot).
 pub fn is_sync_line(line: &str, sid: u64, kind: &str) -> bool {
     let msg = message_of(line);
     let tokens: Vec<&str> = msg.split(|c: char| !c.is_ascii_alphanumeric()).filter(|t| !t.is_empty()).collect();
     let sid = sid.to_string();
-    tokens.contains(&kind) && tokens.contains(&sid.as_str())
+    tokens.contains(&kind) && tokens.contains(&sid.as_str()) && !tokens.contains(&"Cannot")
+}
+
+/// ZooKeeper's leader logs a snapshot sync as "Sending snapshot ..." without the sid, after
+/// "Synchronizing with Learner sid: N ..." from the same LearnerHandler thread: such lines are
+/// returned as "SNAP for learner N: <line>", so `is_sync_line` finds them (reference mode).
+fn with_reference_snap_lines(tail: &str) -> Vec<String> {
+    let mut sid_of_thread: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = Vec::new();
+    for line in tail.lines() {
+        let thread = line.split_once('[').and_then(|(_, r)| r.split_once(']')).map(|(t, _)| t.to_string());
+        if let (Some(t), Some((_, rest))) = (&thread, line.split_once("Synchronizing with Learner sid: ")) {
+            let sid: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            sid_of_thread.insert(t.clone(), sid);
+        }
+        match thread.and_then(|t| sid_of_thread.get(&t)) {
+            Some(sid) if line.contains("Sending snapshot") => {
+                out.push(format!("[reference] SNAP for learner {sid}: {}", message_of(line)))
+            }
+            _ => out.push(line.to_string()),
+        }
+    }
+    out
 }
 
 impl Ensemble {
@@ -206,6 +239,9 @@ impl Ensemble {
                 };
                 cfg.push_str(&format!("server.{}=127.0.0.1:{q}:{e}\n", o.id));
             }
+            if reference_mode() {
+                cfg.push_str("admin.enableServer=false\n");
+            }
             cfg.push_str(extra_cfg);
             cfg.push('\n');
             std::fs::write(m.cfg_path(), cfg).unwrap();
@@ -248,6 +284,25 @@ impl Ensemble {
         let log_path = m.log_path();
         let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
         writeln!(log, "==== ensemble harness: start #{} of server {id} ====", m.starts).unwrap();
+        if reference_mode() {
+            let out = log.try_clone().unwrap();
+            let child = Command::new("java")
+                .args(["-Dzookeeper.jmx.log4j.disable=true", "-Dorg.slf4j.simpleLogger.showDateTime=true"])
+                // slf4j-simple first (INFO to stderr), so the leader's sync lines are logged.
+                .args(["-cp", &format!("/usr/share/java/slf4j-simple.jar:{}", super::reference::CLASSPATH)])
+                .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+                .arg(m.cfg_path())
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(log)
+                .spawn()
+                .expect("spawn java (run `make deps` for Apache ZooKeeper)");
+            m.child = Some(child);
+            let addr = m.client_addr;
+            let up = super::wait_until(super::reference::START_TIMEOUT, || four(addr, "srvr").is_some());
+            assert!(up, "ZooKeeper server {id} did not open {addr}");
+            return;
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_rookery"))
             .arg("server")
             .arg(m.cfg_path())
@@ -488,21 +543,41 @@ impl Ensemble {
     pub fn sync_lines(&self, leader: u64, sid: u64, kind: &str, since: usize) -> Vec<String> {
         let log = std::fs::read(self.member(leader).log_path()).unwrap_or_default();
         let tail = String::from_utf8_lossy(log.get(since..).unwrap_or_default()).into_owned();
-        tail.lines().filter(|l| is_sync_line(l, sid, kind)).map(str::to_string).collect()
+        let lines: Vec<String> = if reference_mode() {
+            with_reference_snap_lines(&tail)
+        } else {
+            tail.lines().map(str::to_string).collect()
+        };
+        lines.into_iter().filter(|l| is_sync_line(l, sid, kind)).collect()
     }
 
     /// Waits for a line in `leader`'s log (after byte `since`) reporting learner `sid` synced by
     /// `kind`; panics with the sync lines seen for `sid` otherwise.
     pub fn wait_for_sync_line(&self, leader: u64, sid: u64, kind: &str, since: usize, timeout: Duration) -> String {
+        self.wait_for_any_sync_line(leader, sid, &[kind], since, timeout).1
+    }
+
+    /// As [`wait_for_sync_line`](Self::wait_for_sync_line) for the first of `kinds` found;
+    /// returns the kind and the line.
+    pub fn wait_for_any_sync_line(
+        &self,
+        leader: u64,
+        sid: u64,
+        kinds: &[&str],
+        since: usize,
+        timeout: Duration,
+    ) -> (String, String) {
         let mut found = None;
         super::wait_until(timeout, || {
-            found = self.sync_lines(leader, sid, kind, since).into_iter().next();
+            found = kinds
+                .iter()
+                .find_map(|k| self.sync_lines(leader, sid, k, since).into_iter().next().map(|l| (k.to_string(), l)));
             found.is_some()
         });
         found.unwrap_or_else(|| {
             let others: Vec<String> =
                 ["DIFF", "TRUNC", "SNAP"].iter().flat_map(|k| self.sync_lines(leader, sid, k, since)).collect();
-            panic!("leader {leader} logged no {kind} sync for learner {sid}; its sync lines for {sid}: {others:#?}")
+            panic!("leader {leader} logged no {kinds:?} sync for learner {sid}; its sync lines for {sid}: {others:#?}")
         })
     }
 

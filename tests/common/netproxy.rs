@@ -10,6 +10,12 @@
 //! A [`Mesh`] holds one proxy per (from, to, port) for an ensemble: server `from`'s zoo.cfg
 //! lists, for every other server `to`, the proxies' addresses instead of `to`'s real ports, so
 //! every byte between two members passes through a proxy the test controls.
+//!
+//! One detail keeps it that way on the election port: a connector's initial message announces its
+//! own election address, and a receiver with the higher sid closes the connection and dials back
+//! to that announced address (ZooKeeper's `QuorumCnxManager` and Rookery alike) — which would
+//! bypass the proxies for good. So an election proxy from `a` to `b` rewrites the address in the
+//! initial message it forwards to the proxy `b` dials for `a`.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -81,6 +87,8 @@ pub struct LinkProxy {
     pub addr: SocketAddr,
     pub upstream: SocketAddr,
     shared: Arc<Shared>,
+    /// For an election link: the address the forwarded initial message is made to announce.
+    announce: Arc<Mutex<Option<String>>>,
 }
 
 impl LinkProxy {
@@ -94,12 +102,18 @@ impl LinkProxy {
             conns: Mutex::new(HashMap::new()),
             forwarded: AtomicU64::new(0),
         });
-        let s = shared.clone();
+        let announce: Arc<Mutex<Option<String>>> = Arc::default();
+        let (s, a) = (shared.clone(), announce.clone());
         std::thread::Builder::new()
             .name(format!("proxy-{addr}"))
-            .spawn(move || accept_loop(listener, upstream, s))
+            .spawn(move || accept_loop(listener, upstream, s, a))
             .expect("spawn proxy thread");
-        LinkProxy { addr, upstream, shared }
+        LinkProxy { addr, upstream, shared, announce }
+    }
+
+    /// Makes the election initial message of every new connection announce `addr`.
+    pub fn rewrite_announced_address(&self, addr: SocketAddr) {
+        *self.announce.lock().unwrap() = Some(addr.to_string());
     }
 
     pub fn fault(&self) -> Fault {
@@ -138,7 +152,7 @@ impl Drop for LinkProxy {
     }
 }
 
-fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>) {
+fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>, announce: Arc<Mutex<Option<String>>>) {
     loop {
         let client = match listener.accept() {
             Ok((c, _)) => c,
@@ -207,7 +221,17 @@ fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>)
                     continue;
                 };
                 let sh = shared.clone();
-                std::thread::spawn(move || pump(id, client, Some(server), sh));
+                let announce = announce.lock().unwrap().clone();
+                std::thread::spawn(move || {
+                    let (mut client, mut server) = (client, server);
+                    if let Some(text) = announce {
+                        if relay_initial_message(&mut client, &mut server, &text).is_err() {
+                            sh.close(id);
+                            return;
+                        }
+                    }
+                    pump(id, client, Some(server), sh)
+                });
                 let sh = shared.clone();
                 std::thread::spawn(move || pump(id, s2, Some(c2), sh));
             }
@@ -217,6 +241,35 @@ fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>)
             }
         }
     }
+}
+
+/// Forwards an election connection's initial message (`long protocolVersion; long sid; int len;
+/// byte addr[len]` for protocol V1/V2) with its address text replaced by `announce`. Anything else
+/// (a pre-3.4.6 bare sid, a malformed length) is forwarded unchanged.
+fn relay_initial_message(from: &mut TcpStream, to: &mut TcpStream, announce: &str) -> std::io::Result<()> {
+    const V1: i64 = -65536;
+    const V2: i64 = -65535;
+    from.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut head = [0u8; 20];
+    from.read_exact(&mut head[..8])?;
+    let version = i64::from_be_bytes(head[..8].try_into().unwrap());
+    if version != V1 && version != V2 {
+        to.write_all(&head[..8])?;
+        return from.set_read_timeout(None);
+    }
+    from.read_exact(&mut head[8..])?;
+    let len = i32::from_be_bytes(head[16..20].try_into().unwrap());
+    if !(0..=65536).contains(&len) {
+        to.write_all(&head)?;
+        return from.set_read_timeout(None);
+    }
+    let mut text = vec![0u8; len as usize];
+    from.read_exact(&mut text)?;
+    let mut out = head[..16].to_vec();
+    out.extend_from_slice(&(announce.len() as i32).to_be_bytes());
+    out.extend_from_slice(announce.as_bytes());
+    to.write_all(&out)?;
+    from.set_read_timeout(None)
 }
 
 /// Copies `from` to `to` while the fault is `None`, drops the bytes while it is `Blackhole`
@@ -266,6 +319,11 @@ impl Mesh {
                     proxies.insert((from, to, PortKind::Quorum), LinkProxy::start(quorum));
                     proxies.insert((from, to, PortKind::Election), LinkProxy::start(election));
                 }
+            }
+        }
+        for ((from, to, kind), p) in &proxies {
+            if *kind == PortKind::Election {
+                p.rewrite_announced_address(proxies[&(*to, *from, PortKind::Election)].addr);
             }
         }
         Mesh { proxies }
