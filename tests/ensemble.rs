@@ -428,10 +428,10 @@ fn assert_uncommitted_gone(e: &Ensemble) {
 }
 
 /// The leader is cut off silently (its links drop every byte) while clients write to it: it logs
-/// txns it can never commit, then loses its quorum. The majority elects a new leader, which
-/// commits other txns at the same counters in a new epoch. Healed, the old leader must be told
-/// to TRUNC its log (ZooKeeper 3.8 does: the new leader still holds the old epoch's txns in its
-/// in-memory committed log), and the txns it alone held must be gone everywhere.
+/// txns it can never commit, then loses its quorum. The majority elects a new leader. Healed
+/// before that leader commits anything, the old leader is ahead of it and must be told to TRUNC
+/// its log (as ZooKeeper 3.8 does: "Sending TRUNC to follower zxidToSend=..."); the txns it alone
+/// held must be gone everywhere, and new writes reach it.
 #[test]
 fn partitioned_leader_with_uncommitted_txns_is_truncated() {
     let mut e = Ensemble::start_with_proxies(3, "");
@@ -447,22 +447,22 @@ fn partitioned_leader_with_uncommitted_txns_is_truncated() {
     let logged = logs_contain(&e.member(old).version2(), b"/t/uncommitted");
     e.thaw(old);
     assert!(logged, "precondition: the old leader never logged the uncommitted creates (nothing to truncate)");
-    let z = commit_after(&e, new);
     let since = e.log_len(new);
     e.heal();
     assert_eq!(e.wait_for_leader(T), new, "healed, the old leader must follow the new one");
-    e.wait_for_same_zxid(&e.ids(), z, T);
     let line = e.wait_for_sync_line(new, old, "TRUNC", since, T);
     println!("leader {new}: {line}");
+    let z = commit_after(&e, new);
+    e.wait_for_same_zxid(&e.ids(), z, T);
     assert_uncommitted_gone(&e);
 }
 
-/// The same by process control, as the brief describes it: both followers are frozen (SIGSTOP)
-/// so the leader logs writes it cannot commit; the leader is killed, the followers are killed and
-/// restarted, elect a new leader and commit other txns; then the old leader restarts. It must not
-/// get a plain DIFF: TRUNC, or SNAP — ZooKeeper 3.8 sends SNAP here ("Cannot send TRUNC to peer
-/// sid: N peer zxid is from different epoch": its restarted leader's committed log starts in the
-/// new epoch) — and the uncommitted txns must be gone everywhere.
+/// The same by process control: both followers are frozen (SIGSTOP) so the leader logs writes it
+/// cannot commit; the leader is killed, the followers are killed and restarted, elect a new leader
+/// and commit other txns in the new epoch; then the old leader restarts. It must not get a plain
+/// DIFF: TRUNC (then DIFF), or SNAP — ZooKeeper 3.8 sends SNAP here ("Cannot send TRUNC to peer
+/// sid: N peer zxid is from different epoch": it never truncates across an epoch boundary) —
+/// and the uncommitted txns must be gone everywhere.
 #[test]
 fn killed_leader_with_uncommitted_txns_rejoins_without_them() {
     let mut e = Ensemble::start(3, "");

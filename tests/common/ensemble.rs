@@ -287,7 +287,11 @@ impl Ensemble {
         if reference_mode() {
             let out = log.try_clone().unwrap();
             let child = Command::new("java")
-                .args(["-Dzookeeper.jmx.log4j.disable=true", "-Dorg.slf4j.simpleLogger.showDateTime=true"])
+                .args([
+                    "-Dzookeeper.jmx.log4j.disable=true",
+                    // ZooKeeper logs "Sending TRUNC to follower ..." at debug.
+                    "-Dorg.slf4j.simpleLogger.log.org.apache.zookeeper.server.quorum.LearnerHandler=debug",
+                ])
                 // slf4j-simple first (INFO to stderr), so the leader's sync lines are logged.
                 .args(["-cp", &format!("/usr/share/java/slf4j-simple.jar:{}", super::reference::CLASSPATH)])
                 .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
