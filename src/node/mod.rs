@@ -26,7 +26,7 @@ use crate::pipeline::{CommitItem, ConnId};
 use crate::storage::snapshot::SnapshotWriter;
 use crate::storage::StorageError;
 use crate::tree::DataTree;
-use crossbeam_channel::{bounded, select, tick, unbounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, never, select, tick, unbounded, Receiver, Sender, TrySendError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -433,17 +433,22 @@ fn run_prep(
     let mut last_reap = Instant::now();
     let mut generation = 0;
     let mut out = Vec::new();
+    let mut control = ch.control.clone();
     loop {
         let input = select! {
             recv(ch.inputs) -> m => match m { Ok(m) => m, Err(_) => return },
-            recv(ch.control) -> m => match m {
+            recv(control) -> m => match m {
                 Ok(PrepControl::Input(i)) => i,
                 Ok(PrepControl::SetRole(role, next_zxid)) => {
                     let tree = tree.read().expect("tree lock");
                     prep.set_role(role, &tree, next_zxid, shared.now_ms());
                     continue;
                 }
-                Err(_) => return,
+                // Standalone: no peer thread, no control messages.
+                Err(_) => {
+                    control = never();
+                    continue;
+                }
             },
             recv(ticker) -> _ => {
                 let reap = last_reap.elapsed() >= reap_every;
