@@ -248,6 +248,18 @@ pub enum QuorumWork {
 }
 
 impl QuorumWork {
+    fn name(&self) -> &'static str {
+        match self {
+            QuorumWork::Persist(_) => "Persist",
+            QuorumWork::Apply(_) => "Apply",
+            QuorumWork::StreamSnapshot(_) => "StreamSnapshot",
+            QuorumWork::InstallSnapshot(_) => "InstallSnapshot",
+            QuorumWork::SaveSnapshot => "SaveSnapshot",
+            QuorumWork::Truncate(_) => "Truncate",
+            QuorumWork::RoleEnded(_) => "RoleEnded",
+        }
+    }
+
     /// Work that must not share a group commit with what follows it.
     fn is_barrier(&self) -> bool {
         matches!(
@@ -575,18 +587,22 @@ fn run_commit(
             started_wall_ms,
             host: &SystemHost,
         };
-        for msg in batch.drain(..) {
-            match msg {
-                CommitMsg::Prep(gen, CommitItem::Txn { txn, origin }) if logged.is_err() || gen != generation => {
-                    commit.reject_txn(&txn, origin, ErrorCode::NotReadOnly, &mut out);
-                }
-                CommitMsg::Prep(_, item) => {
-                    let mut tree = tree.write().expect("tree lock");
-                    commit.step(&mut tree, item, shared.now_ms(), wall_ms(), &view, &mut out);
-                }
-                CommitMsg::Quorum(work) => {
-                    let Some(q) = quorum.as_mut() else { continue };
-                    quorum_work(q, work, logged.is_ok(), &mut commit, &tree, &mut disk, &shared, &view, &mut out);
+        if alone {
+            if let (Some(CommitMsg::Quorum(work)), Some(q)) = (batch.pop(), quorum.as_mut()) {
+                quorum_barrier(q, work, &mut commit, &tree, &mut disk, &shared, &view, &mut out);
+            }
+        } else {
+            let mut t = tree.write().expect("tree lock");
+            for msg in batch.drain(..) {
+                match msg {
+                    CommitMsg::Prep(gen, CommitItem::Txn { txn, origin }) if logged.is_err() || gen != generation => {
+                        commit.reject_txn(&txn, origin, ErrorCode::NotReadOnly, &mut out);
+                    }
+                    CommitMsg::Prep(_, item) => commit.step(&mut t, item, shared.now_ms(), wall_ms(), &view, &mut out),
+                    CommitMsg::Quorum(work) => {
+                        let Some(q) = quorum.as_mut() else { continue };
+                        quorum_work(q, work, logged.is_ok(), &mut commit, &mut t, &shared, &view, &mut out);
+                    }
                 }
             }
         }
@@ -597,22 +613,22 @@ fn run_commit(
     }
 }
 
+/// Quorum work done inside a group commit, under the batch's hold of the tree.
 #[allow(clippy::too_many_arguments)]
 fn quorum_work(
     q: &mut Quorum,
     work: QuorumWork,
     logged: bool,
     commit: &mut Commit,
-    tree: &Arc<RwLock<DataTree>>,
-    disk: &mut disk::Disk,
+    t: &mut DataTree,
     shared: &Shared,
     view: &View<'_>,
     out: &mut Vec<Output>,
 ) {
     match work {
-        QuorumWork::Persist(t) => {
+        QuorumWork::Persist(txn) => {
             if logged {
-                q.pending.insert(t.header.zxid, t);
+                q.pending.insert(txn.header.zxid, txn);
             }
         }
         QuorumWork::Apply(z) => {
@@ -624,11 +640,9 @@ fn quorum_work(
             while q.recent.len() > RECENT_MAX {
                 q.recent.pop_front();
             }
-            let mut tree = tree.write().expect("tree lock");
-            commit.step(&mut tree, CommitItem::Txn { txn, origin: None }, shared.now_ms(), wall_ms(), view, out);
+            commit.step(t, CommitItem::Txn { txn, origin: None }, shared.now_ms(), wall_ms(), view, out);
         }
         QuorumWork::StreamSnapshot(reply) => {
-            let t = tree.read().expect("tree lock");
             let mut writer = SnapshotWriter::new(t.last_processed_zxid, &t.sessions);
             let mut after: Option<String> = None;
             loop {
@@ -641,6 +655,23 @@ fn quorum_work(
             }
             let _ = reply.send(writer.into_sync_stream());
         }
+        barrier => unreachable!("{} is done on its own", barrier.name()),
+    }
+}
+
+/// Quorum work that changes the log or replaces the tree, done on its own.
+#[allow(clippy::too_many_arguments)]
+fn quorum_barrier(
+    q: &mut Quorum,
+    work: QuorumWork,
+    commit: &mut Commit,
+    tree: &Arc<RwLock<DataTree>>,
+    disk: &mut disk::Disk,
+    shared: &Shared,
+    view: &View<'_>,
+    out: &mut Vec<Output>,
+) {
+    match work {
         QuorumWork::InstallSnapshot(new_tree) => {
             let z = new_tree.last_processed_zxid;
             *tree.write().expect("tree lock") = *new_tree;
@@ -691,6 +722,7 @@ fn quorum_work(
             }
             let _ = reply.send((t.last_processed_zxid, q.recent.iter().cloned().collect()));
         }
+        other => unreachable!("{} is part of a group commit", other.name()),
     }
 }
 

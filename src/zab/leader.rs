@@ -304,9 +304,12 @@ impl Leader {
         learner.phase = LearnerPhase::Discovery;
         let their_accepted = epoch_of(p.zxid);
         if let Some(e) = self.epoch {
-            if !observer && their_accepted >= e {
-                // That voter followed a newer attempt and can never accept our epoch; ZooKeeper
-                // leaves it out for good. A new election gets an epoch above everyone's.
+            // A voter that acknowledged our epoch before comes back with it (a restart, a cut
+            // connection): welcome. One that accepted this epoch number without acknowledging it
+            // to us, or a newer one, followed another attempt and can never join ours; ZooKeeper
+            // leaves it out for good. A new election gets an epoch above everyone's.
+            let rejoining = their_accepted == e && self.epoch_acks.contains(&sid);
+            if !observer && their_accepted >= e && !rejoining {
                 self.stop(format!("voter {sid} has accepted epoch {their_accepted}, not below ours ({e})"), out);
                 return;
             }
