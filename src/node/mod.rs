@@ -228,6 +228,9 @@ pub enum CommitMsg {
     Quorum(QuorumWork),
 }
 
+/// The last committed txns (zxid, serialized txn), oldest first: a new leader's log for DIFF.
+pub type RecentTxns = Vec<(Zxid, Vec<u8>)>;
+
 /// The quorum's work for the commit thread: the log, the tree, snapshots.
 pub enum QuorumWork {
     /// Append a proposal to the log; `PeerEvent::Persisted` reports when it is durable.
@@ -244,7 +247,7 @@ pub enum QuorumWork {
     Truncate(Zxid),
     /// The quorum role ended: close client connections, apply every logged txn, and answer with
     /// the last zxid and the recent txns (a new leader's committed log).
-    RoleEnded(Sender<(Zxid, Vec<(Zxid, Vec<u8>)>)>),
+    RoleEnded(Sender<(Zxid, RecentTxns)>),
 }
 
 impl QuorumWork {

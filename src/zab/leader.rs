@@ -425,12 +425,12 @@ impl Leader {
         let mode = if snap {
             "SNAP"
         } else {
-            match out.iter().rev().find_map(|o| match o {
-                Output::Send(to, p) if *to == l && p.kind == PacketType::Trunc as i32 => Some("TRUNC"),
-                _ => None,
-            }) {
-                Some(m) => m,
-                None => "DIFF",
+            let trunc =
+                out.iter().any(|o| matches!(o, Output::Send(to, p) if *to == l && p.kind == PacketType::Trunc as i32));
+            if trunc {
+                "TRUNC"
+            } else {
+                "DIFF"
             }
         };
         log::info!(
