@@ -2,7 +2,9 @@
 //! directory, and ends only the process it started (by PID, on drop).
 #![allow(dead_code)]
 
+pub mod ensemble;
 pub mod linearizable;
+pub mod netproxy;
 pub mod reference;
 
 use std::io::{BufRead, BufReader, Read, Write};
