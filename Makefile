@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIG ?= conf/zoo.cfg
 
-.PHONY: all build run test deps unit lint golden bench clean
+.PHONY: all build run test deps unit lint golden bench clean ensemble ensemble-stop
 
 all: build
 
@@ -11,6 +11,14 @@ build:
 
 run: build
 	./target/release/rookery server $(CONFIG)
+
+# A 3-server ensemble on this host from conf/ensemble/ (data and logs in data/ensemble/N);
+# `./target/release/rookery status conf/ensemble/zoo1.cfg` shows it.
+ensemble: build
+	./scripts/ensemble.sh start
+
+ensemble-stop:
+	./scripts/ensemble.sh stop
 
 # Installs the reference clients (Debian's ZooKeeper packages, kazoo in .venv) if missing.
 deps:

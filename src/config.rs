@@ -372,8 +372,15 @@ impl Config {
     }
 
     /// The address to listen on for clients: `clientPortAddress` (or 0.0.0.0) and `clientPort`
-    /// (or 2181).
+    /// (or 2181). Without `clientPort`, the client part of this server's `server.N` line, if any,
+    /// as in ZooKeeper 3.5+. [`Config::load`] already copies that into `client_port`; this also
+    /// covers a parsed config whose `my_id` was set afterwards.
     pub fn client_addr(&self) -> SocketAddr {
+        if self.client_port.is_none() {
+            if let Some(addr) = self.my_id.and_then(|id| self.servers.get(&id)).and_then(|s| s.client_addr) {
+                return addr;
+            }
+        }
         let ip = self.client_port_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         SocketAddr::new(ip, self.client_port.unwrap_or(CLIENT_PORT_DEFAULT))
     }
@@ -2018,6 +2025,22 @@ server.1=127.0.0.1:2888:3888
         );
         let named = err("dataDir=/d\nclientPort=1\nclientPortAddress=zk1.example.com\n");
         assert!(named.contains("expected an IP address"), "{named}");
+    }
+
+    #[test]
+    fn client_addr_from_this_servers_line_without_client_port() {
+        let mut c = cfg("dataDir=/d\ninitLimit=10\nsyncLimit=5\nserver.1=127.0.0.1:2888:3888;2182\n\
+                         server.2=127.0.0.1:2889:3889;127.0.0.2:2183\nserver.3=127.0.0.1:2890:3890\n");
+        assert_eq!(c.client_addr(), "0.0.0.0:2181".parse().unwrap(), "no my_id: the default");
+        c.my_id = Some(1);
+        assert_eq!(c.client_addr(), "0.0.0.0:2182".parse().unwrap());
+        c.my_id = Some(2);
+        assert_eq!(c.client_addr(), "127.0.0.2:2183".parse().unwrap());
+        c.my_id = Some(3);
+        assert_eq!(c.client_addr(), "0.0.0.0:2181".parse().unwrap(), "no client part: the default");
+        c.my_id = Some(2);
+        c.client_port = Some(2999);
+        assert_eq!(c.client_addr(), "0.0.0.0:2999".parse().unwrap(), "clientPort wins");
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub struct Ask {
 /// Static facts about this server.
 pub struct View<'a> {
     pub mode: &'a str,
+    /// False while an ensemble member elects or synchronises: most words then answer
+    /// [`NOT_SERVING`], as ZooKeeper's do without a running ZooKeeperServer.
+    pub serving: bool,
     pub config: &'a Config,
     pub started_wall_ms: i64,
     /// Facts about the machine (`envi`, `conf`, `dirs`, `mntr`); [`SystemHost`] in the server.
@@ -335,6 +338,18 @@ const CNXN_EXPIRY_INTERVAL_MS: u64 = 10_000;
 /// reader handles).
 pub fn answer(view: &View<'_>, f: &Facts<'_>) -> String {
     let mut s = String::new();
+    if !view.serving {
+        return match f.ask.cmd {
+            "ruok" => "imok".into(),
+            "isro" => "null".into(),
+            "envi" => {
+                envi(&mut s, view.host);
+                s
+            }
+            "gtmk" => trace_mask().to_string(),
+            _ => NOT_SERVING.into(),
+        };
+    }
     match f.ask.cmd {
         "ruok" => s.push_str("imok"),
         "isro" => s.push_str("rw"),
@@ -1014,7 +1029,7 @@ mod tests {
     /// Answers `cmd` on an empty tree with the given connections.
     fn ask(cmd: &'static str, conns: &[(ConnId, &ConnInfo)], stats: &ServerStats) -> String {
         let config = config();
-        let view = View { mode: "standalone", config: &config, started_wall_ms: 0, host: &FakeHost };
+        let view = View { mode: "standalone", serving: true, config: &config, started_wall_ms: 0, host: &FakeHost };
         let tree = DataTree::new();
         let watches = Watches::new();
         let ask = Ask { cmd, conn: 99, client_port: 2181 };
@@ -1198,7 +1213,7 @@ mod tests {
     #[test]
     fn dump_lists_sessions_and_connections_by_expiry() {
         let config = config();
-        let view = View { mode: "standalone", config: &config, started_wall_ms: 0, host: &FakeHost };
+        let view = View { mode: "standalone", serving: true, config: &config, started_wall_ms: 0, host: &FakeHost };
         let tree = DataTree::new();
         let watches = Watches::new();
         let mut a = conn(0x10, 1);

@@ -52,9 +52,6 @@ fn server(path: PathBuf) -> ExitCode {
     for w in &cfg.warnings {
         log::warn!("{w}");
     }
-    if cfg.is_quorum() {
-        log::warn!("{}: server.N lines found; replication is not built yet, starting standalone", path.display());
-    }
     let server = match rookery::node::start(cfg) {
         Ok(s) => s,
         Err(e) => {

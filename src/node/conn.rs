@@ -32,6 +32,9 @@ const FOUR_LETTER_TIMEOUT: Duration = Duration::from_secs(5);
 /// thread pair and a maxClientCnxns slot forever. Once a session exists, its expiry closes a
 /// stalled connection instead.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection that sent closeSession stays open for the reply (it may wait for the
+/// leader to commit the close).
+const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// Reads frames until the client goes away or misbehaves, then tells prep the connection is gone.
 pub fn run_reader(shared: Arc<Shared>, conn: ConnId, mut stream: TcpStream, ready: Receiver<i64>, gate: Arc<Gate>) {
@@ -125,6 +128,7 @@ fn read_loop(
         gate.request_sent();
         shared.prep_tx.send(PrepInput::Request(request)).map_err(|_| invalid("server stopping".into()))?;
         if close {
+            gate.wait_idle(CLOSE_REPLY_WAIT);
             return Ok(());
         }
     }

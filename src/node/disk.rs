@@ -4,8 +4,9 @@
 use crate::config::Config;
 use crate::ids::Zxid;
 use crate::jute::txn_body::Transaction;
-use crate::storage::file_log::TxnLog;
+use crate::storage::file_log::{self, TxnLog};
 use crate::storage::recovery::recover;
+use crate::storage::snapshot::list_snapshots;
 use crate::storage::snapshot::SnapshotWriter;
 use crate::storage::{purge, StorageError};
 use crate::tree::DataTree;
@@ -36,6 +37,8 @@ pub struct Disk {
     buf: Vec<u8>,
     /// Txns appended since the last successful commit.
     unsynced: usize,
+    /// The last txns recovery replayed, until the commit thread takes them.
+    recent: Vec<(Zxid, Vec<u8>)>,
 }
 
 fn dirs(cfg: &Config) -> (PathBuf, PathBuf) {
@@ -53,6 +56,7 @@ impl Disk {
         }
         let started = Instant::now();
         let rec = recover(&snap_dir, &log_dir)?;
+        let recent = rec.recent;
         let tree = rec.tree;
         log::info!(
             "Recovered {} nodes, {} sessions, last zxid 0x{:x} ({} txns replayed) in {} ms",
@@ -66,9 +70,9 @@ impl Disk {
             let lock = RwLock::new(tree);
             take_snapshot(&lock, &snap_dir)?;
             let tree = lock.into_inner().expect("no other holder");
-            return Disk::finish_open(cfg, tree, snap_dir, log_dir);
+            return Disk::finish_open(cfg, tree, snap_dir, log_dir, recent);
         }
-        Disk::finish_open(cfg, tree, snap_dir, log_dir)
+        Disk::finish_open(cfg, tree, snap_dir, log_dir, recent)
     }
 
     fn finish_open(
@@ -76,6 +80,7 @@ impl Disk {
         tree: DataTree,
         snap_dir: PathBuf,
         log_dir: PathBuf,
+        recent: Vec<(Zxid, Vec<u8>)>,
     ) -> Result<(Disk, DataTree), StorageError> {
         let log = TxnLog::open(&log_dir, cfg.pre_alloc_size_kb * 1024, cfg.force_sync, tree.last_processed_zxid)?;
         let seed =
@@ -91,6 +96,7 @@ impl Disk {
             rng: seed | 1,
             buf: Vec::with_capacity(4096),
             unsynced: 0,
+            recent,
         };
         disk.snapshot_at = disk.next_snapshot_count();
         Ok((disk, tree))
@@ -167,6 +173,48 @@ impl Disk {
             self.snapshot_running.store(false, Ordering::Release);
             log::error!("cannot start the snapshot thread");
         }
+    }
+
+    /// The last txns recovery replayed (oldest first), once.
+    pub fn take_recent(&mut self) -> Vec<(Zxid, Vec<u8>)> {
+        std::mem::take(&mut self.recent)
+    }
+
+    /// TRUNC: drops every logged txn after `zxid`. When the tree has applied txns past it (they
+    /// were replayed at start), snapshots newer than `zxid` are moved aside to `truncated/` and
+    /// the tree is rebuilt from the files, which is returned.
+    pub fn truncate(&mut self, zxid: Zxid, tree_zxid: Zxid) -> Result<Option<DataTree>, StorageError> {
+        self.unsynced = 0;
+        self.log.roll()?;
+        if !file_log::truncate_after(&self.log_dir, zxid)? && zxid != 0 {
+            log::warn!("TRUNC to 0x{zxid:x}: that txn is not in the log; later txns were removed");
+        }
+        let rebuilt = if tree_zxid > zxid {
+            let aside = self.snap_dir.join("truncated");
+            for (z, path) in list_snapshots(&self.snap_dir)? {
+                if z > zxid {
+                    std::fs::create_dir_all(&aside).map_err(|e| StorageError::io(&aside, e))?;
+                    let to = aside.join(path.file_name().unwrap_or_default());
+                    std::fs::rename(&path, &to).map_err(|e| StorageError::io(&path, e))?;
+                    log::warn!("TRUNC to 0x{zxid:x}: moved {} aside to {}", path.display(), to.display());
+                }
+            }
+            file_log::sync_dir(&self.snap_dir)?;
+            let rec = recover(&self.snap_dir, &self.log_dir)?;
+            Some(rec.tree)
+        } else {
+            None
+        };
+        let last = rebuilt.as_ref().map_or(zxid, |t| t.last_processed_zxid);
+        self.log.restart_at(last)?;
+        Ok(rebuilt)
+    }
+
+    /// SNAP: the tree was replaced by the leader's at `zxid`; the log continues after it in a new
+    /// file.
+    pub fn restart_log_at(&mut self, zxid: Zxid) -> Result<(), StorageError> {
+        self.unsynced = 0;
+        self.log.restart_at(zxid)
     }
 
     pub fn last_logged_zxid(&self) -> Zxid {

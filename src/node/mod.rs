@@ -10,20 +10,24 @@
 pub mod conn;
 pub mod disk;
 pub mod election_net;
+pub mod peer;
 pub mod quorum_io;
 
 use crate::codes::ErrorCode;
 use crate::config::Config;
 use crate::fourlw::{SystemHost, View};
 use crate::ids;
+use crate::ids::Zxid;
+use crate::jute::txn_body::Transaction;
 use crate::limits;
 use crate::pipeline::commit::{Commit, Output};
-use crate::pipeline::prep::{Prep, PrepConfig, PrepInput};
+use crate::pipeline::prep::{Prep, PrepConfig, PrepInput, Role, ToQuorum};
 use crate::pipeline::{CommitItem, ConnId};
+use crate::storage::snapshot::SnapshotWriter;
 use crate::storage::StorageError;
 use crate::tree::DataTree;
-use crossbeam_channel::{bounded, select, tick, Receiver, Sender, TrySendError};
-use std::collections::HashMap;
+use crossbeam_channel::{bounded, never, select, tick, unbounded, Receiver, Sender, TrySendError};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -64,6 +68,21 @@ impl Gate {
         let mut guard = self.lock.lock().expect("gate lock");
         while self.over() && !self.closed.load(Ordering::Acquire) {
             guard = self.cv.wait_timeout(guard, Duration::from_millis(100)).expect("gate lock").0;
+        }
+    }
+
+    /// Blocks until every request read has its reply queued (or the writer is gone, or
+    /// `timeout` passes): a closeSession's reply may take a trip to the leader, and the
+    /// connection must stay known until it is written.
+    pub fn wait_idle(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.lock.lock().expect("gate lock");
+        while self.outstanding.load(Ordering::Acquire) > 0 && !self.closed.load(Ordering::Acquire) {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            guard = self.cv.wait_timeout(guard, (deadline - now).min(Duration::from_millis(10))).expect("gate lock").0;
         }
     }
 
@@ -125,9 +144,21 @@ pub struct Shared {
     /// How many times a log write has failed: commit bumps it, prep resets its in-flight state
     /// when it sees a new value, and txns prepared before that are refused.
     write_failures: AtomicU64,
+    /// What `srvr` calls this server (standalone, leader, follower, observer): written by the
+    /// peer thread, read by commit for the four-letter words.
+    mode: Mutex<&'static str>,
+    /// Whether the server serves clients (always, standalone; once synchronised, in an ensemble).
+    serving: AtomicBool,
+    /// Follower: sessions its clients kept alive since the last PING (prep adds, peer takes).
+    touches: Mutex<HashMap<ids::SessionId, i32>>,
 }
 
 impl Shared {
+    fn set_mode(&self, mode: &'static str, serving: bool) {
+        *self.mode.lock().expect("mode lock") = mode;
+        self.serving.store(serving, Ordering::Release);
+    }
+
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
@@ -189,15 +220,73 @@ impl Server {
     }
 }
 
-/// Binds the client port and starts every thread of a standalone server.
+/// What the commit thread is handed, in the order it must be done.
+pub enum CommitMsg {
+    /// From prep, tagged with the write-failure generation it was prepared in.
+    Prep(u64, CommitItem),
+    /// From the peer thread (ensemble only).
+    Quorum(QuorumWork),
+}
+
+/// The last committed txns (zxid, serialized txn), oldest first: a new leader's log for DIFF.
+pub type RecentTxns = Vec<(Zxid, Vec<u8>)>;
+
+/// The quorum's work for the commit thread: the log, the tree, snapshots.
+pub enum QuorumWork {
+    /// Append a proposal to the log; `PeerEvent::Persisted` reports when it is durable.
+    Persist(Transaction),
+    /// Apply the logged txn with this zxid (committed).
+    Apply(Zxid),
+    /// Serialise the tree (for a learner's SNAP) once everything committed before is applied.
+    StreamSnapshot(Sender<Vec<u8>>),
+    /// SNAP: replace the tree with the leader's.
+    InstallSnapshot(Box<DataTree>),
+    /// Write the tree to a snapshot file, then report `Persisted` of its zxid.
+    SaveSnapshot,
+    /// TRUNC: drop logged txns after this zxid (reloading the tree if it applied some).
+    Truncate(Zxid),
+    /// The quorum role ended: close client connections, apply every logged txn, and answer with
+    /// the last zxid and the recent txns (a new leader's committed log).
+    RoleEnded(Sender<(Zxid, RecentTxns)>),
+}
+
+impl QuorumWork {
+    fn name(&self) -> &'static str {
+        match self {
+            QuorumWork::Persist(_) => "Persist",
+            QuorumWork::Apply(_) => "Apply",
+            QuorumWork::StreamSnapshot(_) => "StreamSnapshot",
+            QuorumWork::InstallSnapshot(_) => "InstallSnapshot",
+            QuorumWork::SaveSnapshot => "SaveSnapshot",
+            QuorumWork::Truncate(_) => "Truncate",
+            QuorumWork::RoleEnded(_) => "RoleEnded",
+        }
+    }
+
+    /// Work that must not share a group commit with what follows it.
+    fn is_barrier(&self) -> bool {
+        matches!(
+            self,
+            QuorumWork::InstallSnapshot(_)
+                | QuorumWork::SaveSnapshot
+                | QuorumWork::Truncate(_)
+                | QuorumWork::RoleEnded(_)
+        )
+    }
+}
+
+/// Binds the client port and starts every thread of a server: standalone, or an ensemble member
+/// when the configuration lists servers.
 pub fn start(cfg: Config) -> io::Result<Server> {
-    let (disk, tree) = disk::Disk::open(&cfg).map_err(|e| io::Error::other(e.to_string()))?;
+    let (mut disk, tree) = disk::Disk::open(&cfg).map_err(|e| io::Error::other(e.to_string()))?;
+    let quorum = cfg.is_quorum();
+    let my_id = if quorum { cfg.my_id.unwrap_or(0) } else { 0 };
     let listener = TcpListener::bind(cfg.client_addr())?;
     let client_addr = listener.local_addr()?;
     let started = Instant::now();
 
     let (prep_tx, prep_rx) = bounded::<PrepInput>(limits::PREP_QUEUE_MAX);
-    let (commit_tx, commit_rx) = bounded::<(u64, CommitItem)>(limits::COMMIT_QUEUE_MAX);
+    let (commit_tx, commit_rx) = bounded::<CommitMsg>(limits::COMMIT_QUEUE_MAX);
     let shared = Arc::new(Shared {
         prep_tx,
         conns: Mutex::new(HashMap::new()),
@@ -207,6 +296,9 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         four_letter_whitelist: cfg.four_letter_whitelist.clone(),
         started,
         write_failures: AtomicU64::new(0),
+        mode: Mutex::new(if quorum { "looking" } else { "standalone" }),
+        serving: AtomicBool::new(!quorum),
+        touches: Mutex::new(HashMap::new()),
     });
 
     let prep_cfg = PrepConfig {
@@ -217,9 +309,14 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         skip_acl: cfg.skip_acl,
         reconfig_enabled: cfg.reconfig_enabled,
     };
-    let first_session = ids::initial_session_id(0, wall_ms() as u64);
+    let first_session = ids::initial_session_id(my_id, wall_ms() as u64);
     let mut prep = Prep::new(prep_cfg, tree.last_processed_zxid, first_session);
     prep.track_sessions_of(&tree, 0);
+    let last_zxid = tree.last_processed_zxid;
+    let recent = disk.take_recent();
+    if quorum {
+        prep.set_role(Role::Down, &tree, last_zxid + 1, 0);
+    }
     let tree = Arc::new(RwLock::new(tree));
     if cfg.autopurge_purge_interval_hours > 0 {
         let (snap_dir, log_dir) = disk.dirs();
@@ -234,17 +331,31 @@ pub fn start(cfg: Config) -> io::Result<Server> {
     let reap_every = Duration::from_millis(cfg.container_check_interval_ms.max(1));
     let tick_every = Duration::from_millis((cfg.tick_time_ms as u64 / 2).max(1));
 
+    // Ensemble wiring: prep ⇄ peer, commit → peer. Channels into prep and into peer from the
+    // commit thread are unbounded so that no two threads can ever wait on each other; the flow
+    // of client requests is bounded by prep's inbox and prep → peer.
+    let (to_quorum_tx, to_quorum_rx) = bounded::<ToQuorum>(limits::PREP_QUEUE_MAX);
+    let (prep_ctl_tx, prep_ctl_rx) = unbounded::<PrepControl>();
+    let (events_tx, events_rx) = unbounded::<peer::PeerEvent>();
+
     let mut threads = Vec::new();
     {
         let tree = tree.clone();
         let shared = shared.clone();
-        threads.push(spawn("prep", move || run_prep(prep, tree, prep_rx, commit_tx, shared, tick_every, reap_every))?);
+        let commit_tx = commit_tx.clone();
+        let rxs = PrepChannels { inputs: prep_rx, control: prep_ctl_rx, to_quorum: to_quorum_tx };
+        threads.push(spawn("prep", move || run_prep(prep, tree, rxs, commit_tx, shared, tick_every, reap_every))?);
     }
     {
         let tree = tree.clone();
         let shared = shared.clone();
         let cfg = cfg.clone();
-        threads.push(spawn("commit", move || run_commit(cfg, tree, disk, commit_rx, shared))?);
+        let events = quorum.then(|| events_tx.clone());
+        threads.push(spawn("commit", move || run_commit(cfg, tree, disk, commit_rx, shared, events))?);
+    }
+    if quorum {
+        let links = peer::Links { commit_tx, prep_ctl: prep_ctl_tx, from_prep: to_quorum_rx, events_tx, events_rx };
+        threads.push(peer::start(cfg.clone(), shared.clone(), links, last_zxid, recent)?);
     }
     {
         let shared = shared.clone();
@@ -310,11 +421,25 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
     }
 }
 
+/// What the peer thread tells prep.
+pub enum PrepControl {
+    /// A learner's message for the leader's prep, or the leader's answer for a follower's.
+    Input(PrepInput),
+    /// The quorum role changed; a leader numbers txns from the zxid given.
+    SetRole(Role, Zxid),
+}
+
+struct PrepChannels {
+    inputs: Receiver<PrepInput>,
+    control: Receiver<PrepControl>,
+    to_quorum: Sender<ToQuorum>,
+}
+
 fn run_prep(
     mut prep: Prep,
     tree: Arc<RwLock<DataTree>>,
-    rx: Receiver<PrepInput>,
-    commit_tx: Sender<(u64, CommitItem)>,
+    ch: PrepChannels,
+    commit_tx: Sender<CommitMsg>,
     shared: Arc<Shared>,
     tick_every: Duration,
     reap_every: Duration,
@@ -323,9 +448,23 @@ fn run_prep(
     let mut last_reap = Instant::now();
     let mut generation = 0;
     let mut out = Vec::new();
+    let mut control = ch.control.clone();
     loop {
         let input = select! {
-            recv(rx) -> m => match m { Ok(m) => m, Err(_) => return },
+            recv(ch.inputs) -> m => match m { Ok(m) => m, Err(_) => return },
+            recv(control) -> m => match m {
+                Ok(PrepControl::Input(i)) => i,
+                Ok(PrepControl::SetRole(role, next_zxid)) => {
+                    let tree = tree.read().expect("tree lock");
+                    prep.set_role(role, &tree, next_zxid, shared.now_ms());
+                    continue;
+                }
+                // Standalone: no peer thread, no control messages.
+                Err(_) => {
+                    control = never();
+                    continue;
+                }
+            },
             recv(ticker) -> _ => {
                 let reap = last_reap.elapsed() >= reap_every;
                 if reap {
@@ -343,9 +482,21 @@ fn run_prep(
             }
             prep.step(&tree, input, shared.now_ms(), wall_ms(), &mut out);
         }
+        // Commit hears of a forwarded request before the quorum can answer it.
         for item in out.drain(..) {
-            if commit_tx.send((generation, item)).is_err() {
+            if commit_tx.send(CommitMsg::Prep(generation, item)).is_err() {
                 return;
+            }
+        }
+        for q in prep.take_quorum() {
+            if ch.to_quorum.send(q).is_err() {
+                return;
+            }
+        }
+        if prep.role() == Role::Follower {
+            let touches = prep.take_touches();
+            if !touches.is_empty() {
+                shared.touches.lock().expect("touches lock").extend(touches);
             }
         }
     }
@@ -354,24 +505,51 @@ fn run_prep(
 /// Most items the commit thread takes into one group commit.
 const COMMIT_BATCH_MAX: usize = 4096;
 
+/// How many applied txns the commit thread keeps for a new leader's DIFF.
+const RECENT_MAX: usize = crate::storage::recovery::RECENT_MAX;
+
+/// The commit thread's state besides the core: what the quorum logged and has not committed,
+/// and the last txns applied.
+struct Quorum {
+    events: Sender<peer::PeerEvent>,
+    pending: BTreeMap<Zxid, Transaction>,
+    recent: VecDeque<(Zxid, Vec<u8>)>,
+}
+
 fn run_commit(
     cfg: Config,
     tree: Arc<RwLock<DataTree>>,
     mut disk: disk::Disk,
-    rx: Receiver<(u64, CommitItem)>,
+    rx: Receiver<CommitMsg>,
     shared: Arc<Shared>,
+    events: Option<Sender<peer::PeerEvent>>,
 ) {
     let mut commit = Commit::new(cfg.skip_acl);
-    let view = View { mode: "standalone", config: &cfg, started_wall_ms: wall_ms(), host: &SystemHost };
+    let started_wall_ms = wall_ms();
+    let mut quorum = events.map(|events| Quorum { events, pending: BTreeMap::new(), recent: VecDeque::new() });
     let mut out = Vec::new();
-    let mut batch: Vec<(u64, CommitItem)> = Vec::with_capacity(COMMIT_BATCH_MAX);
-    while let Ok(first) = rx.recv() {
+    let mut batch: Vec<CommitMsg> = Vec::with_capacity(COMMIT_BATCH_MAX);
+    let mut carry: Option<CommitMsg> = None;
+    loop {
+        let first = match carry.take() {
+            Some(m) => m,
+            None => match rx.recv() {
+                Ok(m) => m,
+                Err(_) => return,
+            },
+        };
         // Group commit: everything queued now is logged with one write and one fsync, then
-        // applied and answered. Nothing is acknowledged before it is durable.
+        // applied and answered. Nothing is acknowledged before it is durable. Work that changes
+        // the log or replaces the tree is done on its own.
+        let alone = matches!(&first, CommitMsg::Quorum(w) if w.is_barrier());
         batch.push(first);
-        while batch.len() < COMMIT_BATCH_MAX {
+        while !alone && batch.len() < COMMIT_BATCH_MAX {
             match rx.try_recv() {
-                Ok(item) => batch.push(item),
+                Ok(CommitMsg::Quorum(w)) if w.is_barrier() => {
+                    carry = Some(CommitMsg::Quorum(w));
+                    break;
+                }
+                Ok(m) => batch.push(m),
                 Err(_) => break,
             }
         }
@@ -381,21 +559,53 @@ fn run_commit(
             commit.stats.fsync_ms.add(took.as_millis() as u64);
             commit.stats.sync_batch.add(*txns as u64);
         }
-        if let Err(e) = &logged {
-            log::error!(
+        match (&logged, &quorum) {
+            (Err(e), None) => log::error!(
                 "cannot write the txn log ({e}): refusing writes (NOTREADONLY) until it can be written; reads go on"
-            );
+            ),
+            (Err(e), Some(q)) => {
+                log::error!("cannot write the txn log ({e}): leaving the quorum");
+                let _ = q.events.send(peer::PeerEvent::LogFailed(e.to_string()));
+            }
+            (Ok(_), Some(q)) => {
+                let last = batch.iter().rev().find_map(|m| match m {
+                    CommitMsg::Quorum(QuorumWork::Persist(t)) => Some(t.header.zxid),
+                    _ => None,
+                });
+                if let Some(z) = last {
+                    let _ = q.events.send(peer::PeerEvent::Persisted(z));
+                }
+            }
+            (Ok(_), None) => {}
+        }
+        if logged.is_err() {
             disk.discard_unsynced();
             shared.write_failures.fetch_add(1, Ordering::AcqRel);
         }
-        {
-            let mut tree = tree.write().expect("tree lock");
-            for (gen, item) in batch.drain(..) {
-                match item {
-                    CommitItem::Txn { txn, origin } if logged.is_err() || gen != generation => {
+        let mode = *shared.mode.lock().expect("mode lock");
+        let view = View {
+            mode,
+            serving: shared.serving.load(Ordering::Acquire),
+            config: &cfg,
+            started_wall_ms,
+            host: &SystemHost,
+        };
+        if alone {
+            if let (Some(CommitMsg::Quorum(work)), Some(q)) = (batch.pop(), quorum.as_mut()) {
+                quorum_barrier(q, work, &mut commit, &tree, &mut disk, &shared, &view, &mut out);
+            }
+        } else {
+            let mut t = tree.write().expect("tree lock");
+            for msg in batch.drain(..) {
+                match msg {
+                    CommitMsg::Prep(gen, CommitItem::Txn { txn, origin }) if logged.is_err() || gen != generation => {
                         commit.reject_txn(&txn, origin, ErrorCode::NotReadOnly, &mut out);
                     }
-                    item => commit.step(&mut tree, item, shared.now_ms(), wall_ms(), &view, &mut out),
+                    CommitMsg::Prep(_, item) => commit.step(&mut t, item, shared.now_ms(), wall_ms(), &view, &mut out),
+                    CommitMsg::Quorum(work) => {
+                        let Some(q) = quorum.as_mut() else { continue };
+                        quorum_work(q, work, logged.is_ok(), &mut commit, &mut t, &shared, &view, &mut out);
+                    }
                 }
             }
         }
@@ -406,17 +616,140 @@ fn run_commit(
     }
 }
 
-/// Logs the batch's txns (those prepared in the current generation) and syncs once.
+/// Quorum work done inside a group commit, under the batch's hold of the tree.
+#[allow(clippy::too_many_arguments)]
+fn quorum_work(
+    q: &mut Quorum,
+    work: QuorumWork,
+    logged: bool,
+    commit: &mut Commit,
+    t: &mut DataTree,
+    shared: &Shared,
+    view: &View<'_>,
+    out: &mut Vec<Output>,
+) {
+    match work {
+        QuorumWork::Persist(txn) => {
+            if logged {
+                q.pending.insert(txn.header.zxid, txn);
+            }
+        }
+        QuorumWork::Apply(z) => {
+            let Some(txn) = q.pending.remove(&z) else {
+                log::error!("asked to apply 0x{z:x}, which is not logged here");
+                return;
+            };
+            q.recent.push_back((z, txn.to_bytes()));
+            while q.recent.len() > RECENT_MAX {
+                q.recent.pop_front();
+            }
+            commit.step(t, CommitItem::Txn { txn, origin: None }, shared.now_ms(), wall_ms(), view, out);
+        }
+        QuorumWork::StreamSnapshot(reply) => {
+            let mut writer = SnapshotWriter::new(t.last_processed_zxid, &t.sessions);
+            let mut after: Option<String> = None;
+            loop {
+                let chunk = t.nodes_after(after.as_deref(), 10_000);
+                if chunk.is_empty() {
+                    break;
+                }
+                writer.add_nodes(&chunk, |i| t.acls.get(i));
+                after = chunk.last().map(|(p, _)| p.clone());
+            }
+            let _ = reply.send(writer.into_sync_stream());
+        }
+        barrier => unreachable!("{} is done on its own", barrier.name()),
+    }
+}
+
+/// Quorum work that changes the log or replaces the tree, done on its own.
+#[allow(clippy::too_many_arguments)]
+fn quorum_barrier(
+    q: &mut Quorum,
+    work: QuorumWork,
+    commit: &mut Commit,
+    tree: &Arc<RwLock<DataTree>>,
+    disk: &mut disk::Disk,
+    shared: &Shared,
+    view: &View<'_>,
+    out: &mut Vec<Output>,
+) {
+    match work {
+        QuorumWork::InstallSnapshot(new_tree) => {
+            let z = new_tree.last_processed_zxid;
+            *tree.write().expect("tree lock") = *new_tree;
+            q.pending.clear();
+            q.recent.clear();
+            if let Err(e) = disk.restart_log_at(z) {
+                let _ = q.events.send(peer::PeerEvent::LogFailed(e.to_string()));
+            }
+        }
+        QuorumWork::SaveSnapshot => match disk::take_snapshot(tree, disk.dirs().0) {
+            Ok(_) => {
+                let z = tree.read().expect("tree lock").last_processed_zxid;
+                let _ = q.events.send(peer::PeerEvent::Persisted(z));
+            }
+            Err(e) => {
+                let _ = q.events.send(peer::PeerEvent::LogFailed(format!("cannot save the leader's snapshot: {e}")));
+            }
+        },
+        QuorumWork::Truncate(z) => {
+            let tree_zxid = tree.read().expect("tree lock").last_processed_zxid;
+            q.pending.retain(|k, _| *k <= z);
+            q.recent.retain(|(k, _)| *k <= z);
+            match disk.truncate(z, tree_zxid) {
+                Ok(Some(rebuilt)) => {
+                    log::info!("TRUNC to 0x{z:x}: the tree was rebuilt from the files");
+                    *tree.write().expect("tree lock") = rebuilt;
+                    q.pending.clear();
+                }
+                Ok(None) => log::info!("TRUNC to 0x{z:x}: log truncated"),
+                Err(e) => {
+                    let _ = q.events.send(peer::PeerEvent::LogFailed(format!("cannot truncate the log: {e}")));
+                }
+            }
+        }
+        QuorumWork::RoleEnded(reply) => {
+            let mut t = tree.write().expect("tree lock");
+            commit.step(&mut t, CommitItem::CloseAll, shared.now_ms(), wall_ms(), view, out);
+            // Everything logged counts as committed for the next election (as ZooKeeper replays
+            // its whole log); a new leader will TRUNC what it does not hold.
+            for (z, txn) in std::mem::take(&mut q.pending) {
+                if z > t.last_processed_zxid {
+                    q.recent.push_back((z, txn.to_bytes()));
+                    commit.step(&mut t, CommitItem::Txn { txn, origin: None }, shared.now_ms(), wall_ms(), view, out);
+                }
+            }
+            while q.recent.len() > RECENT_MAX {
+                q.recent.pop_front();
+            }
+            let _ = reply.send((t.last_processed_zxid, q.recent.iter().cloned().collect()));
+        }
+        other => unreachable!("{} is part of a group commit", other.name()),
+    }
+}
+
+/// Logs the batch's txns (those prepared in the current generation, and the quorum's proposals)
+/// and syncs once.
 fn persist(
     disk: &mut disk::Disk,
-    batch: &[(u64, CommitItem)],
+    batch: &[CommitMsg],
     generation: u64,
 ) -> Result<Option<(usize, Duration)>, StorageError> {
-    for (gen, item) in batch {
-        if let CommitItem::Txn { txn, .. } = item {
-            if *gen == generation {
-                disk.append(txn)?;
+    for msg in batch {
+        match msg {
+            CommitMsg::Prep(gen, CommitItem::Txn { txn, .. }) if *gen == generation => disk.append(txn)?,
+            CommitMsg::Quorum(QuorumWork::Persist(txn)) => {
+                if txn.header.zxid <= disk.last_logged_zxid() {
+                    return Err(StorageError::Inconsistent(format!(
+                        "proposal 0x{:x} does not follow the log's last txn 0x{:x}",
+                        txn.header.zxid,
+                        disk.last_logged_zxid()
+                    )));
+                }
+                disk.append(txn)?
             }
+            _ => {}
         }
     }
     disk.sync()

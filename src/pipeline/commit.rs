@@ -51,6 +51,8 @@ pub struct Commit {
     /// Per session, in request order: forwarded writes not yet applied, and the reads behind
     /// them (ZooKeeper's CommitProcessor rule). Empty for a session with nothing out.
     session_queues: HashMap<SessionId, VecDeque<Queued>>,
+    /// Syncs out at the leader, oldest first (its SYNC answers come back in order).
+    pending_syncs: VecDeque<Request>,
     pub watches: Watches,
     conns: HashMap<ConnId, ConnInfo>,
     session_conn: HashMap<SessionId, ConnId>,
@@ -64,6 +66,7 @@ impl Commit {
             skip_acl,
             forwarded: HashMap::new(),
             session_queues: HashMap::new(),
+            pending_syncs: VecDeque::new(),
             watches: Watches::new(),
             conns: HashMap::new(),
             session_conn: HashMap::new(),
@@ -98,8 +101,36 @@ impl Commit {
                 _ => self.on_read(tree, req, now_ms, out),
             },
             CommitItem::Forwarded { session, origin } => {
+                if !self.conns.contains_key(&origin.conn) {
+                    return; // closed meanwhile: nobody waits for the answer
+                }
                 self.session_queues.entry(session).or_default().push_back(Queued::Write { cxid: origin.xid });
                 self.forwarded.insert((session, origin.xid), origin);
+            }
+            CommitItem::ForwardedSync(req) => {
+                if !self.conns.contains_key(&req.conn) {
+                    return;
+                }
+                self.session_queues.entry(req.session).or_default().push_back(Queued::Write { cxid: req.xid });
+                self.pending_syncs.push_back(req);
+            }
+            CommitItem::Synced => match self.pending_syncs.pop_front() {
+                Some(req) => {
+                    let (session, xid) = (req.session, req.xid);
+                    self.on_read(tree, req, now_ms, out);
+                    self.release_session(tree, session, xid, now_ms, out);
+                }
+                None => log::warn!("a SYNC from the leader with no sync waiting"),
+            },
+            CommitItem::CloseAll => {
+                self.forwarded.clear();
+                self.session_queues.clear();
+                self.pending_syncs.clear();
+                self.session_conn.clear();
+                for (conn, _) in self.conns.drain() {
+                    self.watches.remove_watcher(conn);
+                    out.push(Output::Close { conn });
+                }
             }
             CommitItem::Attach { conn, session, timeout_ms, read_only_byte } => {
                 if let Some(old) = self.session_conn.insert(session, conn) {
@@ -681,7 +712,7 @@ mod tests {
     #[test]
     fn reads_wait_behind_the_sessions_forwarded_writes() {
         let cfg = Config::parse(std::path::Path::new("zoo.cfg"), "dataDir=/tmp/x\n").unwrap();
-        let view = View { mode: "follower", config: &cfg, started_wall_ms: 0, host: &SystemHost };
+        let view = View { mode: "follower", serving: true, config: &cfg, started_wall_ms: 0, host: &SystemHost };
         let mut tree = DataTree::new();
         let mut c = Commit::new(false);
         let mut out = Vec::new();

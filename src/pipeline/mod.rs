@@ -346,6 +346,14 @@ pub enum CommitItem {
     /// `Txn` without origin, matched by (session, cxid). Until then the session's later reads wait
     /// (a session sees its own writes).
     Forwarded { session: SessionId, origin: Origin },
+    /// A local client's `sync` went to the leader: answered when the leader's SYNC comes back
+    /// (`Synced`), in order; the session's later reads wait behind it.
+    ForwardedSync(Request),
+    /// The leader answered the oldest forwarded `sync`.
+    Synced,
+    /// The server left its quorum role: close every client connection (clients reconnect,
+    /// here or elsewhere, and keep their sessions) and forget what waits for the leader.
+    CloseAll,
     /// A reconnect of a live session onto a new connection.
     Attach { conn: ConnId, session: SessionId, timeout_ms: u32, read_only_byte: bool },
     /// A handshake refused: expired session or wrong password gets the "expired" reply.

@@ -14,6 +14,7 @@ use crate::jute::txn::*;
 use crate::jute::txn_body::{SubTxn, Transaction, TxnBody};
 use crate::sessions::{password, SessionTracker};
 use crate::tree::{acl, digest_of, path, DataTree, CONFIG, QUOTA, ZOOKEEPER};
+use crate::zab::packet::Forwarded;
 use std::collections::{HashMap, VecDeque};
 
 /// Settings prep needs from zoo.cfg.
@@ -42,6 +43,36 @@ struct PendingNode {
     data: Option<Box<[u8]>>,
 }
 
+/// What this server does with writes: ZooKeeper's request processor chains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Numbers txns and hands them to commit (`ZooKeeperServer`).
+    Standalone,
+    /// Numbers txns and proposes them to the quorum (`LeaderZooKeeperServer`); the replies wait
+    /// at commit for the txn to come back committed. Expires sessions.
+    Leader,
+    /// Forwards writes, session creation and closing, and syncs to the leader
+    /// (`FollowerZooKeeperServer`, `ObserverZooKeeperServer`); serves reads locally.
+    Follower,
+    /// Not serving (electing or synchronising): handshakes are refused.
+    Down,
+}
+
+/// What prep asks of the quorum (the `peer` thread), drained with `take_quorum`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToQuorum {
+    /// Leader: a txn to propose.
+    Propose(Transaction),
+    /// Leader: a local client's `sync`.
+    LocalSync,
+    /// Leader: the answer to a learner's REVALIDATE.
+    Revalidated { learner: u64, session: SessionId, valid: bool },
+    /// Follower: a local client's request for the leader (REQUEST), with its identities.
+    Request(Forwarded, Vec<Id>),
+    /// Follower: is this reconnecting session alive (REVALIDATE)?
+    Revalidate { session: SessionId, timeout: i32 },
+}
+
 /// Inputs from connections and the clock.
 #[derive(Debug)]
 pub enum PrepInput {
@@ -68,6 +99,25 @@ pub enum PrepInput {
         wall_ms: i64,
         reap: bool,
     },
+    /// Leader: a request a learner forwarded (REQUEST), with its client's identities.
+    FromLearner {
+        learner: u64,
+        request: Forwarded,
+        auth: Vec<Id>,
+    },
+    /// Leader: sessions a learner's clients kept alive (PING replies).
+    Touches(Vec<(SessionId, i32)>),
+    /// Leader: a learner asks whether a session is alive.
+    RevalidateAsk {
+        learner: u64,
+        session: SessionId,
+        timeout: i32,
+    },
+    /// Follower: the leader's answer to our REVALIDATE.
+    Revalidated {
+        session: SessionId,
+        valid: bool,
+    },
 }
 
 pub struct Prep {
@@ -81,6 +131,12 @@ pub struct Prep {
     /// The tree digest after the last prepared change, with that change's zxid.
     tree_digest: Option<(Zxid, u64)>,
     pub sessions: SessionTracker,
+    role: Role,
+    to_quorum: Vec<ToQuorum>,
+    /// Follower: reconnects waiting for the leader's REVALIDATE answer, by session.
+    revalidating: HashMap<SessionId, Vec<(ConnId, u32, bool)>>,
+    /// Follower: sessions with activity since the last PING, and their timeouts.
+    touched: HashMap<SessionId, i32>,
 }
 
 type PrepResult<T> = Result<T, ErrorCode>;
@@ -95,7 +151,42 @@ impl Prep {
             outstanding_order: VecDeque::new(),
             journal: None,
             tree_digest: None,
+            role: Role::Standalone,
+            to_quorum: Vec::new(),
+            revalidating: HashMap::new(),
+            touched: HashMap::new(),
         }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Changes role (the quorum changed state). In-flight changes are forgotten (they were either
+    /// committed and applied, or will never be); a leader numbers from `next_zxid` and tracks
+    /// every session the tree holds with a fresh deadline, as ZooKeeper's new leader does.
+    pub fn set_role(&mut self, role: Role, tree: &DataTree, next_zxid: Zxid, now_ms: u64) {
+        log::info!("prep: {:?} -> {role:?}", self.role);
+        self.role = role;
+        self.reset(tree, now_ms);
+        self.next_zxid = next_zxid;
+        self.revalidating.clear();
+        self.touched.clear();
+        if role == Role::Leader {
+            for (&id, &timeout) in &tree.sessions {
+                self.sessions.add(id, timeout.max(0) as u32, now_ms);
+            }
+        }
+    }
+
+    /// What the quorum must do, in order, since the last call.
+    pub fn take_quorum(&mut self) -> Vec<ToQuorum> {
+        std::mem::take(&mut self.to_quorum)
+    }
+
+    /// Follower: the sessions touched since the last call (for the PING reply).
+    pub fn take_touches(&mut self) -> Vec<(SessionId, i32)> {
+        self.touched.drain().collect()
     }
 
     /// Tracks the sessions a recovered tree holds, with fresh deadlines (clients get a full
@@ -135,6 +226,27 @@ impl Prep {
     /// do, in order.
     pub fn step(&mut self, tree: &DataTree, input: PrepInput, now_ms: u64, wall_ms: i64, out: &mut Vec<CommitItem>) {
         self.forget_applied(tree.last_processed_zxid);
+        let start = out.len();
+        self.dispatch(tree, input, now_ms, wall_ms, out);
+        if self.role == Role::Leader {
+            // A txn is proposed; its reply (if it has a client here) waits at commit until the
+            // txn comes back committed, as a follower's forwarded write does.
+            let items: Vec<CommitItem> = out.drain(start..).collect();
+            for item in items {
+                match item {
+                    CommitItem::Txn { txn, origin } => {
+                        if let Some(origin) = origin {
+                            out.push(CommitItem::Forwarded { session: txn.header.client_id, origin });
+                        }
+                        self.to_quorum.push(ToQuorum::Propose(txn));
+                    }
+                    other => out.push(other),
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, tree: &DataTree, input: PrepInput, now_ms: u64, wall_ms: i64, out: &mut Vec<CommitItem>) {
         match input {
             PrepInput::Connect { conn, req } => self.on_connect(tree, conn, req, now_ms, wall_ms, out),
             PrepInput::Request(req) => self.on_request(tree, req, now_ms, wall_ms, out),
@@ -144,6 +256,7 @@ impl Prep {
                 let session_expiry = if ask.cmd == "dump" { self.sessions.by_deadline() } else { Vec::new() };
                 out.push(CommitItem::FourLetter { ask, outstanding: self.outstanding_len(), session_expiry, reply })
             }
+            PrepInput::Tick { .. } if !matches!(self.role, Role::Standalone | Role::Leader) => {}
             PrepInput::Tick { now_ms, wall_ms, reap } => {
                 for session in self.sessions.expire(now_ms) {
                     log::info!("Expiring session 0x{session:x}, timeout of {}ms exceeded", self.timeout(session));
@@ -154,7 +267,94 @@ impl Prep {
                     self.reap_containers(tree, wall_ms, out);
                 }
             }
+            PrepInput::FromLearner { request, auth, .. } if self.role == Role::Leader => {
+                self.on_forwarded(tree, request, auth, now_ms, wall_ms, out)
+            }
+            PrepInput::Touches(touches) if self.role == Role::Leader => {
+                for (session, _) in touches {
+                    self.sessions.touch(session, now_ms);
+                }
+            }
+            PrepInput::RevalidateAsk { learner, session, .. } if self.role == Role::Leader => {
+                let valid = self.sessions.touch(session, now_ms);
+                self.to_quorum.push(ToQuorum::Revalidated { learner, session, valid });
+            }
+            PrepInput::Revalidated { session, valid } => {
+                for (conn, timeout_ms, read_only_byte) in self.revalidating.remove(&session).unwrap_or_default() {
+                    if valid {
+                        self.sessions.add(session, timeout_ms, now_ms);
+                        out.push(CommitItem::Attach { conn, session, timeout_ms, read_only_byte });
+                    } else {
+                        log::info!("Invalid session 0x{session:x} for client conn {conn}, probably expired");
+                        out.push(CommitItem::Reject { conn, read_only_byte });
+                    }
+                }
+            }
+            PrepInput::FromLearner { .. } | PrepInput::Touches(_) | PrepInput::RevalidateAsk { .. } => {
+                log::debug!("prep: {:?} ignores a learner's message", self.role);
+            }
         }
+    }
+
+    /// Leader: a learner's forwarded request becomes a txn with no local client (the learner
+    /// that forwarded it answers its client when the txn commits).
+    fn on_forwarded(
+        &mut self,
+        tree: &DataTree,
+        f: Forwarded,
+        auth: Vec<Id>,
+        now_ms: u64,
+        wall_ms: i64,
+        out: &mut Vec<CommitItem>,
+    ) {
+        match f.op {
+            op::CREATE_SESSION => {
+                let timeout = match crate::zab::packet::decode_int(&f.body) {
+                    Ok(t) => (t.max(0) as u32).clamp(self.cfg.session_timeout_ms_min, self.cfg.session_timeout_ms_max),
+                    Err(_) => {
+                        log::warn!("a forwarded createSession for 0x{:x} has no timeout", f.session);
+                        return;
+                    }
+                };
+                self.sessions.add(f.session, timeout, now_ms);
+                let txn = self.create_session_txn(tree, f.session, f.cxid, timeout, wall_ms);
+                out.push(CommitItem::Txn { txn, origin: None });
+            }
+            op::CLOSE_SESSION => {
+                let txn = self.close_session(tree, f.session, f.cxid, wall_ms);
+                out.push(CommitItem::Txn { txn, origin: None });
+            }
+            kind => {
+                let live = self.sessions.touch(f.session, now_ms);
+                let op = ClientOp::decode(kind, &f.body)
+                    .unwrap_or(ClientOp::Invalid { op: kind, err: ErrorCode::MarshallingError });
+                let req = Request {
+                    conn: 0,
+                    session: f.session,
+                    xid: f.cxid,
+                    op,
+                    auth: std::sync::Arc::new(auth),
+                    received_ms: now_ms,
+                };
+                let txn = self.prep_write(tree, &req, live, wall_ms);
+                out.push(CommitItem::Txn { txn, origin: None });
+            }
+        }
+    }
+
+    fn create_session_txn(
+        &mut self,
+        tree: &DataTree,
+        session: SessionId,
+        cxid: i32,
+        timeout: u32,
+        wall_ms: i64,
+    ) -> Transaction {
+        let zxid = self.next_zxid();
+        let header = TxnHeader { client_id: session, cxid, zxid, time: wall_ms, kind: op::CREATE_SESSION };
+        let body = TxnBody::CreateSession(CreateSessionTxn { time_out: timeout as i32 });
+        let digest = self.txn_digest(tree, header.kind);
+        Transaction { header, body, digest }
     }
 
     fn timeout(&self, session: SessionId) -> u32 {
@@ -189,6 +389,11 @@ impl Prep {
         out: &mut Vec<CommitItem>,
     ) {
         let read_only_byte = req.read_only.is_some();
+        if self.role == Role::Down {
+            log::info!("Refusing session request for client conn {conn}: this server is not serving");
+            out.push(CommitItem::Close { conn });
+            return;
+        }
         if req.last_zxid_seen > tree.last_processed_zxid {
             log::info!(
                 "Refusing session request for client conn {conn}: it has seen zxid 0x{:x}, our last zxid is 0x{:x}",
@@ -203,15 +408,28 @@ impl Prep {
         if req.session_id == 0 {
             let session = self.sessions.next_session_id();
             self.sessions.add(session, timeout, now_ms);
-            let zxid = self.next_zxid();
-            let header = TxnHeader { client_id: session, cxid: 0, zxid, time: wall_ms, kind: op::CREATE_SESSION };
-            let body = TxnBody::CreateSession(CreateSessionTxn { time_out: timeout as i32 });
             let origin = Origin { conn, xid: 0, op: op::CREATE_SESSION, read_only_byte, received_ms: now_ms };
-            let digest = self.txn_digest(tree, header.kind);
-            out.push(CommitItem::Txn { txn: Transaction { header, body, digest }, origin: Some(origin) });
+            if self.role == Role::Follower {
+                let body = crate::zab::packet::encode_int(timeout as i32);
+                let f = Forwarded { session, cxid: 0, op: op::CREATE_SESSION, body };
+                out.push(CommitItem::Forwarded { session, origin });
+                self.to_quorum.push(ToQuorum::Request(f, Vec::new()));
+                return;
+            }
+            let txn = self.create_session_txn(tree, session, 0, timeout, wall_ms);
+            out.push(CommitItem::Txn { txn, origin: Some(origin) });
             return;
         }
         let passwd_ok = req.passwd.as_deref() == Some(&password(req.session_id)[..]);
+        if passwd_ok && self.role == Role::Follower {
+            // Only the leader knows whether a session is alive (`Learner.validateSession`).
+            let first = !self.revalidating.contains_key(&req.session_id);
+            self.revalidating.entry(req.session_id).or_default().push((conn, timeout, read_only_byte));
+            if first {
+                self.to_quorum.push(ToQuorum::Revalidate { session: req.session_id, timeout: timeout as i32 });
+            }
+            return;
+        }
         if passwd_ok && self.sessions.touch(req.session_id, now_ms) {
             let timeout_ms = self.sessions.timeout_of(req.session_id).unwrap_or(timeout);
             out.push(CommitItem::Attach { conn, session: req.session_id, timeout_ms, read_only_byte });
@@ -223,6 +441,21 @@ impl Prep {
     }
 
     fn on_request(&mut self, tree: &DataTree, req: Request, now_ms: u64, wall_ms: i64, out: &mut Vec<CommitItem>) {
+        match self.role {
+            Role::Follower => return self.forward_or_read(req, now_ms, out),
+            Role::Down => {
+                // The connection is being closed; its client retries elsewhere.
+                out.push(CommitItem::Close { conn: req.conn });
+                return;
+            }
+            Role::Leader if matches!(req.op, ClientOp::Sync(_)) => {
+                self.sessions.touch(req.session, now_ms);
+                out.push(CommitItem::ForwardedSync(req));
+                self.to_quorum.push(ToQuorum::LocalSync);
+                return;
+            }
+            Role::Leader | Role::Standalone => {}
+        }
         let live = self.sessions.touch(req.session, now_ms);
         if !req.op.is_write() {
             out.push(CommitItem::Read(req));
@@ -242,6 +475,35 @@ impl Prep {
         }
         let txn = self.prep_write(tree, &req, live, wall_ms);
         out.push(CommitItem::Txn { txn, origin: Some(origin) });
+    }
+
+    /// Follower: reads are served here; writes, closeSession and sync go to the leader, and
+    /// commit holds the session's later reads until they come back.
+    fn forward_or_read(&mut self, req: Request, now_ms: u64, out: &mut Vec<CommitItem>) {
+        let timeout = self.sessions.timeout_of(req.session).unwrap_or(0);
+        self.sessions.touch(req.session, now_ms);
+        self.touched.insert(req.session, timeout as i32);
+        let sync = matches!(req.op, ClientOp::Sync(_));
+        if !req.op.is_write() && !sync {
+            out.push(CommitItem::Read(req));
+            return;
+        }
+        let mut body = Vec::new();
+        req.op.write_body(&mut body);
+        let f = Forwarded { session: req.session, cxid: req.xid, op: req.op.opcode(), body };
+        self.to_quorum.push(ToQuorum::Request(f, req.auth.to_vec()));
+        if sync {
+            out.push(CommitItem::ForwardedSync(req));
+        } else {
+            let origin = Origin {
+                conn: req.conn,
+                xid: req.xid,
+                op: req.op.opcode(),
+                read_only_byte: false,
+                received_ms: req.received_ms,
+            };
+            out.push(CommitItem::Forwarded { session: req.session, origin });
+        }
     }
 
     /// A write request → its txn (an ErrorTxn when it fails).

@@ -223,6 +223,15 @@ impl TxnLog {
         Ok(())
     }
 
+    /// Closes the current file and continues after `zxid` (a learner's log after TRUNC or SNAP):
+    /// the next append starts a new file.
+    pub fn restart_at(&mut self, zxid: Zxid) -> Result<(), StorageError> {
+        self.roll()?;
+        self.last_zxid = zxid;
+        self.synced_zxid = zxid;
+        Ok(())
+    }
+
     /// Bytes in the current file (for txnLogSizeLimitInKb).
     pub fn current_len(&self) -> u64 {
         self.current.as_ref().map_or(0, |c| c.position) + self.pending.len() as u64

@@ -23,7 +23,13 @@ pub struct Recovered {
     pub snapshot_zxid: Option<Zxid>,
     /// Txns replayed from the log.
     pub replayed: usize,
+    /// The last `RECENT_MAX` txns replayed (zxid, serialized txn), oldest first: a new leader's
+    /// committed log for DIFF.
+    pub recent: Vec<(Zxid, Vec<u8>)>,
 }
+
+/// How many of the last replayed txns recovery keeps for DIFF (ZooKeeper's `commitLogCount`).
+pub const RECENT_MAX: usize = 500;
 
 /// Whether `next` may directly follow `prev` in a log: the next counter in the same epoch, or
 /// the first txns of a later epoch.
@@ -74,6 +80,7 @@ pub fn recover(snap_dir: &Path, log_dir: &Path) -> Result<Recovered, StorageErro
     let mut prev = snapshot_zxid.unwrap_or(0);
     let mut changes = Vec::new();
     let mut replayed = 0;
+    let mut recent = Vec::new();
     for rec in &scan.records {
         let txn = Transaction::from_bytes(&rec.payload).map_err(|e| {
             StorageError::Inconsistent(format!("txn 0x{:x} in {} does not decode: {e}", rec.zxid, log_dir.display()))
@@ -89,6 +96,9 @@ pub fn recover(snap_dir: &Path, log_dir: &Path) -> Result<Recovered, StorageErro
         changes.clear();
         tree.apply(&txn.header, &txn.body, &mut changes);
         replayed += 1;
+        if scan.records.len() - replayed < RECENT_MAX {
+            recent.push((rec.zxid, rec.payload.clone()));
+        }
         if let Some(d) = &txn.digest {
             if d.tree_digest as u64 != tree.digest() {
                 log::error!(
@@ -129,5 +139,5 @@ pub fn recover(snap_dir: &Path, log_dir: &Path) -> Result<Recovered, StorageErro
             file_log::sync_dir(log_dir)?;
         }
     }
-    Ok(Recovered { tree, snapshot_zxid, replayed })
+    Ok(Recovered { tree, snapshot_zxid, replayed, recent })
 }

@@ -50,8 +50,14 @@ pub enum Input {
     Propose(Transaction),
     /// The leader's own log is durable up to here.
     Persisted(Zxid),
+    /// A client `sync` on the leader itself: answered as `Send(LOCAL, SYNC)` once everything
+    /// proposed before it has committed.
+    LocalSync,
     Tick,
 }
+
+/// The learner id that stands for the leader's own clients (answers to `LocalSync`).
+pub const LOCAL: LearnerId = 0;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -192,6 +198,12 @@ impl Leader {
         self.last_committed
     }
 
+    /// Whether `Propose` would take a txn with this zxid: established, this epoch, after the last
+    /// one logged. (A proposal prepared under an older role is dropped by the shell instead.)
+    pub fn accepts_proposal(&self, z: Zxid) -> bool {
+        self.phase == Phase::Broadcast && Some(epoch_of(z)) == self.epoch && z > self.last_logged
+    }
+
     pub fn step(&mut self, input: Input, out: &mut Vec<Output>) {
         if self.phase == Phase::Stopped {
             return;
@@ -224,6 +236,8 @@ impl Leader {
             }
             Input::Propose(t) => self.propose(t, out),
             Input::Persisted(z) => self.on_persisted(z, out),
+            Input::LocalSync if self.phase == Phase::Broadcast => self.on_sync_request(LOCAL, out),
+            Input::LocalSync => {}
             Input::Tick => self.on_tick(out),
         }
     }
@@ -290,9 +304,12 @@ impl Leader {
         learner.phase = LearnerPhase::Discovery;
         let their_accepted = epoch_of(p.zxid);
         if let Some(e) = self.epoch {
-            if !observer && their_accepted >= e {
-                // That voter followed a newer attempt and can never accept our epoch; ZooKeeper
-                // leaves it out for good. A new election gets an epoch above everyone's.
+            // A voter that acknowledged our epoch before comes back with it (a restart, a cut
+            // connection): welcome. One that accepted this epoch number without acknowledging it
+            // to us, or a newer one, followed another attempt and can never join ours; ZooKeeper
+            // leaves it out for good. A new election gets an epoch above everyone's.
+            let rejoining = their_accepted == e && self.epoch_acks.contains(&sid);
+            if !observer && their_accepted >= e && !rejoining {
                 self.stop(format!("voter {sid} has accepted epoch {their_accepted}, not below ours ({e})"), out);
                 return;
             }
@@ -405,6 +422,21 @@ impl Leader {
         } else {
             snap = true;
         }
+        let mode = if snap {
+            "SNAP"
+        } else {
+            let trunc =
+                out.iter().any(|o| matches!(o, Output::Send(to, p) if *to == l && p.kind == PacketType::Trunc as i32));
+            if trunc {
+                "TRUNC"
+            } else {
+                "DIFF"
+            }
+        };
+        log::info!(
+            "Synchronizing learner {} by {mode}: its last zxid 0x{peer:x}, ours 0x{last:x}",
+            self.learners[&l].sid
+        );
         if snap {
             send(out, packet(PacketType::Snap, last, None));
             out.push(Output::StreamSnapshot(l));
@@ -501,7 +533,8 @@ impl Leader {
     /// Commits, in order, every outstanding proposal a quorum has acknowledged.
     fn maybe_commit(&mut self, out: &mut Vec<Output>) {
         while let Some((&z, p)) = self.outstanding.iter().next() {
-            if !self.is_quorum(&p.acks) {
+            // A majority that includes the leader: its own log must hold the txn before COMMIT.
+            if !p.acks.contains(&self.cfg.my_id) || !self.is_quorum(&p.acks) {
                 break;
             }
             let p = self.outstanding.remove(&z).expect("first entry");
