@@ -661,6 +661,7 @@ fn session_moves_to_another_server_with_its_ephemeral() {
 
     // The old connection is stale: a write through it must not succeed.
     let stale = c.create("/from-stale", b"", 0);
+    println!("a write through the connection the session left: {stale:?}");
     assert!(stale.is_err(), "a write through the connection the session left succeeded: {stale:?}");
     drop(c);
 
