@@ -393,7 +393,9 @@ fn restarted_follower_catches_up_by_diff() {
 
 #[test]
 fn follower_far_behind_catches_up_by_snap() {
-    let mut e = Ensemble::start(3, "snapCount=50");
+    // Small log segments: snapCount=50 rolls the log every ~50 txns, and ZooKeeper (reference
+    // mode) would preallocate 64 MiB for each.
+    let mut e = Ensemble::start(3, "snapCount=50\npreAllocSize=1024");
     let leader = e.wait_for_leader(T);
     let rest = others(&e, leader);
     let f = rest[0];

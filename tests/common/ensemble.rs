@@ -17,7 +17,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// Timing and access settings every member gets (the brief's: tick 100 ms, initLimit 20 ticks,
@@ -43,8 +44,8 @@ pub struct Member {
     pub election_port: u16,
     child: Option<Child>,
     starts: u32,
-    /// Listeners holding this member's ports until it first starts.
-    reserved: Vec<TcpListener>,
+    /// This member's ports, held while it is not running.
+    reserved: Vec<Reservation>,
 }
 
 impl Member {
@@ -88,11 +89,55 @@ pub struct Ensemble {
     _dir: TempDir,
 }
 
-/// Ports chosen by the OS: `n` listeners bound at once on 127.0.0.1:0. They are held (so that
-/// neither a proxy's bind nor an outgoing connection's source port takes them) until the member
-/// that owns them first starts.
+/// Ports chosen by the OS: `n` listeners bound at once on 127.0.0.1:0.
 pub fn reserve_ports(n: usize) -> Vec<TcpListener> {
     (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect()
+}
+
+/// Holds a port of a member that is not running, so that nothing else takes it meanwhile (a
+/// proxy's or another test's bind to port 0, an outgoing connection's source port): a thread
+/// accepts every connection and closes it at once, as a member that is down or not serving
+/// would look to a client. Released (the listener closed) just before the member starts.
+struct Reservation {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Reservation {
+    fn hold(listener: TcpListener) -> Reservation {
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Ok(c) = conn {
+                    let _ = c.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        });
+        Reservation { addr, stop, thread: Some(thread) }
+    }
+
+    /// Reserves `port` again (after a kill), if it is free.
+    fn again(port: u16) -> Option<Reservation> {
+        TcpListener::bind(("127.0.0.1", port)).ok().map(Reservation::hold)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept so the thread returns and closes the listener; wait for that.
+        if TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).is_ok() {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 /// Sends a four-letter word to `addr`; None if the connection fails.
@@ -214,7 +259,7 @@ impl Ensemble {
                 election_port: ports[3 * i + 2],
                 child: None,
                 starts: 0,
-                reserved: reserved.drain(..3).collect(),
+                reserved: reserved.drain(..3).map(Reservation::hold).collect(),
             });
         }
         let net = proxies.then(|| {
@@ -317,6 +362,8 @@ impl Ensemble {
         let mut child = m.child.take().unwrap_or_else(|| panic!("server {id} is not running"));
         let _ = child.kill();
         let _ = child.wait();
+        m.reserved =
+            [m.client_addr.port(), m.quorum_port, m.election_port].into_iter().filter_map(Reservation::again).collect();
     }
 
     /// kill -9 if running, then start again on the same files.
