@@ -116,6 +116,60 @@ fn five_started_one_by_one_elect_the_third() {
     e.assert_same_trees(&[1, 2, 3, 4, 5]);
 }
 
+/// Five members tolerate two failures, not three: with the leader and a follower killed, the
+/// other three elect a leader and commit; a third failure leaves two, which must stop serving;
+/// one restart restores a quorum, and once all five are back they hold one tree with every
+/// acknowledged write.
+#[test]
+fn five_members_tolerate_two_failures_not_three() {
+    let mut e = Ensemble::start(5, "");
+    let l1 = e.wait_for_leader(T);
+    let f1 = others(&e, l1)[0];
+    let mut acked = Vec::new();
+    let mut c = e.client(others(&e, l1)[1]);
+    c.create("/q", b"", 0).unwrap();
+    for k in 0..10 {
+        acked.push(c.create(&format!("/q/a{k}"), b"", 0).unwrap());
+    }
+    drop(c);
+
+    e.kill(l1);
+    e.kill(f1);
+    let three: Vec<u64> = e.ids().into_iter().filter(|id| ![l1, f1].contains(id)).collect();
+    let l2 = e.wait_for_leader_among(&three, T);
+    let mut c = e.client(l2);
+    for k in 0..10 {
+        acked.push(c.create(&format!("/q/b{k}"), b"", 0).unwrap());
+    }
+    drop(c);
+
+    let f2 = three.iter().copied().find(|&id| id != l2).unwrap();
+    e.kill(f2);
+    let two: Vec<u64> = three.iter().copied().filter(|&id| id != f2).collect();
+    for &id in &two {
+        e.wait_for_mode(id, None, T);
+    }
+    e.assert_no_quorum_for(&two, Duration::from_millis(1_000));
+    for &id in &two {
+        assert!(Client::connect(e.addr(id), 5_000).is_err(), "server {id} took a session without a quorum");
+    }
+
+    e.restart(f2);
+    let l3 = e.wait_for_leader_among(&three, T);
+    let mut c = e.client(l3);
+    for k in 0..10 {
+        acked.push(c.create(&format!("/q/c{k}"), b"", 0).unwrap());
+    }
+    drop(c);
+    e.restart(l1);
+    e.restart(f1);
+    assert_eq!(e.wait_for_leader(T), l3, "restarted members must join the established leader");
+    let tree = e.assert_same_trees(&e.ids());
+    let paths: BTreeSet<&str> = tree.iter().map(|n| n.path.as_str()).collect();
+    let missing: Vec<&String> = acked.iter().filter(|p| !paths.contains(p.as_str())).collect();
+    assert!(missing.is_empty(), "acknowledged writes missing: {missing:?}");
+}
+
 #[test]
 fn writes_through_a_follower_reach_every_server() {
     let mut e = Ensemble::start(3, "");
@@ -428,10 +482,10 @@ fn assert_uncommitted_gone(e: &Ensemble) {
 }
 
 /// The leader is cut off silently (its links drop every byte) while clients write to it: it logs
-/// txns it can never commit, then loses its quorum. The majority elects a new leader, which
-/// commits other txns at the same counters in a new epoch. Healed, the old leader must be told
-/// to TRUNC its log (ZooKeeper 3.8 does: the new leader still holds the old epoch's txns in its
-/// in-memory committed log), and the txns it alone held must be gone everywhere.
+/// txns it can never commit, then loses its quorum. The majority elects a new leader. Healed
+/// before that leader commits anything, the old leader is ahead of it and must be told to TRUNC
+/// its log (as ZooKeeper 3.8 does: "Sending TRUNC to follower zxidToSend=..."); the txns it alone
+/// held must be gone everywhere, and new writes reach it.
 #[test]
 fn partitioned_leader_with_uncommitted_txns_is_truncated() {
     let mut e = Ensemble::start_with_proxies(3, "");
@@ -447,22 +501,22 @@ fn partitioned_leader_with_uncommitted_txns_is_truncated() {
     let logged = logs_contain(&e.member(old).version2(), b"/t/uncommitted");
     e.thaw(old);
     assert!(logged, "precondition: the old leader never logged the uncommitted creates (nothing to truncate)");
-    let z = commit_after(&e, new);
     let since = e.log_len(new);
     e.heal();
     assert_eq!(e.wait_for_leader(T), new, "healed, the old leader must follow the new one");
-    e.wait_for_same_zxid(&e.ids(), z, T);
     let line = e.wait_for_sync_line(new, old, "TRUNC", since, T);
     println!("leader {new}: {line}");
+    let z = commit_after(&e, new);
+    e.wait_for_same_zxid(&e.ids(), z, T);
     assert_uncommitted_gone(&e);
 }
 
-/// The same by process control, as the brief describes it: both followers are frozen (SIGSTOP)
-/// so the leader logs writes it cannot commit; the leader is killed, the followers are killed and
-/// restarted, elect a new leader and commit other txns; then the old leader restarts. It must not
-/// get a plain DIFF: TRUNC, or SNAP — ZooKeeper 3.8 sends SNAP here ("Cannot send TRUNC to peer
-/// sid: N peer zxid is from different epoch": its restarted leader's committed log starts in the
-/// new epoch) — and the uncommitted txns must be gone everywhere.
+/// The same by process control: both followers are frozen (SIGSTOP) so the leader logs writes it
+/// cannot commit; the leader is killed, the followers are killed and restarted, elect a new leader
+/// and commit other txns in the new epoch; then the old leader restarts. It must not get a plain
+/// DIFF: TRUNC (then DIFF), or SNAP — ZooKeeper 3.8 sends SNAP here ("Cannot send TRUNC to peer
+/// sid: N peer zxid is from different epoch": it never truncates across an epoch boundary) —
+/// and the uncommitted txns must be gone everywhere.
 #[test]
 fn killed_leader_with_uncommitted_txns_rejoins_without_them() {
     let mut e = Ensemble::start(3, "");
@@ -638,6 +692,44 @@ fn partition_silencing_the_leaders_links() {
     partition_the_leader(Fault::Blackhole);
 }
 
+/// Resumes session `sid` on `addr`, retrying for up to 5 s.
+fn resume_on(addr: SocketAddr, timeout_ms: i32, sid: i64, passwd: &[u8], last: i64) -> Client {
+    let mut moved = None;
+    let mut last_err = None;
+    wait_until(Duration::from_secs(5), || match Client::resume(addr, timeout_ms, sid, passwd.to_vec(), last) {
+        Ok(c) => {
+            moved = Some(c);
+            true
+        }
+        Err(e) => {
+            last_err = Some(e);
+            false
+        }
+    });
+    let moved = moved.unwrap_or_else(|| panic!("session 0x{sid:x} could not move to {addr}: {last_err:?}"));
+    assert_eq!(moved.session_id, sid, "resuming must keep the session");
+    moved
+}
+
+/// Pings for `period` (past the session timeout), then checks that `path` is still on every
+/// member named, owned by `sid`.
+fn keep_alive_and_check(e: &Ensemble, c: &mut Client, period: Duration, ids: &[u64], path: &str, sid: i64) {
+    let until = Instant::now() + period;
+    while Instant::now() < until {
+        c.ping().unwrap_or_else(|err| panic!("ping of session 0x{sid:x}: {err}"));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for &id in ids {
+        let mut r = e.client(id);
+        r.sync("/").unwrap();
+        let st = r.exists(path, false).unwrap().unwrap_or_else(|| panic!("server {id} lost {path} of a live session"));
+        assert_eq!(st.ephemeral_owner, sid, "server {id}: owner of {path}");
+    }
+}
+
+/// A client loses its connection to server A and resumes its session on server B: the session
+/// and its ephemeral survive, kept alive from B past the session timeout; closing the session
+/// then removes the ephemeral everywhere.
 #[test]
 fn session_moves_to_another_server_with_its_ephemeral() {
     let mut e = Ensemble::start(3, "");
@@ -648,41 +740,102 @@ fn session_moves_to_another_server_with_its_ephemeral() {
     assert_eq!(c.timeout_ms, 2_000);
     c.create("/moving", b"", EPHEMERAL).unwrap();
     let (sid, passwd, last) = (c.session_id, c.passwd.clone(), c.last_zxid);
+    drop(c); // the connection to A is gone
 
-    let mut moved = None;
-    wait_until(Duration::from_secs(5), || {
-        moved = Client::resume(e.addr(b), 2_000, sid, passwd.clone(), last).ok();
-        moved.is_some()
-    });
-    let mut moved = moved.unwrap_or_else(|| panic!("session 0x{sid:x} could not move to server {b}"));
-    assert_eq!(moved.session_id, sid);
+    let mut moved = resume_on(e.addr(b), 2_000, sid, &passwd, last);
     let st = moved.exists("/moving", false).unwrap().expect("the ephemeral survives the move");
     assert_eq!(st.ephemeral_owner, sid);
-
-    // The old connection is stale: a write through it must not succeed.
-    let stale = c.create("/from-stale", b"", 0);
-    assert!(stale.is_err(), "a write through the connection the session left succeeded: {stale:?}");
-    drop(c);
-
-    // Kept alive from B past its timeout, the session and its ephemeral stay everywhere.
-    let until = Instant::now() + Duration::from_millis(3_000);
-    while Instant::now() < until {
-        moved.ping().unwrap();
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    keep_alive_and_check(&e, &mut moved, Duration::from_millis(3_000), &e.ids(), "/moving", sid);
     moved.create("/moved-write", b"", 0).unwrap();
-    for id in e.ids() {
-        let mut r = e.client(id);
-        r.sync("/").unwrap();
-        let st = r.exists("/moving", false).unwrap().unwrap_or_else(|| panic!("server {id} lost the ephemeral"));
-        assert_eq!(st.ephemeral_owner, sid, "server {id}");
-        assert!(r.exists("/from-stale", false).unwrap().is_none(), "server {id}");
-    }
     moved.close().unwrap();
     for id in e.ids() {
         let gone = wait_until(T, || !exists_after_sync(&e, id, "/moving"));
         assert!(gone, "server {id} keeps the ephemeral of a closed session");
     }
+    e.assert_same_trees(&e.ids());
+}
+
+/// A session whose server is killed resumes on another one within its timeout: it and its
+/// ephemeral survive, also on the killed server once it is back.
+#[test]
+fn session_survives_the_death_of_its_server() {
+    let mut e = Ensemble::start(3, "");
+    let leader = e.wait_for_leader(T);
+    let rest = others(&e, leader);
+    let (a, b) = (rest[0], rest[1]);
+    let mut c = e.client_with_timeout(a, 4_000);
+    c.create("/survivor", b"", EPHEMERAL).unwrap();
+    let (sid, passwd, last) = (c.session_id, c.passwd.clone(), c.last_zxid);
+    e.kill(a);
+    drop(c);
+    let mut moved = resume_on(e.addr(b), 4_000, sid, &passwd, last);
+    keep_alive_and_check(&e, &mut moved, Duration::from_millis(5_000), &[leader, b], "/survivor", sid);
+    e.restart(a);
+    assert_eq!(e.wait_for_leader(T), leader);
+    keep_alive_and_check(&e, &mut moved, Duration::from_millis(500), &e.ids(), "/survivor", sid);
+    e.assert_same_trees(&e.ids());
+}
+
+/// Once a session has moved to another server, the connection it left (still open) must not be
+/// able to write for it: ZooKeeper's leader tracks the session's owner and answers such a write
+/// with SessionMoved (the old server then closes the connection; ZooKeeper 3.8's client sees the
+/// connection drop).
+#[test]
+fn a_connection_the_session_left_cannot_write() {
+    let mut e = Ensemble::start(3, "");
+    let leader = e.wait_for_leader(T);
+    let rest = others(&e, leader);
+    let (a, b) = (rest[0], rest[1]);
+    let mut c = e.client(a);
+    c.create("/owned", b"", EPHEMERAL).unwrap();
+    let (sid, passwd, last) = (c.session_id, c.passwd.clone(), c.last_zxid);
+    let mut moved = resume_on(e.addr(b), CLIENT_TIMEOUT_MS, sid, &passwd, last);
+    c.stream().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let stale = c.create("/from-stale", b"", 0);
+    println!("a write through the connection the session left: {stale:?}");
+    assert!(stale.is_err(), "a write through the connection the session left succeeded: {stale:?}");
+    moved.create("/from-moved", b"", 0).unwrap();
+    for id in e.ids() {
+        let mut r = e.client(id);
+        r.sync("/").unwrap();
+        assert!(r.exists("/from-stale", false).unwrap().is_none(), "server {id} applied the stale write");
+        assert!(r.exists("/from-moved", false).unwrap().is_some(), "server {id}");
+    }
+}
+
+/// Watches set through one follower fire for writes made through another server, before the
+/// watching session can read the new data.
+#[test]
+fn watches_on_a_follower_fire_for_writes_elsewhere() {
+    use rookery::codes::event;
+    let mut e = Ensemble::start(3, "");
+    let leader = e.wait_for_leader(T);
+    let rest = others(&e, leader);
+    let mut writer = e.client(rest[1]);
+    writer.create("/w", b"0", 0).unwrap();
+    let mut watcher = e.client(rest[0]);
+    watcher.sync("/w").unwrap();
+    assert_eq!(watcher.get_data("/w", true).unwrap().0.as_deref(), Some(&b"0"[..]));
+    watcher.get_children("/w", true).unwrap();
+    assert!(watcher.exists("/w/new", true).unwrap().is_none());
+
+    writer.set_data("/w", b"1", -1).unwrap();
+    writer.create("/w/new", b"", 0).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 3 && Instant::now() < deadline {
+        if let Some(ev) = watcher.next_event(Duration::from_millis(200)).unwrap() {
+            seen.push((ev.kind, ev.path));
+        }
+    }
+    seen.sort();
+    let expected = vec![
+        (event::NODE_CREATED, "/w/new".to_string()),
+        (event::NODE_DATA_CHANGED, "/w".to_string()),
+        (event::NODE_CHILDREN_CHANGED, "/w".to_string()),
+    ];
+    assert_eq!(seen, expected, "watch events on the follower");
+    assert_eq!(watcher.get_data("/w", false).unwrap().0.as_deref(), Some(&b"1"[..]));
 }
 
 #[test]
@@ -718,16 +871,30 @@ const LIN_OPS: usize = 40; // 160 ops round-robin over 3 keys, plus final reads:
 /// version, sync + getData) while the leader is killed; each client's session survives the leader
 /// change by resuming on another member. Per key, the history must be linearizable (including a
 /// final read on every live member); per session, versions seen never go back (its own writes
-/// included), also for reads without sync.
+/// included), also for reads without sync. Three rounds, each killing the leader of the moment
+/// (the previous one restarted in between).
 #[test]
-fn histories_across_a_leader_kill_are_linearizable() {
+fn histories_across_leader_kills_are_linearizable() {
     let mut e = Ensemble::start(3, "");
-    let leader = e.wait_for_leader(T);
+    let mut leader = e.wait_for_leader(T);
+    for round in 0..3 {
+        let new = linearizable_round(&mut e, round, leader);
+        e.restart(leader);
+        assert_eq!(e.wait_for_leader(T), new, "round {round}: the restarted old leader must follow");
+        leader = new;
+    }
+    e.assert_same_trees(&e.ids());
+}
+
+/// One round under `/lin<round>`: the clients' ops, `leader` killed a third of the way through;
+/// checks the histories and returns the new leader.
+fn linearizable_round(e: &mut Ensemble, round: usize, leader: u64) -> u64 {
+    let dir = format!("/lin{round}");
     {
         let mut c = e.client(leader);
-        c.create("/lin", b"", 0).unwrap();
+        c.create(&dir, b"", 0).unwrap();
         for k in 0..LIN_KEYS {
-            c.create(&format!("/lin/k{k}"), &0u64.to_be_bytes(), 0).unwrap();
+            c.create(&format!("{dir}/k{k}"), &0u64.to_be_bytes(), 0).unwrap();
         }
         e.wait_for_same_zxid(&e.ids(), c.last_zxid, T);
     }
@@ -740,6 +907,7 @@ fn histories_across_a_leader_kill_are_linearizable() {
     let mut threads = Vec::new();
     for ci in 0..LIN_CLIENTS {
         let (history, violations, done, addrs) = (history.clone(), violations.clone(), done.clone(), addrs.clone());
+        let dir = dir.clone();
         threads.push(std::thread::spawn(move || {
             let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (ci as u64 + 1);
             let mut rnd = |n: u64| {
@@ -755,7 +923,7 @@ fn histories_across_a_leader_kill_are_linearizable() {
             let mut expected_cas_version = [0i32; LIN_KEYS];
             for i in 0..LIN_OPS {
                 let k = (i + ci) % LIN_KEYS;
-                let path = format!("/lin/k{k}");
+                let path = format!("{dir}/k{k}");
                 let value = ((ci as u64) << 32) | (i as u64 + 1);
                 let start = now();
                 let mut lost = false;
@@ -865,20 +1033,24 @@ fn histories_across_a_leader_kill_are_linearizable() {
     let mut history = Arc::try_unwrap(history).ok().unwrap().into_inner().unwrap();
     for &id in &rest {
         let mut c = e.client(id);
-        c.sync("/lin").unwrap();
+        c.sync(&dir).unwrap();
         for (k, events) in history.iter_mut().enumerate() {
             let start = now();
-            let (data, st) = c.get_data(&format!("/lin/k{k}"), false).unwrap();
+            let (data, st) = c.get_data(&format!("{dir}/k{k}"), false).unwrap();
             let saw = Reg { value: u64::from_be_bytes(data.unwrap().try_into().unwrap()), version: st.version };
             events.push(Event { op: LinOp::Read { saw }, start, end: Some(now()) });
         }
     }
     let violations = violations.lock().unwrap().clone();
-    assert!(violations.is_empty(), "per-session order broken:\n{}", violations.join("\n"));
+    assert!(violations.is_empty(), "round {round}: per-session order broken:\n{}", violations.join("\n"));
     let unknown = history.iter().flatten().filter(|e| e.end.is_none()).count();
     for (k, events) in history.iter().enumerate() {
-        assert!(events.len() >= 20, "key {k}: only {} ops", events.len());
-        assert!(check(Reg { value: 0, version: 0 }, events), "key {k}: history is not linearizable: {events:#?}");
+        assert!(events.len() >= 20, "round {round} key {k}: only {} ops", events.len());
+        assert!(
+            check(Reg { value: 0, version: 0 }, events),
+            "round {round} key {k}: history is not linearizable: {events:#?}"
+        );
     }
-    println!("{unknown} ops had an unknown outcome across the leader kill");
+    println!("round {round}: {unknown} ops had an unknown outcome across the kill of leader {leader}");
+    new
 }

@@ -43,6 +43,8 @@ pub struct Member {
     pub election_port: u16,
     child: Option<Child>,
     starts: u32,
+    /// Listeners holding this member's ports until it first starts.
+    reserved: Vec<TcpListener>,
 }
 
 impl Member {
@@ -86,10 +88,11 @@ pub struct Ensemble {
     _dir: TempDir,
 }
 
-/// Ports chosen by the OS: `n` listeners bound at once on 127.0.0.1:0, then released.
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+/// Ports chosen by the OS: `n` listeners bound at once on 127.0.0.1:0. They are held (so that
+/// neither a proxy's bind nor an outgoing connection's source port takes them) until the member
+/// that owns them first starts.
+pub fn reserve_ports(n: usize) -> Vec<TcpListener> {
+    (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect()
 }
 
 /// Sends a four-letter word to `addr`; None if the connection fails.
@@ -195,7 +198,8 @@ impl Ensemble {
     fn prepare_inner(n: usize, extra_cfg: &str, proxies: bool) -> Ensemble {
         assert!(n >= 1);
         let dir = TempDir::new("ensemble");
-        let ports = free_ports(3 * n);
+        let mut reserved = reserve_ports(3 * n);
+        let ports: Vec<u16> = reserved.iter().map(|l| l.local_addr().unwrap().port()).collect();
         let mut members = Vec::new();
         for i in 0..n {
             let id = i as u64 + 1;
@@ -210,6 +214,7 @@ impl Ensemble {
                 election_port: ports[3 * i + 2],
                 child: None,
                 starts: 0,
+                reserved: reserved.drain(..3).collect(),
             });
         }
         let net = proxies.then(|| {
@@ -280,57 +285,29 @@ impl Ensemble {
     pub fn start_member(&mut self, id: u64) {
         let m = self.member_mut(id);
         assert!(m.child.is_none(), "server {id} is already running");
-        m.starts += 1;
-        let log_path = m.log_path();
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
-        writeln!(log, "==== ensemble harness: start #{} of server {id} ====", m.starts).unwrap();
-        if reference_mode() {
-            let out = log.try_clone().unwrap();
-            let child = Command::new("java")
-                .args(["-Dzookeeper.jmx.log4j.disable=true", "-Dorg.slf4j.simpleLogger.showDateTime=true"])
-                // slf4j-simple first (INFO to stderr), so the leader's sync lines are logged.
-                .args(["-cp", &format!("/usr/share/java/slf4j-simple.jar:{}", super::reference::CLASSPATH)])
-                .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-                .arg(m.cfg_path())
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(log)
-                .spawn()
-                .expect("spawn java (run `make deps` for Apache ZooKeeper)");
-            m.child = Some(child);
-            let addr = m.client_addr;
-            let up = super::wait_until(super::reference::START_TIMEOUT, || four(addr, "srvr").is_some());
-            assert!(up, "ZooKeeper server {id} did not open {addr}");
-            return;
-        }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rookery"))
-            .arg("server")
-            .arg(m.cfg_path())
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("spawn rookery");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep the pipe open (and drained) for the life of the process.
-            let _ = std::io::copy(&mut r, &mut std::io::sink());
-        });
-        m.child = Some(child);
-        let expected = m.client_addr;
-        let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
-        let addr: Option<SocketAddr> = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
-        if addr != Some(expected) {
-            panic!(
-                "server {id} did not start (ready line {line:?}, expected {expected}); log:\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
+        m.reserved.clear();
+        // A port of ours may be, for a moment, the source port of some outgoing connection (after
+        // a kill, nothing holds it): a start that fails on that is tried again, for a while.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let since = m.log_path().metadata().map(|x| x.len() as usize).unwrap_or(0);
+            if start_once(m) {
+                return;
+            }
+            let log = std::fs::read(m.log_path()).unwrap_or_default();
+            let this_try = String::from_utf8_lossy(log.get(since..).unwrap_or_default()).into_owned();
+            if let Some(mut c) = m.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            if !this_try.contains("Address already in use") || Instant::now() > deadline {
+                panic!(
+                    "server {id} did not start (expected on {}); log:\n{}",
+                    m.client_addr,
+                    String::from_utf8_lossy(&log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -631,6 +608,59 @@ impl Drop for Ensemble {
             }
         }
     }
+}
+
+/// Spawns member `m` once; whether it came up (printed its ready line with the expected address,
+/// or, in reference mode, answers on its client port).
+fn start_once(m: &mut Member) -> bool {
+    let id = m.id;
+    m.starts += 1;
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(m.log_path()).unwrap();
+    writeln!(log, "==== ensemble harness: start #{} of server {id} ====", m.starts).unwrap();
+    if reference_mode() {
+        let out = log.try_clone().unwrap();
+        let child = Command::new("java")
+            .args([
+                "-Dzookeeper.jmx.log4j.disable=true",
+                // ZooKeeper logs "Sending TRUNC to follower ..." at debug.
+                "-Dorg.slf4j.simpleLogger.log.org.apache.zookeeper.server.quorum.LearnerHandler=debug",
+            ])
+            // slf4j-simple first (INFO to stderr), so the leader's sync lines are logged.
+            .args(["-cp", &format!("/usr/share/java/slf4j-simple.jar:{}", super::reference::CLASSPATH)])
+            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+            .arg(m.cfg_path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(log)
+            .spawn()
+            .expect("spawn java (run `make deps` for Apache ZooKeeper)");
+        m.child = Some(child);
+        let addr = m.client_addr;
+        return super::wait_until(super::reference::START_TIMEOUT, || four(addr, "srvr").is_some());
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rookery"))
+        .arg("server")
+        .arg(m.cfg_path())
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn rookery");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = r.read_line(&mut line);
+        let _ = tx.send(line);
+        // Keep the pipe open (and drained) for the life of the process.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+    });
+    m.child = Some(child);
+    let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
+    let addr: Option<SocketAddr> = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok());
+    addr == Some(m.client_addr)
 }
 
 /// Connects a new session to `addr`, retrying until `within` passes.
