@@ -929,7 +929,7 @@ pub fn initial_auth(peer_ip: &str) -> Vec<Id> {
 mod tests {
     use super::*;
     use crate::jute::data::open_acl_unsafe;
-    use crate::jute::proto::{CreateRequest, DeleteRequest, SetDataRequest};
+    use crate::jute::proto::{CreateRequest, DeleteRequest, ExistsRequest, SetDataRequest, SyncRequest};
     use std::sync::Arc;
 
     fn prep() -> Prep {
@@ -961,6 +961,94 @@ mod tests {
             Some(CommitItem::Txn { txn, .. }) => txn,
             other => panic!("expected a txn, got {other:?}"),
         }
+    }
+
+    fn request(session: SessionId, xid: i32, o: ClientOp) -> PrepInput {
+        PrepInput::Request(Request { conn: 1, session, xid, op: o, auth: Arc::new(vec![]), received_ms: 0 })
+    }
+
+    #[test]
+    fn a_follower_forwards_writes_and_syncs_and_serves_reads() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        p.set_role(Role::Follower, &tree, 0, 0);
+        let mut out = Vec::new();
+        p.step(&tree, request(7, 3, create("/a", 0)), 0, 5, &mut out);
+        p.step(
+            &tree,
+            request(7, 4, ClientOp::Exists(ExistsRequest { path: "/a".into(), watch: false })),
+            0,
+            5,
+            &mut out,
+        );
+        p.step(&tree, request(7, 5, ClientOp::Sync(SyncRequest { path: "/".into() })), 0, 5, &mut out);
+        assert!(matches!(&out[0], CommitItem::Forwarded { session: 7, origin } if origin.xid == 3));
+        assert!(matches!(&out[1], CommitItem::Read(r) if r.xid == 4));
+        assert!(matches!(&out[2], CommitItem::ForwardedSync(r) if r.xid == 5));
+        let q = p.take_quorum();
+        assert!(matches!(&q[..], [ToQuorum::Request(w, _), ToQuorum::Request(s, _)]
+            if (w.session, w.cxid, w.op, s.op) == (7, 3, op::CREATE, op::SYNC)));
+        let ToQuorum::Request(w, _) = &q[0] else { unreachable!() };
+        assert_eq!(ClientOp::decode(w.op, &w.body).unwrap(), create("/a", 0), "the body travels as the client sent it");
+        assert_eq!(p.take_touches(), vec![(7, 1000)]);
+        // A follower numbers nothing and expires nothing: that is the leader's.
+        p.step(&tree, PrepInput::Tick { now_ms: 60_000, wall_ms: 0, reap: true }, 60_000, 0, &mut out);
+        assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn a_follower_asks_the_leader_before_reattaching_a_session() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        p.set_role(Role::Follower, &tree, 0, 0);
+        let mut out = Vec::new();
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            time_out: 1000,
+            session_id: 0x55,
+            passwd: Some(password(0x55).to_vec()),
+            read_only: None,
+        };
+        p.step(&tree, PrepInput::Connect { conn: 9, req }, 0, 0, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(p.take_quorum(), vec![ToQuorum::Revalidate { session: 0x55, timeout: 1000 }]);
+        p.step(&tree, PrepInput::Revalidated { session: 0x55, valid: true }, 0, 0, &mut out);
+        assert!(matches!(out[..], [CommitItem::Attach { conn: 9, session: 0x55, .. }]));
+    }
+
+    #[test]
+    fn a_leader_proposes_and_knows_where_each_session_is() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        p.set_role(Role::Leader, &tree, crate::ids::zxid(2, 1), 0);
+        let mut out = Vec::new();
+        p.step(&tree, request(7, 1, create("/a", 0)), 0, 5, &mut out);
+        assert!(matches!(&out[..], [CommitItem::Forwarded { session: 7, .. }]), "{out:?}");
+        let q = p.take_quorum();
+        assert!(matches!(&q[..], [ToQuorum::Propose(t)] if t.header.zxid == 0x2_0000_0001));
+        // Session 7 writes here; the same session's write forwarded by learner 4 is refused.
+        let f = |cxid| Forwarded {
+            session: 7,
+            cxid,
+            op: op::CREATE,
+            body: {
+                let mut b = Vec::new();
+                create("/b", 0).write_body(&mut b);
+                b
+            },
+        };
+        out.clear();
+        p.step(&tree, PrepInput::FromLearner { learner: 4, request: f(2), auth: vec![] }, 0, 5, &mut out);
+        assert!(out.is_empty(), "a learner's request has no client here");
+        let q = p.take_quorum();
+        assert!(matches!(&q[..], [ToQuorum::Propose(t)]
+            if t.body == TxnBody::Error(ErrorTxn { err: ErrorCode::SessionMoved.code() })));
+        // Once learner 4 revalidates it, the session is there, and writes from here are refused.
+        p.step(&tree, PrepInput::RevalidateAsk { learner: 4, session: 7, timeout: 1000 }, 0, 5, &mut out);
+        assert_eq!(p.take_quorum(), vec![ToQuorum::Revalidated { learner: 4, session: 7, valid: true }]);
+        p.step(&tree, PrepInput::FromLearner { learner: 4, request: f(3), auth: vec![] }, 0, 5, &mut out);
+        assert!(matches!(&p.take_quorum()[..], [ToQuorum::Propose(t)] if t.header.kind == op::CREATE));
     }
 
     #[test]
