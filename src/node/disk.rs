@@ -217,6 +217,19 @@ impl Disk {
         self.log.restart_at(zxid)
     }
 
+    /// Waits for a background snapshot to finish (bounded), so that txns about to be applied
+    /// cannot slip into a snapshot named by an older zxid (ZOOKEEPER-1549): every snapshot that
+    /// holds a txn is then named at or after it, and TRUNC can move such snapshots aside.
+    pub fn wait_for_snapshot(&self, limit: Duration) {
+        let until = Instant::now() + limit;
+        while self.snapshot_running.load(Ordering::Acquire) && Instant::now() < until {
+            thread::sleep(Duration::from_millis(5));
+        }
+        if self.snapshot_running.load(Ordering::Acquire) {
+            log::warn!("a snapshot is still being written after {} ms", limit.as_millis());
+        }
+    }
+
     pub fn last_logged_zxid(&self) -> Zxid {
         self.log.last_zxid()
     }

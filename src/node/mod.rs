@@ -710,6 +710,9 @@ fn quorum_barrier(
             }
         }
         QuorumWork::RoleEnded(reply) => {
+            // The snapshot thread reads the tree in chunks: let it finish before txns that may
+            // never commit are applied (see `Disk::wait_for_snapshot`).
+            disk.wait_for_snapshot(Duration::from_secs(60));
             let mut t = tree.write().expect("tree lock");
             commit.step(&mut t, CommitItem::CloseAll, shared.now_ms(), wall_ms(), view, out);
             // Everything logged counts as committed for the next election (as ZooKeeper replays

@@ -772,5 +772,27 @@ mod tests {
         };
         c.step(&mut tree, CommitItem::Read(read), 0, 0, &view, &mut out);
         assert_eq!(xids(&out), [7]);
+        // A sync is answered when the leader's SYNC comes back; reads behind it wait for it.
+        out.clear();
+        let req = |xid, op| Request { conn, session, xid, op, auth: Arc::new(vec![]), received_ms: 0 };
+        c.step(
+            &mut tree,
+            CommitItem::ForwardedSync(req(8, ClientOp::Sync(SyncRequest { path: "/".into() }))),
+            0,
+            0,
+            &view,
+            &mut out,
+        );
+        let exists = ClientOp::Exists(ExistsRequest { path: "/a".into(), watch: false });
+        c.step(&mut tree, CommitItem::Read(req(9, exists)), 0, 0, &view, &mut out);
+        assert!(xids(&out).is_empty());
+        c.step(&mut tree, CommitItem::Synced, 0, 0, &view, &mut out);
+        assert_eq!(xids(&out), [8, 9]);
+        // Leaving the quorum role closes every connection and forgets what waited.
+        out.clear();
+        c.step(&mut tree, CommitItem::Forwarded { session, origin: origin(10, op::CREATE) }, 0, 0, &view, &mut out);
+        c.step(&mut tree, CommitItem::CloseAll, 0, 0, &view, &mut out);
+        assert_eq!(out, [Output::Close { conn }]);
+        assert_eq!(c.conn_count(), 0);
     }
 }

@@ -137,7 +137,12 @@ pub struct Prep {
     revalidating: HashMap<SessionId, Vec<(ConnId, u32, bool)>>,
     /// Follower: sessions with activity since the last PING, and their timeouts.
     touched: HashMap<SessionId, i32>,
+    /// Leader: which server holds each session's connection (a learner id, or LOCAL_OWNER).
+    owners: HashMap<SessionId, u64>,
 }
+
+/// The owner of sessions whose connection is on the leader itself (`zab::leader::LOCAL`).
+const LOCAL_OWNER: u64 = 0;
 
 type PrepResult<T> = Result<T, ErrorCode>;
 
@@ -155,6 +160,7 @@ impl Prep {
             to_quorum: Vec::new(),
             revalidating: HashMap::new(),
             touched: HashMap::new(),
+            owners: HashMap::new(),
         }
     }
 
@@ -172,6 +178,7 @@ impl Prep {
         self.next_zxid = next_zxid;
         self.revalidating.clear();
         self.touched.clear();
+        self.owners.clear();
         if role == Role::Leader {
             for (&id, &timeout) in &tree.sessions {
                 self.sessions.add(id, timeout.max(0) as u32, now_ms);
@@ -267,8 +274,8 @@ impl Prep {
                     self.reap_containers(tree, wall_ms, out);
                 }
             }
-            PrepInput::FromLearner { request, auth, .. } if self.role == Role::Leader => {
-                self.on_forwarded(tree, request, auth, now_ms, wall_ms, out)
+            PrepInput::FromLearner { learner, request, auth } if self.role == Role::Leader => {
+                self.on_forwarded(tree, learner, request, auth, now_ms, wall_ms, out)
             }
             PrepInput::Touches(touches) if self.role == Role::Leader => {
                 for (session, _) in touches {
@@ -277,6 +284,9 @@ impl Prep {
             }
             PrepInput::RevalidateAsk { learner, session, .. } if self.role == Role::Leader => {
                 let valid = self.sessions.touch(session, now_ms);
+                if valid {
+                    self.owners.insert(session, learner);
+                }
                 self.to_quorum.push(ToQuorum::Revalidated { learner, session, valid });
             }
             PrepInput::Revalidated { session, valid } => {
@@ -298,9 +308,11 @@ impl Prep {
 
     /// Leader: a learner's forwarded request becomes a txn with no local client (the learner
     /// that forwarded it answers its client when the txn commits).
+    #[allow(clippy::too_many_arguments)]
     fn on_forwarded(
         &mut self,
         tree: &DataTree,
+        learner: u64,
         f: Forwarded,
         auth: Vec<Id>,
         now_ms: u64,
@@ -317,6 +329,7 @@ impl Prep {
                     }
                 };
                 self.sessions.add(f.session, timeout, now_ms);
+                self.owners.insert(f.session, learner);
                 let txn = self.create_session_txn(tree, f.session, f.cxid, timeout, wall_ms);
                 out.push(CommitItem::Txn { txn, origin: None });
             }
@@ -326,6 +339,7 @@ impl Prep {
             }
             kind => {
                 let live = self.sessions.touch(f.session, now_ms);
+                let check = self.session_check(f.session, live, learner);
                 let op = ClientOp::decode(kind, &f.body)
                     .unwrap_or(ClientOp::Invalid { op: kind, err: ErrorCode::MarshallingError });
                 let req = Request {
@@ -336,7 +350,7 @@ impl Prep {
                     auth: std::sync::Arc::new(auth),
                     received_ms: now_ms,
                 };
-                let txn = self.prep_write(tree, &req, live, wall_ms);
+                let txn = self.prep_write(tree, &req, check, wall_ms);
                 out.push(CommitItem::Txn { txn, origin: None });
             }
         }
@@ -416,6 +430,9 @@ impl Prep {
                 self.to_quorum.push(ToQuorum::Request(f, Vec::new()));
                 return;
             }
+            if self.role == Role::Leader {
+                self.owners.insert(session, LOCAL_OWNER);
+            }
             let txn = self.create_session_txn(tree, session, 0, timeout, wall_ms);
             out.push(CommitItem::Txn { txn, origin: Some(origin) });
             return;
@@ -431,6 +448,9 @@ impl Prep {
             return;
         }
         if passwd_ok && self.sessions.touch(req.session_id, now_ms) {
+            if self.role == Role::Leader {
+                self.owners.insert(req.session_id, LOCAL_OWNER);
+            }
             let timeout_ms = self.sessions.timeout_of(req.session_id).unwrap_or(timeout);
             out.push(CommitItem::Attach { conn, session: req.session_id, timeout_ms, read_only_byte });
         } else {
@@ -473,7 +493,8 @@ impl Prep {
             out.push(CommitItem::Txn { txn, origin: Some(origin) });
             return;
         }
-        let txn = self.prep_write(tree, &req, live, wall_ms);
+        let check = self.session_check(req.session, live, LOCAL_OWNER);
+        let txn = self.prep_write(tree, &req, check, wall_ms);
         out.push(CommitItem::Txn { txn, origin: Some(origin) });
     }
 
@@ -507,12 +528,35 @@ impl Prep {
     }
 
     /// A write request → its txn (an ErrorTxn when it fails).
-    fn prep_write(&mut self, tree: &DataTree, req: &Request, live: bool, wall_ms: i64) -> Transaction {
+    /// Whether a session may write: alive, and (on a leader) through the server that holds it
+    /// now (`SessionTrackerImpl.checkSession`: a session that moved answers SESSIONMOVED on
+    /// the connection it left).
+    fn session_check(&mut self, session: SessionId, live: bool, owner: u64) -> Result<(), ErrorCode> {
+        if !live {
+            return Err(ErrorCode::SessionExpired);
+        }
+        if self.role != Role::Leader {
+            return Ok(());
+        }
+        // A session a new leader has not seen yet belongs to the first server it hears from.
+        match *self.owners.entry(session).or_insert(owner) {
+            o if o != owner => Err(ErrorCode::SessionMoved),
+            _ => Ok(()),
+        }
+    }
+
+    fn prep_write(
+        &mut self,
+        tree: &DataTree,
+        req: &Request,
+        check: Result<(), ErrorCode>,
+        wall_ms: i64,
+    ) -> Transaction {
         let zxid = self.next_zxid();
         let mut header =
             TxnHeader { client_id: req.session, cxid: req.xid, zxid, time: wall_ms, kind: req.op.opcode() };
-        let result = if !live {
-            Err(ErrorCode::SessionExpired)
+        let result = if let Err(e) = check {
+            Err(e)
         } else if let ClientOp::Multi(ops) = &req.op {
             Ok(self.prep_multi(tree, req, ops, &header))
         } else {
@@ -735,6 +779,7 @@ impl Prep {
     /// closeSession: the session's ephemerals as the tree and the in-flight changes leave them.
     fn close_session(&mut self, tree: &DataTree, session: SessionId, cxid: i32, wall_ms: i64) -> Transaction {
         self.sessions.remove(session);
+        self.owners.remove(&session);
         let zxid = self.next_zxid();
         let mut paths: Vec<String> = tree.ephemerals_of(session);
         for (p, pending) in &self.outstanding {
@@ -785,7 +830,7 @@ impl Prep {
                 auth: Default::default(),
                 received_ms: 0,
             };
-            let txn = self.prep_write(tree, &req, true, wall_ms);
+            let txn = self.prep_write(tree, &req, Ok(()), wall_ms);
             if txn.header.kind != op::ERROR {
                 log::info!("Deleting {} container or expired TTL node", p);
                 out.push(CommitItem::Txn { txn, origin: None });
@@ -884,7 +929,7 @@ pub fn initial_auth(peer_ip: &str) -> Vec<Id> {
 mod tests {
     use super::*;
     use crate::jute::data::open_acl_unsafe;
-    use crate::jute::proto::{CreateRequest, DeleteRequest, SetDataRequest};
+    use crate::jute::proto::{CreateRequest, DeleteRequest, ExistsRequest, SetDataRequest, SyncRequest};
     use std::sync::Arc;
 
     fn prep() -> Prep {
@@ -916,6 +961,94 @@ mod tests {
             Some(CommitItem::Txn { txn, .. }) => txn,
             other => panic!("expected a txn, got {other:?}"),
         }
+    }
+
+    fn request(session: SessionId, xid: i32, o: ClientOp) -> PrepInput {
+        PrepInput::Request(Request { conn: 1, session, xid, op: o, auth: Arc::new(vec![]), received_ms: 0 })
+    }
+
+    #[test]
+    fn a_follower_forwards_writes_and_syncs_and_serves_reads() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        p.set_role(Role::Follower, &tree, 0, 0);
+        let mut out = Vec::new();
+        p.step(&tree, request(7, 3, create("/a", 0)), 0, 5, &mut out);
+        p.step(
+            &tree,
+            request(7, 4, ClientOp::Exists(ExistsRequest { path: "/a".into(), watch: false })),
+            0,
+            5,
+            &mut out,
+        );
+        p.step(&tree, request(7, 5, ClientOp::Sync(SyncRequest { path: "/".into() })), 0, 5, &mut out);
+        assert!(matches!(&out[0], CommitItem::Forwarded { session: 7, origin } if origin.xid == 3));
+        assert!(matches!(&out[1], CommitItem::Read(r) if r.xid == 4));
+        assert!(matches!(&out[2], CommitItem::ForwardedSync(r) if r.xid == 5));
+        let q = p.take_quorum();
+        assert!(matches!(&q[..], [ToQuorum::Request(w, _), ToQuorum::Request(s, _)]
+            if (w.session, w.cxid, w.op, s.op) == (7, 3, op::CREATE, op::SYNC)));
+        let ToQuorum::Request(w, _) = &q[0] else { unreachable!() };
+        assert_eq!(ClientOp::decode(w.op, &w.body).unwrap(), create("/a", 0), "the body travels as the client sent it");
+        assert_eq!(p.take_touches(), vec![(7, 1000)]);
+        // A follower numbers nothing and expires nothing: that is the leader's.
+        p.step(&tree, PrepInput::Tick { now_ms: 60_000, wall_ms: 0, reap: true }, 60_000, 0, &mut out);
+        assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn a_follower_asks_the_leader_before_reattaching_a_session() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        p.set_role(Role::Follower, &tree, 0, 0);
+        let mut out = Vec::new();
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            time_out: 1000,
+            session_id: 0x55,
+            passwd: Some(password(0x55).to_vec()),
+            read_only: None,
+        };
+        p.step(&tree, PrepInput::Connect { conn: 9, req }, 0, 0, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(p.take_quorum(), vec![ToQuorum::Revalidate { session: 0x55, timeout: 1000 }]);
+        p.step(&tree, PrepInput::Revalidated { session: 0x55, valid: true }, 0, 0, &mut out);
+        assert!(matches!(out[..], [CommitItem::Attach { conn: 9, session: 0x55, .. }]));
+    }
+
+    #[test]
+    fn a_leader_proposes_and_knows_where_each_session_is() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        p.set_role(Role::Leader, &tree, crate::ids::zxid(2, 1), 0);
+        let mut out = Vec::new();
+        p.step(&tree, request(7, 1, create("/a", 0)), 0, 5, &mut out);
+        assert!(matches!(&out[..], [CommitItem::Forwarded { session: 7, .. }]), "{out:?}");
+        let q = p.take_quorum();
+        assert!(matches!(&q[..], [ToQuorum::Propose(t)] if t.header.zxid == 0x2_0000_0001));
+        // Session 7 writes here; the same session's write forwarded by learner 4 is refused.
+        let f = |cxid| Forwarded {
+            session: 7,
+            cxid,
+            op: op::CREATE,
+            body: {
+                let mut b = Vec::new();
+                create("/b", 0).write_body(&mut b);
+                b
+            },
+        };
+        out.clear();
+        p.step(&tree, PrepInput::FromLearner { learner: 4, request: f(2), auth: vec![] }, 0, 5, &mut out);
+        assert!(out.is_empty(), "a learner's request has no client here");
+        let q = p.take_quorum();
+        assert!(matches!(&q[..], [ToQuorum::Propose(t)]
+            if t.body == TxnBody::Error(ErrorTxn { err: ErrorCode::SessionMoved.code() })));
+        // Once learner 4 revalidates it, the session is there, and writes from here are refused.
+        p.step(&tree, PrepInput::RevalidateAsk { learner: 4, session: 7, timeout: 1000 }, 0, 5, &mut out);
+        assert_eq!(p.take_quorum(), vec![ToQuorum::Revalidated { learner: 4, session: 7, valid: true }]);
+        p.step(&tree, PrepInput::FromLearner { learner: 4, request: f(3), auth: vec![] }, 0, 5, &mut out);
+        assert!(matches!(&p.take_quorum()[..], [ToQuorum::Propose(t)] if t.header.kind == op::CREATE));
     }
 
     #[test]
