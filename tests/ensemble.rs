@@ -5,7 +5,11 @@
 //! of a history recorded across a leader kill. The harness is tests/common/ensemble.rs.
 //!
 //! Every wait polls `srvr` or the client API against a deadline; a failing test prints the tail
-//! of every member's log.
+//! of every member's log (`ENSEMBLE_FULL_LOGS=1` for all of it).
+//!
+//! `ROOKERY_ENSEMBLE_REFERENCE=zookeeper cargo test --release --test ensemble -- --test-threads=2`
+//! runs the same tests against Apache ZooKeeper 3.8's `QuorumPeerMain` (Debian's jars, `make
+//! deps`): every test must pass both ways, which is how their expectations were checked.
 
 mod common;
 
@@ -92,6 +96,7 @@ fn five_started_one_by_one_elect_the_third() {
     let mut e = Ensemble::prepare(5, "");
     e.start_member(1);
     e.assert_no_quorum_for(&[1], Duration::from_millis(1000));
+    assert_eq!(e.srvr(1).as_deref(), Some(rookery::fourlw::NOT_SERVING), "srvr while electing");
     e.start_member(2);
     e.assert_no_quorum_for(&[1, 2], Duration::from_millis(1500));
     e.start_member(3);
@@ -150,6 +155,9 @@ fn five_members_tolerate_two_failures_not_three() {
         e.wait_for_mode(id, None, T);
     }
     e.assert_no_quorum_for(&two, Duration::from_millis(1_000));
+    for &id in &two {
+        assert_eq!(e.srvr(id).as_deref(), Some(rookery::fourlw::NOT_SERVING), "server {id}: srvr without a quorum");
+    }
     for &id in &two {
         assert!(Client::connect(e.addr(id), 5_000).is_err(), "server {id} took a session without a quorum");
     }
