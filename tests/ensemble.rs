@@ -1025,7 +1025,7 @@ fn linearizable_round(e: &mut Ensemble, round: usize, leader: u64) -> u64 {
     let ok = wait_until(T, || done.load(Ordering::SeqCst) >= LIN_CLIENTS * LIN_OPS / 3);
     assert!(ok, "the clients made no progress: {} ops", done.load(Ordering::SeqCst));
     e.kill(leader);
-    let rest = others(&e, leader);
+    let rest = others(e, leader);
     let new = e.wait_for_leader_among(&rest, T);
     for t in threads {
         t.join().expect("client thread");

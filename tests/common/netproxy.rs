@@ -280,11 +280,7 @@ fn pump(id: u64, mut from: TcpStream, mut to: Option<TcpStream>, shared: Arc<Sha
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => match (shared.fault(), to.as_mut()) {
-                (Fault::None, Some(to)) => {
-                    if to.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
+                (Fault::None, Some(to)) if (&*to).write_all(&buf[..n]).is_err() => break,
                 (Fault::Closed, _) => break,
                 _ => {}
             },
