@@ -1120,3 +1120,29 @@ fn linearizable_round(e: &mut Ensemble, round: usize, leader: u64) -> u64 {
     println!("round {round}: {unknown} ops had an unknown outcome across the kill of leader {leader}");
     new
 }
+
+/// An observer follows the leader, serves reads and forwards writes, but never votes: with two
+/// of three voters gone there is no quorum, observer or not.
+#[test]
+fn an_observer_serves_but_never_votes() {
+    let mut e = Ensemble::prepare_with_observers(4, &[4], "");
+    e.start_all();
+    let leader = e.wait_for_leader_among(&[1, 2, 3], T);
+    e.wait_for_mode(4, Some("observer"), T);
+    let mut c = e.client(4);
+    c.create("/through-observer", b"o", 0).unwrap();
+    let z = e.zxid(4).unwrap();
+    e.wait_for_same_zxid(&[1, 2, 3, 4], z, T);
+    for id in [1, 2, 3] {
+        let mut r = e.client(id);
+        r.sync("/").unwrap();
+        assert_eq!(r.get_data("/through-observer", false).unwrap().0.as_deref(), Some(&b"o"[..]));
+    }
+    drop(c);
+    let voters: Vec<u64> = [1, 2, 3].into_iter().filter(|v| *v != leader).collect();
+    e.kill(leader);
+    e.kill(voters[0]);
+    e.wait_for_mode(4, None, T);
+    e.assert_no_quorum_for(&[voters[1], 4], Duration::from_secs(2));
+    assert_eq!(e.mode(4), None, "an observer without a leader does not serve");
+}

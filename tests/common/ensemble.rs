@@ -240,6 +240,29 @@ impl Ensemble {
         e
     }
 
+    /// As [`prepare`](Self::prepare), with the members in `observers` configured as observers
+    /// (`:observer` on their `server.N` lines, `peerType=observer` in their own file).
+    pub fn prepare_with_observers(n: usize, observers: &[u64], extra_cfg: &str) -> Ensemble {
+        let e = Ensemble::prepare_inner(n, extra_cfg, false);
+        for m in &e.members {
+            let text = std::fs::read_to_string(m.cfg_path()).unwrap();
+            let mut out = String::new();
+            for line in text.lines() {
+                out.push_str(line);
+                let observed = observers.iter().any(|o| line.starts_with(&format!("server.{o}=")));
+                if observed {
+                    out.push_str(":observer");
+                }
+                out.push('\n');
+            }
+            if observers.contains(&m.id) {
+                out.push_str("peerType=observer\n");
+            }
+            std::fs::write(m.cfg_path(), out).unwrap();
+        }
+        e
+    }
+
     fn prepare_inner(n: usize, extra_cfg: &str, proxies: bool) -> Ensemble {
         assert!(n >= 1);
         let dir = TempDir::new("ensemble");

@@ -272,19 +272,15 @@ fn relay_initial_message(from: &mut TcpStream, to: &mut TcpStream, announce: &st
     from.set_read_timeout(None)
 }
 
-fn write_fails(mut to: &TcpStream, bytes: &[u8]) -> bool {
-    to.write_all(bytes).is_err()
-}
-
 /// Copies `from` to `to` while the fault is `None`, drops the bytes while it is `Blackhole`
 /// (or when there is no `to`), and ends, closing the connection, when either side closes.
-fn pump(id: u64, mut from: TcpStream, to: Option<TcpStream>, shared: Arc<Shared>) {
+fn pump(id: u64, mut from: TcpStream, mut to: Option<TcpStream>, shared: Arc<Shared>) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
-            Ok(n) => match (shared.fault(), to.as_ref()) {
-                (Fault::None, Some(to)) if write_fails(to, &buf[..n]) => break,
+            Ok(n) => match (shared.fault(), to.as_mut()) {
+                (Fault::None, Some(to)) if (&*to).write_all(&buf[..n]).is_err() => break,
                 (Fault::Closed, _) => break,
                 _ => {}
             },
