@@ -1149,3 +1149,35 @@ fn an_observer_serves_but_never_votes() {
     e.assert_no_quorum_for(&[voters[1], 4], Duration::from_secs(2));
     assert_eq!(e.mode(4), None, "an observer without a leader does not serve");
 }
+
+/// Garbage on the leader's quorum and election ports (a huge length, a truncated packet, random
+/// bytes) costs the sender its connection and nothing else: the leader keeps leading and commits.
+#[test]
+fn garbage_on_quorum_ports_leaves_the_leader_in_place() {
+    use std::io::Write;
+    let mut e = Ensemble::start(3, "");
+    let leader = e.wait_for_leader(T);
+    let m = e.member(leader);
+    let (q, el) = (m.quorum_port, m.election_port);
+    let huge = [0, 0, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff];
+    let mut noise = vec![0u8; 4096];
+    let mut x: u32 = 0x1234_5678;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    for port in [q, el] {
+        for payload in [&huge[..], &huge[..7], &noise[..]] {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let _ = s.write_all(payload);
+            drop(s);
+        }
+    }
+    let mut c = e.client(leader);
+    c.create("/after-garbage", b"", 0).unwrap();
+    assert_eq!(e.wait_for_leader(T), leader, "the leader stays");
+    let z = e.zxid(leader).unwrap();
+    e.wait_for_same_zxid(&[1, 2, 3], z, T);
+}

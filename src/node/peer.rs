@@ -460,6 +460,12 @@ impl Peer {
         let _ = self.links.commit_tx.send(CommitMsg::Quorum(work));
     }
 
+    /// The leader answered the oldest client `sync` out: commit replies to it.
+    fn synced(&self) {
+        let generation = self.shared.write_failures.load(Ordering::Acquire);
+        let _ = self.links.commit_tx.send(CommitMsg::Prep(generation, crate::pipeline::CommitItem::Synced));
+    }
+
     fn write_epoch(&mut self, name: &str, e: u32) -> bool {
         match write_epoch(&self.epoch_dir, name, e as u64) {
             Ok(()) => true,
@@ -597,10 +603,7 @@ impl Peer {
             match o {
                 leader::Output::Send(LOCAL, p) => {
                     if p.kind == PacketType::Sync as i32 {
-                        let _ = self.links.commit_tx.send(CommitMsg::Prep(
-                            self.shared.write_failures.load(Ordering::Acquire),
-                            crate::pipeline::CommitItem::Synced,
-                        ));
+                        self.synced();
                     }
                 }
                 leader::Output::Send(id, p) => {
@@ -712,12 +715,7 @@ impl Peer {
                         p.data = Some(pk::encode_touches(&touches));
                         self.send_to_leader(p);
                     }
-                    learner::Output::Synced(_) => {
-                        let _ = self.links.commit_tx.send(CommitMsg::Prep(
-                            self.shared.write_failures.load(Ordering::Acquire),
-                            crate::pipeline::CommitItem::Synced,
-                        ));
-                    }
+                    learner::Output::Synced(_) => self.synced(),
                     learner::Output::Revalidated { session, valid } => {
                         let _ = self.links.prep_ctl.send(PrepControl::Input(PrepInput::Revalidated { session, valid }));
                     }

@@ -333,6 +333,19 @@ pub struct Origin {
     pub received_ms: u64,
 }
 
+impl Origin {
+    /// Where the reply to a client's request goes.
+    pub fn of(req: &Request) -> Origin {
+        Origin {
+            conn: req.conn,
+            xid: req.xid,
+            op: req.op.opcode(),
+            read_only_byte: false,
+            received_ms: req.received_ms,
+        }
+    }
+}
+
 /// What prep hands the commit thread, in the order it must be processed.
 #[derive(Debug)]
 pub enum CommitItem {

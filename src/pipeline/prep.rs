@@ -481,13 +481,7 @@ impl Prep {
             out.push(CommitItem::Read(req));
             return;
         }
-        let origin = Origin {
-            conn: req.conn,
-            xid: req.xid,
-            op: req.op.opcode(),
-            read_only_byte: false,
-            received_ms: req.received_ms,
-        };
+        let origin = Origin::of(&req);
         if let ClientOp::CloseSession = req.op {
             let txn = self.close_session(tree, req.session, req.xid, wall_ms);
             out.push(CommitItem::Txn { txn, origin: Some(origin) });
@@ -516,14 +510,7 @@ impl Prep {
         if sync {
             out.push(CommitItem::ForwardedSync(req));
         } else {
-            let origin = Origin {
-                conn: req.conn,
-                xid: req.xid,
-                op: req.op.opcode(),
-                read_only_byte: false,
-                received_ms: req.received_ms,
-            };
-            out.push(CommitItem::Forwarded { session: req.session, origin });
+            out.push(CommitItem::Forwarded { session: req.session, origin: Origin::of(&req) });
         }
     }
 
