@@ -7,6 +7,7 @@
 #
 # As in ZooKeeper: the configuration is $ZOOCFGDIR/$ZOOCFG (default <this dir>/../conf/zoo.cfg,
 # else /etc/rookery/zoo.cfg); `cfg` names another file in $ZOOCFGDIR, or any path with a slash;
+# logs go to $ZOO_LOG_DIR (default <this dir>/../logs, else /var/log/rookery);
 # $ZOOCFGDIR/zookeeper-env.sh is sourced; the PID file is $ZOOPIDFILE (default
 # dataDir/zookeeper_server.pid); `start` writes the server's output to
 # $ZOO_LOG_DIR/zookeeper-$USER-server-$HOSTNAME.out.
@@ -28,9 +29,14 @@ if [ $# -gt 1 ] && [ "--config" = "$1" ]; then
   ZOOCFGDIR=$1
   shift
 fi
+# A source tree or unpacked tarball has conf/ and logs/ next to bin/; an installed tree
+# ($(PREFIX)/share/rookery/bin) uses /etc/rookery and /var/log/rookery, as Debian's ZooKeeper.
+if [ -e "$ZOOBINDIR/../conf" ]; then
+  ZOO_TREE="$(cd "$ZOOBINDIR/.."; pwd)"
+fi
 if [ "x$ZOOCFGDIR" = "x" ]; then
-  if [ -e "$ZOOBINDIR/../conf" ]; then
-    ZOOCFGDIR="$(cd "$ZOOBINDIR/../conf"; pwd)"
+  if [ -n "$ZOO_TREE" ]; then
+    ZOOCFGDIR="$ZOO_TREE/conf"
   else
     ZOOCFGDIR="/etc/rookery"
   fi
@@ -46,7 +52,11 @@ fi
 ZOOCFG_NAME="$ZOOCFG"
 ZOOCFG="$ZOOCFGDIR/$ZOOCFG"
 if [ "x${ZOO_LOG_DIR}" = "x" ]; then
-  ZOO_LOG_DIR="$ZOOBINDIR/../logs"
+  if [ -n "$ZOO_TREE" ]; then
+    ZOO_LOG_DIR="$ZOO_TREE/logs"
+  else
+    ZOO_LOG_DIR="/var/log/rookery"
+  fi
 fi
 
 if [ "x$ROOKERY" = "x" ]; then

@@ -497,6 +497,20 @@ fn make_install_lays_out_the_files_and_keeps_an_existing_config() {
     assert_eq!(cfg.data_dir, PathBuf::from("/var/lib/rookery"));
     assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
 
+    // The installed wrapper finds the installed binary ($(PREFIX)/share/rookery/bin -> $(PREFIX)/bin).
+    let conf = dest.0.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("zoo.cfg"), format!("dataDir={}\n", dest.0.join("data").display())).unwrap();
+    let out = Command::new(d.join("usr/share/rookery/bin/zkServer.sh"))
+        .arg("version")
+        .env("ZOOCFGDIR", &conf)
+        .env("ZOO_LOG_DIR", dest.0.join("logs"))
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("ROOKERY")
+        .output()
+        .unwrap();
+    assert!(stdout(&out).starts_with("rookery "), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+
     // A second install keeps the administrator's file.
     std::fs::write(&cfg_path, "# mine\ntickTime=3000\ndataDir=/srv/zk\n").unwrap();
     let out = run_make_install(&[destdir, "PREFIX=/usr".into()]);
