@@ -241,6 +241,29 @@ fn without_notify_socket_nothing_breaks() {
     assert_eq!(server.wait_exit().code(), Some(0), "log:\n{}", server.log());
 }
 
+/// Under systemd's journal (`$JOURNAL_STREAM` names the server's stderr) log lines carry syslog
+/// priorities and no timestamp; a `$JOURNAL_STREAM` inherited for another stream changes nothing.
+#[test]
+fn journal_lines_carry_syslog_priorities() {
+    use std::os::unix::fs::MetadataExt;
+    for journal in [true, false] {
+        let dir = TempDir::new("sd-journal");
+        let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
+        let m = log.metadata().unwrap();
+        let stream = if journal { format!("{}:{}", m.dev(), m.ino()) } else { format!("{}:{}", m.dev(), m.ino() + 1) };
+        let mut server = Proc::start(&dir.0, &[("JOURNAL_STREAM", &stream), ("RUST_LOG", "info")]);
+        server.signal("-TERM");
+        assert_eq!(server.wait_exit().code(), Some(0));
+        let text = server.log();
+        let line = text.lines().find(|l| l.contains("SIGTERM: stopping")).unwrap_or_else(|| panic!("{text}"));
+        if journal {
+            assert_eq!(line, "<6>rookery::serve: SIGTERM: stopping (at most 10 s)");
+        } else {
+            assert!(line.starts_with('[') && line.contains("INFO"), "{line}");
+        }
+    }
+}
+
 /// Writers keep creating nodes while SIGTERM arrives: the server exits 0, and every create a
 /// client saw acknowledged is there after a restart.
 #[test]
