@@ -99,9 +99,7 @@ fn accept_loop(endpoint: Endpoint, listener: TcpListener, shared: Arc<Shared>, c
         };
         if active.load(Ordering::Acquire) >= CONNS_MAX {
             log::warn!("{endpoint:?} endpoint: {CONNS_MAX} connections already open, refusing one");
-            let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-            let _ = stream.write_all(&Response::error(503, "too many connections").render(false));
-            let _ = stream.shutdown(Shutdown::Both);
+            refuse(&mut stream);
             continue;
         }
         active.fetch_add(1, Ordering::AcqRel);
@@ -113,6 +111,21 @@ fn accept_loop(endpoint: Endpoint, listener: TcpListener, shared: Arc<Shared>, c
         });
         if let Err(e) = started {
             log::warn!("{endpoint:?} endpoint: cannot start a connection thread: {e}");
+        }
+    }
+}
+
+/// Answers 503 without a thread of its own: a short answer fits the socket's buffer, and only
+/// what has already arrived is drained (without waiting), so the refusal is seldom lost to a
+/// reset.
+fn refuse(stream: &mut TcpStream) {
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write_all(&Response::error(503, "too many connections").render(false));
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    for _ in 0..4 {
+        if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
+            break;
         }
     }
 }
