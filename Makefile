@@ -2,7 +2,18 @@
 CARGO ?= cargo
 CONFIG ?= conf/zoo.cfg
 
-.PHONY: all build run test deps unit lint golden bench clean ensemble ensemble-stop
+# `make install`: PREFIX and DESTDIR as usual (packagers: PREFIX=/usr DESTDIR=pkgroot). The units
+# go where systemd looks for them under PREFIX (/usr/local/lib/systemd/system is on its path);
+# the configuration goes to /etc/rookery whatever PREFIX is, because the units read it there.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share/rookery
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR ?= /etc
+
+.PHONY: all build run test deps unit lint golden bench clean ensemble ensemble-stop install
 
 all: build
 
@@ -35,6 +46,24 @@ bench: build
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# Installs the binary, the systemd units (ExecStart pointed at $(BINDIR)), the sysusers.d entry,
+# the zkServer.sh wrapper and an example configuration; /etc/rookery/zoo.cfg only if absent.
+install: build
+	install -D -m 755 target/release/rookery $(DESTDIR)$(BINDIR)/rookery
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/bin
+	sed 's|^ExecStart=/usr/bin/rookery|ExecStart=$(BINDIR)/rookery|' conf/rookery.service > $(DESTDIR)$(UNITDIR)/rookery.service
+	sed 's|^ExecStart=/usr/bin/rookery|ExecStart=$(BINDIR)/rookery|' conf/rookery@.service > $(DESTDIR)$(UNITDIR)/rookery@.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/rookery.service $(DESTDIR)$(UNITDIR)/rookery@.service
+	install -D -m 644 conf/rookery.sysusers $(DESTDIR)$(SYSUSERSDIR)/rookery.conf
+	install -m 755 bin/zkServer.sh $(DESTDIR)$(DATADIR)/bin/zkServer.sh
+	install -m 644 conf/zoo.cfg.example $(DESTDIR)$(DATADIR)/zoo.cfg.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/rookery/zoo.cfg ]; then \
+	  echo "$(DESTDIR)$(SYSCONFDIR)/rookery/zoo.cfg exists: kept (the example is $(DATADIR)/zoo.cfg.example)"; \
+	else \
+	  install -D -m 644 conf/zoo.cfg.example $(DESTDIR)$(SYSCONFDIR)/rookery/zoo.cfg; \
+	  echo "installed $(DESTDIR)$(SYSCONFDIR)/rookery/zoo.cfg"; \
+	fi
 
 # Regenerates the golden-byte fixtures from the real ZooKeeper jars.
 golden:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Apache ZooKeeper 3.8 from Debian (the reference
-# server jars, zkCli.sh and the C client cli_mt), and kazoo and prometheus_client (whose text
-# parser checks the metrics endpoint) in a project-local virtualenv.
+# server jars, zkCli.sh and the C client cli_mt), systemd-analyze, and kazoo and
+# prometheus_client (whose text parser checks the metrics endpoint) in a project-local virtualenv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,8 @@ need_apt=()
 [ -x /usr/lib/zookeeper/bin/cli_mt ] || need_apt+=(zookeeper-bin libzookeeper-mt-dev)
 command -v java >/dev/null || need_apt+=(default-jre-headless)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# systemd-analyze verify checks the unit files in conf/ (tests/systemd.rs).
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

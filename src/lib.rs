@@ -8,7 +8,7 @@
 //! L2 state        tree (DataTree, paths, ACLs), watches, sessions
 //! L4 decisions    pipeline (prep, commit), fourlw, admin, metrics
 //! L5 shell        node (threads, sockets, channels, clocks)
-//! L6 binary       main.rs
+//! L6 binary       main.rs, serve (the server process: signals, systemd notification)
 //! ```
 //! `client` is a small synchronous client on the same codec, for the CLI, benchmarks and tests.
 
@@ -27,6 +27,7 @@ pub mod limits;
 pub mod metrics;
 pub mod node;
 pub mod pipeline;
+pub mod serve;
 pub mod sessions;
 pub mod status;
 pub mod storage;

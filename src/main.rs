@@ -1,11 +1,13 @@
-//! The `rookery` binary: `rookery server [zoo.cfg]` (default `conf/zoo.cfg`).
+//! The `rookery` binary: `rookery server [zoo.cfg]` (default `conf/zoo.cfg`); see `serve` for the
+//! server's command line, signals and systemd notifications.
 
 use rookery::config::Config;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: rookery server [CONFIG]                 start a server (default conf/zoo.cfg)
+const USAGE: &str = "usage: rookery server [CONFIG]                 start a server (default conf/zoo.cfg; also --config
+                                               FILE|DIR, start-foreground [CONFIG]); SIGTERM stops it gracefully
        rookery status [CONFIG]                 one line per server of CONFIG: mode, zxid, clients
        rookery dump log FILE [--json]          print a txn log (like zkTxnLogToolkit)
        rookery dump snapshot FILE [--json]     print a snapshot (like zkSnapShotToolkit)
@@ -14,10 +16,12 @@ const USAGE: &str = "usage: rookery server [CONFIG]                 start a serv
        rookery version                         print the version";
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    rookery::serve::init_logger();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("server") => server(args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("conf/zoo.cfg"))),
+        Some("server") => rookery::serve::run(&args[1..]),
+        // zkServer.sh's word for it.
+        Some("start-foreground") => rookery::serve::run(&args),
         Some("dump") => dump(&args[1..]),
         Some("status") => status(args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("conf/zoo.cfg"))),
         Some("bench") => match rookery::bench::parse(&args[1..]).and_then(|o| rookery::bench::run(&o)) {
@@ -39,31 +43,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn server(path: PathBuf) -> ExitCode {
-    let cfg = match Config::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rookery: invalid configuration: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    for w in &cfg.warnings {
-        log::warn!("{w}");
-    }
-    let server = match rookery::node::start(cfg) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("rookery: cannot start: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    // Tests and scripts read this line to learn the port when clientPort=0.
-    println!("rookery {} serving clients on {}", env!("CARGO_PKG_VERSION"), server.client_addr);
-    let _ = std::io::stdout().flush();
-    server.wait();
-    ExitCode::SUCCESS
 }
 
 fn dump(args: &[String]) -> ExitCode {

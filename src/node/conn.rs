@@ -88,6 +88,9 @@ fn read_loop(
     read_body(stream, len, shared.max_frame, &mut buf).map_err(stalled_handshake)?;
     stream.set_read_timeout(None)?;
     let req = ConnectRequest::from_bytes(&buf).map_err(|e| invalid(format!("bad ConnectRequest: {e}")))?;
+    if shared.stopping() {
+        return Err(invalid("server stopping".into()));
+    }
     shared.prep_tx.send(PrepInput::Connect { conn, req }).map_err(|_| invalid("server stopping".into()))?;
     // Block until the session exists. On refusal the commit thread drops the route instead, and
     // the writer sends the refusal (if any) and closes the socket.
@@ -123,6 +126,13 @@ fn read_loop(
                 ClientOp::Invalid { op: hdr.op, err }
             }
         };
+        // A graceful stop forwards nothing read after it began: the request is never answered,
+        // so never acknowledged, and the stop closes the connection once the replies to the
+        // requests before it are out.
+        if shared.stopping() {
+            log::debug!("connection {conn}: server stopping, request {} dropped", hdr.xid);
+            continue;
+        }
         let close = matches!(op, ClientOp::CloseSession | ClientOp::Invalid { err: ErrorCode::Unimplemented, .. });
         let request = Request { conn, session, xid: hdr.xid, op, auth: auth.clone(), received_ms: shared.now_ms() };
         gate.request_sent();

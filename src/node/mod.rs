@@ -152,6 +152,13 @@ pub struct Shared {
     mode: Mutex<&'static str>,
     /// Whether the server serves clients (always, standalone; once synchronised, in an ensemble).
     serving: AtomicBool,
+    /// Bumped by `set_mode` under the `mode` lock, with `mode_changed` notified: how a
+    /// `StateWatch` (systemd's STATUS lines) learns of role changes without a queue.
+    mode_seq: AtomicU64,
+    mode_changed: Condvar,
+    /// Set once by `Server::shutdown`: the listener drops new connections and readers forward
+    /// no more requests.
+    stopping: AtomicBool,
     /// Follower: sessions its clients kept alive since the last PING (prep adds, peer takes).
     touches: Mutex<HashMap<ids::SessionId, i32>>,
     /// The ensemble's figures for `mntr`, the admin server and `/metrics`: written by the peer
@@ -161,8 +168,16 @@ pub struct Shared {
 
 impl Shared {
     fn set_mode(&self, mode: &'static str, serving: bool) {
-        *self.mode.lock().expect("mode lock") = mode;
+        let mut m = self.mode.lock().expect("mode lock");
+        *m = mode;
         self.serving.store(serving, Ordering::Release);
+        self.mode_seq.fetch_add(1, Ordering::AcqRel);
+        self.mode_changed.notify_all();
+    }
+
+    /// True once a graceful stop has begun.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     fn now_ms(&self) -> u64 {
@@ -226,7 +241,65 @@ pub struct Server {
     /// Where the metrics endpoint and the admin server listen, when configured.
     pub http_addrs: ops_http::Addrs,
     threads: Vec<thread::JoinHandle<()>>,
+    shared: Arc<Shared>,
+    /// For the stop barrier (`CommitMsg::Stop`), which must queue behind everything handed to
+    /// the commit thread before it.
+    commit_tx: Sender<CommitMsg>,
 }
+
+/// What the server is doing, as `srvr` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerState {
+    /// `standalone`, `looking`, `leader`, `follower` or `observer`.
+    pub mode: &'static str,
+    /// Whether it serves clients now (an ensemble member does once synchronised).
+    pub serving: bool,
+}
+
+/// Follows a server's role changes (for systemd's READY and STATUS). Changes that happen
+/// between two calls of `next` are seen as one: the latest.
+pub struct StateWatch {
+    shared: Arc<Shared>,
+    seen: Option<u64>,
+}
+
+impl StateWatch {
+    /// The current state on the first call; then the state after the next change, or None if
+    /// nothing changed within `timeout`.
+    pub fn next(&mut self, timeout: Duration) -> Option<ServerState> {
+        let deadline = Instant::now() + timeout;
+        let mut mode = self.shared.mode.lock().expect("mode lock");
+        loop {
+            let seq = self.shared.mode_seq.load(Ordering::Acquire);
+            if self.seen != Some(seq) {
+                self.seen = Some(seq);
+                return Some(ServerState { mode: *mode, serving: self.shared.serving.load(Ordering::Acquire) });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            mode = self.shared.mode_changed.wait_timeout(mode, deadline - now).expect("mode lock").0;
+        }
+    }
+}
+
+/// How a graceful stop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopReport {
+    /// Every request read before the stop was answered, the commit thread finished and every
+    /// client connection was flushed and closed, within the time allowed.
+    pub clean: bool,
+    /// Client connections closed by the stop.
+    pub closed: usize,
+}
+
+/// The part of a stop spent waiting for requests in flight to be answered (the rest is for the
+/// commit thread's last group commit, a snapshot being written, and flushing replies).
+const STOP_DRAIN_SHARE: u32 = 2;
+/// A snapshot being written when a stop begins may finish if it takes at most this long; one
+/// abandoned is a temporary file that recovery ignores.
+const STOP_SNAPSHOT_WAIT_MAX: Duration = Duration::from_secs(5);
 
 impl Server {
     /// Blocks until the server's threads end (they do not, short of a fatal error).
@@ -234,6 +307,91 @@ impl Server {
         for t in self.threads {
             let _ = t.join();
         }
+    }
+
+    /// Follows this server's role changes.
+    pub fn watch(&self) -> StateWatch {
+        StateWatch { shared: self.shared.clone(), seen: None }
+    }
+
+    /// Stops gracefully within `limit`, then returns; the caller exits the process.
+    ///
+    /// 1. No new connections, and no new requests: a reader drops what it reads from now on
+    ///    (the client hears nothing and, once its connection closes, retries elsewhere).
+    /// 2. Requests already read are answered: standalone, once logged and applied; in an
+    ///    ensemble, once the quorum commits them (the peer thread runs on meanwhile). Bounded by
+    ///    half of `limit`.
+    /// 3. A barrier queued behind everything handed to the commit thread: it logs, fsyncs and
+    ///    applies all of it as usual, queues the replies, lets a snapshot being written finish
+    ///    (bounded), tells every connection's writer to flush and close, and ends. Nothing is
+    ///    logged after the barrier, so nothing more is acknowledged.
+    /// 4. The writers flush their queues and close the sockets.
+    ///
+    /// Sessions are not closed: an ensemble member's clients move to another member and keep
+    /// their sessions; a standalone server's sessions are in its log and snapshots, and live on
+    /// after a restart, as after a crash. Every acknowledged write was durable before it was
+    /// acknowledged, so a stop that runs out of time loses nothing acknowledged either.
+    pub fn shutdown(self, limit: Duration) -> StopReport {
+        let started = Instant::now();
+        let deadline = started + limit;
+        self.shared.stopping.store(true, Ordering::Release);
+
+        let drain_until = started + limit / STOP_DRAIN_SHARE;
+        let gates = || -> Vec<Arc<Gate>> {
+            self.shared.conns.lock().expect("conn table lock").values().map(|h| h.gate.clone()).collect()
+        };
+        let in_flight = |gates: &[Arc<Gate>]| -> usize {
+            gates
+                .iter()
+                .filter(|g| !g.closed.load(Ordering::Acquire))
+                .map(|g| g.outstanding.load(Ordering::Acquire))
+                .sum()
+        };
+        let waiting = in_flight(&gates());
+        if waiting > 0 {
+            log::info!("Stopping: waiting for {waiting} requests in flight to be answered");
+        }
+        let mut drained = true;
+        while in_flight(&gates()) > 0 {
+            if Instant::now() >= drain_until {
+                log::warn!(
+                    "Stopping: {} requests still unanswered after {} ms; they will not be acknowledged",
+                    in_flight(&gates()),
+                    started.elapsed().as_millis()
+                );
+                drained = false;
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+
+        let (done_tx, done_rx) = bounded(1);
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let snapshot_wait = (remaining / 2).min(STOP_SNAPSHOT_WAIT_MAX);
+        let closed = match self.commit_tx.send_timeout(CommitMsg::Stop { snapshot_wait, done: done_tx }, remaining) {
+            Ok(()) => done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok(),
+            Err(_) => None,
+        };
+        let Some(closing) = closed else {
+            log::error!("Stopping: the commit thread did not finish within {} ms", limit.as_millis());
+            return StopReport { clean: false, closed: 0 };
+        };
+        let flushed = loop {
+            if closing.iter().all(|g| g.closed.load(Ordering::Acquire)) {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                log::warn!("Stopping: some client connections were not flushed within {} ms", limit.as_millis());
+                break false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        log::info!(
+            "Stopped in {} ms: closed {} client connections (their sessions stay open)",
+            started.elapsed().as_millis(),
+            closing.len()
+        );
+        StopReport { clean: drained && flushed, closed: closing.len() }
     }
 }
 
@@ -243,6 +401,9 @@ pub enum CommitMsg {
     Prep(u64, CommitItem),
     /// From the peer thread (ensemble only).
     Quorum(QuorumWork),
+    /// From `Server::shutdown`: the last item the commit thread takes. It answers with the gates
+    /// of the connections it told to close, then ends.
+    Stop { snapshot_wait: Duration, done: Sender<Vec<Arc<Gate>>> },
 }
 
 /// The last committed txns (zxid, serialized txn), oldest first: a new leader's log for DIFF.
@@ -315,6 +476,9 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         write_failures: AtomicU64::new(0),
         mode: Mutex::new(if quorum { "looking" } else { "standalone" }),
         serving: AtomicBool::new(!quorum),
+        mode_seq: AtomicU64::new(0),
+        mode_changed: Condvar::new(),
+        stopping: AtomicBool::new(false),
         touches: Mutex::new(HashMap::new()),
         quorum: Mutex::new(QuorumFigures {
             quorum_size: cfg.servers.values().filter(|s| s.role == crate::config::PeerType::Participant).count() as u64,
@@ -374,6 +538,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         let events = quorum.then(|| events_tx.clone());
         threads.push(spawn("commit", move || run_commit(cfg, tree, disk, commit_rx, shared, events))?);
     }
+    let stop_tx = commit_tx.clone();
     if quorum {
         let links = peer::Links { commit_tx, prep_ctl: prep_ctl_tx, from_prep: to_quorum_rx, events_tx, events_rx };
         threads.push(peer::start(cfg.clone(), shared.clone(), links, last_zxid, recent)?);
@@ -398,7 +563,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         http_addrs.admin = Some(bound);
         threads.push(thread);
     }
-    Ok(Server { client_addr, http_addrs, threads })
+    Ok(Server { client_addr, http_addrs, threads, shared, commit_tx: stop_tx })
 }
 
 fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> io::Result<thread::JoinHandle<()>> {
@@ -417,6 +582,10 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
                 continue;
             }
         };
+        if shared.stopping() {
+            drop(stream);
+            continue;
+        }
         let Ok(peer) = stream.peer_addr() else {
             continue;
         };
@@ -574,6 +743,12 @@ fn run_commit(
                 Err(_) => return,
             },
         };
+        if let CommitMsg::Stop { snapshot_wait, done } = first {
+            // Everything queued before the barrier has been logged, applied and answered.
+            disk.wait_for_snapshot(snapshot_wait);
+            let _ = done.send(close_all_connections(&shared));
+            return;
+        }
         // Group commit: everything queued now is logged with one write and one fsync, then
         // applied and answered. Nothing is acknowledged before it is durable. Work that changes
         // the log or replaces the tree is done on its own.
@@ -583,6 +758,10 @@ fn run_commit(
             match rx.try_recv() {
                 Ok(CommitMsg::Quorum(w)) if w.is_barrier() => {
                     carry = Some(CommitMsg::Quorum(w));
+                    break;
+                }
+                Ok(stop @ CommitMsg::Stop { .. }) => {
+                    carry = Some(stop);
                     break;
                 }
                 Ok(m) => batch.push(m),
@@ -648,6 +827,7 @@ fn run_commit(
                         let Some(q) = quorum.as_mut() else { continue };
                         quorum_work(q, work, logged.is_ok(), &mut commit, &mut t, &shared, &view, &mut out);
                     }
+                    CommitMsg::Stop { .. } => unreachable!("a stop is never part of a batch"),
                 }
             }
         }
@@ -656,6 +836,24 @@ fn run_commit(
             disk.maybe_snapshot(&tree);
         }
     }
+}
+
+/// The stop's last step on the commit thread: every connection's writer flushes what is queued
+/// and closes its socket. The sessions stay (no closeSession is logged); the clients reconnect
+/// to another member, or to this server once it is back.
+fn close_all_connections(shared: &Shared) -> Vec<Arc<Gate>> {
+    let handles: Vec<(ConnId, ConnHandle)> =
+        shared.conns.lock().expect("conn table lock").iter().map(|(c, h)| (*c, h.clone())).collect();
+    let mut gates = Vec::with_capacity(handles.len());
+    for (conn, h) in handles {
+        if h.tx.try_send(WriterMsg::Close).is_err() {
+            // A full queue (or a writer already gone): cut it rather than wait.
+            let _ = h.stream.shutdown(Shutdown::Both);
+        }
+        shared.forget(conn);
+        gates.push(h.gate);
+    }
+    gates
 }
 
 /// Quorum work done inside a group commit, under the batch's hold of the tree.

@@ -265,6 +265,9 @@ fn handle(endpoint: Endpoint, req: &Request, shared: &Shared, client_port: u16) 
 
 /// Asks the commit thread, through prep so that the question sees every request before it.
 fn ask(shared: &Shared, question: Question) -> Option<Answer> {
+    if shared.stopping() {
+        return None; // a graceful stop takes no more questions than requests
+    }
     let (tx, rx) = bounded(1);
     shared.prep_tx.send_timeout(PrepInput::Inspect { question, reply: tx }, ANSWER_TIMEOUT).ok()?;
     rx.recv_timeout(ANSWER_TIMEOUT).ok()

@@ -46,6 +46,8 @@ pub struct Member {
     starts: u32,
     /// This member's ports, held while it is not running.
     reserved: Vec<Reservation>,
+    /// Extra environment for this member's process (e.g. systemd's NOTIFY_SOCKET).
+    pub env: Vec<(String, String)>,
 }
 
 impl Member {
@@ -283,6 +285,7 @@ impl Ensemble {
                 child: None,
                 starts: 0,
                 reserved: reserved.drain(..3).map(Reservation::hold).collect(),
+                env: Vec::new(),
             });
         }
         let net = proxies.then(|| {
@@ -387,6 +390,29 @@ impl Ensemble {
         let _ = child.wait();
         m.reserved =
             [m.client_addr.port(), m.quorum_port, m.election_port].into_iter().filter_map(Reservation::again).collect();
+    }
+
+    /// SIGTERM (a graceful stop) and reap, waiting at most `within`: the exit status, or None
+    /// if it was still running then (it is killed).
+    pub fn terminate(&mut self, id: u64, within: Duration) -> Option<std::process::ExitStatus> {
+        self.signal(id, "-TERM");
+        let m = self.member_mut(id);
+        let mut child = m.child.take().unwrap_or_else(|| panic!("server {id} is not running"));
+        let deadline = Instant::now() + within;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(st)) => break Some(st),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+            }
+        };
+        m.reserved =
+            [m.client_addr.port(), m.quorum_port, m.election_port].into_iter().filter_map(Reservation::again).collect();
+        status
     }
 
     /// kill -9 if running, then start again on the same files.
@@ -712,6 +738,7 @@ fn start_once(m: &mut Member) -> bool {
         .arg("server")
         .arg(m.cfg_path())
         .env("RUST_LOG", "debug")
+        .envs(m.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
