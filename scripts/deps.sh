@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Apache ZooKeeper 3.8 from Debian (the reference
-# server jars, zkCli.sh and the C client cli_mt), systemd-analyze, and kazoo in a project-local
-# virtualenv.
+# server jars, zkCli.sh and the C client cli_mt), systemd-analyze, and kazoo and
+# prometheus_client (whose text parser checks the metrics endpoint) in a project-local virtualenv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +18,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kazoo' 2>/dev/null; then
-  python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check kazoo
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kazoo, prometheus_client' 2>/dev/null; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check kazoo prometheus_client
 fi

@@ -42,7 +42,10 @@
 //! - `clientPort=0` asks the OS for a port (for tests); ZooKeeper reads 0 as "no client port".
 //! - When `clientPort` is absent the server listens on 2181 ([`Config::client_addr`]).
 //! - `4lw.commands.whitelist` defaults to the read-only commands, not ZooKeeper's lone `srvr`.
-//! - The admin server is off unless `admin.serverPort` or `admin.enableServer` is set.
+//! - The admin server is off unless `admin.serverPort` or `admin.enableServer` is set, and the
+//!   metrics endpoint unless `metricsProvider.httpPort` is set or `metricsProvider.className`
+//!   names ZooKeeper's Prometheus provider (then on 7000, its default).
+//! - `metricsProvider.httpHost` and `admin.serverAddress` must be IP literals (or `localhost`).
 //! - `initLimit` and `syncLimit` default to 10 and 5 ticks in standalone mode; an ensemble still
 //!   needs them, with ZooKeeper's error.
 //! - `jute.maxbuffer`, `readonlymode.enabled` and `znode.container.checkIntervalMs` are honoured in
@@ -96,6 +99,11 @@ pub const GLOBAL_OUTSTANDING_LIMIT_DEFAULT: u32 = 1000;
 pub const CONTAINER_CHECK_INTERVAL_MS_DEFAULT: u64 = 60_000;
 /// The admin server port when `admin.enableServer` is set without `admin.serverPort`.
 pub const ADMIN_SERVER_PORT_DEFAULT: u16 = 8080;
+/// The metrics port when `metricsProvider.className` names the Prometheus provider without
+/// `metricsProvider.httpPort` (`PrometheusMetricsProvider`'s default).
+pub const METRICS_HTTP_PORT_DEFAULT: u16 = 7000;
+/// ZooKeeper's Prometheus metrics provider: naming it turns the metrics endpoint on.
+pub const PROMETHEUS_PROVIDER_CLASS: &str = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
 
 /// Rookery's four-letter words when `4lw.commands.whitelist` is absent: every command that only
 /// reads. ZooKeeper 3.8 enables only `srvr` by default; `dump` (session and ephemeral lists),
@@ -222,8 +230,15 @@ pub struct Config {
     /// this key is set, or when `admin.enableServer` is set to anything but `false` (then on
     /// 8080, ZooKeeper's default). `admin.enableServer=false` turns it off.
     pub admin_server_port: Option<u16>,
-    /// `metricsProvider.httpPort`: the Prometheus endpoint; off unless configured.
+    /// `admin.serverAddress`: the address the admin server listens on. Default 0.0.0.0, as
+    /// ZooKeeper's.
+    pub admin_server_address: IpAddr,
+    /// `metricsProvider.httpPort`: the Prometheus endpoint (`/metrics`); off unless this key is
+    /// set or `metricsProvider.className` names ZooKeeper's Prometheus provider (then 7000).
     pub metrics_http_port: Option<u16>,
+    /// `metricsProvider.httpHost`: the address the Prometheus endpoint listens on. Default
+    /// 0.0.0.0, as ZooKeeper's.
+    pub metrics_http_host: IpAddr,
     /// Every other accepted key, with its value, both trimmed (for `conf`, `envi` and for keys
     /// a later Rookery version learns to use).
     pub extra: BTreeMap<String, String>,
@@ -427,7 +442,9 @@ impl Config {
             global_outstanding_limit: GLOBAL_OUTSTANDING_LIMIT_DEFAULT,
             container_check_interval_ms: CONTAINER_CHECK_INTERVAL_MS_DEFAULT,
             admin_server_port: None,
+            admin_server_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             metrics_http_port: None,
+            metrics_http_host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             extra: BTreeMap::new(),
             warnings: Vec::new(),
         }
@@ -459,6 +476,7 @@ enum Key {
     LocalSessionsEnabled,
     LocalSessionsUpgradingEnabled,
     MetricsHttpPort,
+    MetricsHttpHost,
     FourLetterWhitelist,
     SnapCount,
     SnapSizeLimitKb,
@@ -474,6 +492,7 @@ enum Key {
     ContainerCheckIntervalMs,
     AdminServerPort,
     AdminEnableServer,
+    AdminServerAddress,
 }
 
 /// Keys that `QuorumPeerConfig.parseProperties` reads itself, matched exactly.
@@ -496,6 +515,7 @@ const QUORUM_PEER_CONFIG_KEYS: &[(&str, Key)] = &[
     ("localSessionsEnabled", Key::LocalSessionsEnabled),
     ("localSessionsUpgradingEnabled", Key::LocalSessionsUpgradingEnabled),
     ("metricsProvider.httpPort", Key::MetricsHttpPort),
+    ("metricsProvider.httpHost", Key::MetricsHttpHost),
 ];
 
 /// Keys that ZooKeeper reads as system properties, named without their `zookeeper.` prefix;
@@ -516,6 +536,7 @@ const SYSTEM_PROPERTY_KEYS: &[(&str, Key)] = &[
     ("znode.container.checkIntervalMs", Key::ContainerCheckIntervalMs),
     ("admin.serverPort", Key::AdminServerPort),
     ("admin.enableServer", Key::AdminEnableServer),
+    ("admin.serverAddress", Key::AdminServerAddress),
 ];
 
 /// The typed key that `name` spells, if any.
@@ -822,6 +843,7 @@ impl<'a> Parser<'a> {
             Key::MetricsHttpPort => {
                 c.metrics_http_port = Some(int(v, PORT_RANGE, "a port number (0-65535)").map_err(err)?)
             }
+            Key::MetricsHttpHost => c.metrics_http_host = ip(v).map_err(err)?,
             Key::FourLetterWhitelist => self.four_letter_whitelist = Some(v.to_owned()),
             Key::SnapCount => {
                 let n: i64 = number(v, Syntax::Decode, JAVA_INT_MIN..=JAVA_INT_MAX, "an integer").map_err(err)?;
@@ -889,6 +911,7 @@ impl<'a> Parser<'a> {
                     Some(number(v, Syntax::Decode, PORT_RANGE, "a port number (0-65535)").map_err(err)?)
             }
             Key::AdminEnableServer => self.admin_enable_server = Some(v.to_owned()),
+            Key::AdminServerAddress => c.admin_server_address = ip(v).map_err(err)?,
         }
         for note in notes {
             warn(&mut self.config.warnings, self.file, Some(entry.line), format!("{}: {note}", entry.key));
@@ -989,6 +1012,10 @@ impl<'a> Parser<'a> {
             self.config.admin_server_port = None;
         } else if admin_enable.is_some() && self.config.admin_server_port.is_none() {
             self.config.admin_server_port = Some(ADMIN_SERVER_PORT_DEFAULT);
+        }
+        let provider = self.config.extra.get("metricsProvider.className").map(String::as_str);
+        if provider == Some(PROMETHEUS_PROVIDER_CLASS) && self.config.metrics_http_port.is_none() {
+            self.config.metrics_http_port = Some(METRICS_HTTP_PORT_DEFAULT);
         }
         Ok(())
     }
@@ -1998,10 +2025,29 @@ server.1=127.0.0.1:2888:3888
 
     #[test]
     fn admin_server_is_off_unless_configured() {
+        assert_eq!(cfg("dataDir=/d\n").admin_server_address, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(cfg("dataDir=/d\nadmin.serverAddress=127.0.0.1\n").admin_server_address, Ipv4Addr::LOCALHOST);
+        let ipv6 = cfg("dataDir=/d\nzookeeper.admin.serverAddress=::1\n");
+        assert_eq!(ipv6.admin_server_address, "::1".parse::<IpAddr>().unwrap());
         assert_eq!(cfg("dataDir=/d\n").admin_server_port, None);
         assert_eq!(cfg("dataDir=/d\nadmin.enableServer=true\n").admin_server_port, Some(8080));
         assert_eq!(cfg("dataDir=/d\nadmin.serverPort=0x1F90\n").admin_server_port, Some(8080));
         assert_eq!(cfg("dataDir=/d\nadmin.serverPort=9\nadmin.enableServer=false\n").admin_server_port, None);
+    }
+
+    #[test]
+    fn metrics_endpoint_is_off_unless_configured() {
+        let c = cfg("dataDir=/d\n");
+        assert_eq!((c.metrics_http_port, c.metrics_http_host), (None, IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+        let c = cfg("dataDir=/d\nmetricsProvider.httpPort=0\nmetricsProvider.httpHost=localhost\n");
+        assert_eq!((c.metrics_http_port, c.metrics_http_host), (Some(0), IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        let prometheus = format!("dataDir=/d\nmetricsProvider.className={PROMETHEUS_PROVIDER_CLASS}\n");
+        assert_eq!(cfg(&prometheus).metrics_http_port, Some(7000), "ZooKeeper's provider default");
+        assert_eq!(cfg(&format!("{prometheus}metricsProvider.httpPort=7001\n")).metrics_http_port, Some(7001));
+        let other = "dataDir=/d\nmetricsProvider.className=org.example.Other\n";
+        assert_eq!(cfg(other).metrics_http_port, None);
+        assert!(err("dataDir=/d\nmetricsProvider.httpHost=metrics.example\n").contains("metricsProvider.httpHost"));
+        assert!(err("dataDir=/d\nadmin.serverAddress=nowhere\n").contains("admin.serverAddress"));
     }
 
     #[test]

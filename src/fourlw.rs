@@ -32,6 +32,7 @@
 use crate::codes::{op, watcher_type};
 use crate::config::Config;
 use crate::ids::{SessionId, Zxid};
+use crate::metrics::QuorumFigures;
 use crate::pipeline::commit::ConnInfo;
 use crate::pipeline::ConnId;
 use crate::tree::DataTree;
@@ -117,6 +118,9 @@ pub struct View<'a> {
     pub started_wall_ms: i64,
     /// Facts about the machine (`envi`, `conf`, `dirs`, `mntr`); [`SystemHost`] in the server.
     pub host: &'a dyn Host,
+    /// An ensemble member's quorum figures (`mntr`'s `peer_state`, `quorum_size`, the leader's
+    /// `learners`, `synced_followers`, ...); None on a standalone server.
+    pub quorum: Option<&'a QuorumFigures>,
 }
 
 /// The server's state at the moment of the question.
@@ -300,7 +304,7 @@ impl ConnView {
 }
 
 /// `FinalRequestProcessor`'s short names for the last op in `cons`.
-fn short_op(op_code: i32) -> &'static str {
+pub(crate) fn short_op(op_code: i32) -> &'static str {
     match op_code {
         op::PING => "PING",
         op::CREATE_SESSION => "SESS",
@@ -479,110 +483,196 @@ fn conf(s: &mut String, view: &View<'_>, f: &Facts<'_>) {
 }
 
 /// `dir/version-2`, absolute as Java's `getAbsolutePath` makes it.
-fn version_dir(dir: &Path) -> PathBuf {
+pub(crate) fn version_dir(dir: &Path) -> PathBuf {
     let d = dir.join("version-2");
     std::path::absolute(&d).unwrap_or(d)
 }
 
 /// (size of the txn log directory, size of the snapshot directory), the pair ZooKeeper calls
 /// (data dir size, log dir size).
-fn dir_sizes(view: &View<'_>) -> (u64, u64) {
+pub(crate) fn dir_sizes(view: &View<'_>) -> (u64, u64) {
     let c = view.config;
     (view.host.dir_size(&version_dir(&c.data_log_dir)), view.host.dir_size(&version_dir(&c.data_dir)))
 }
 
-/// `Environment.list()`.
+/// `envi`.
 fn envi(s: &mut String, host: &dyn Host) {
-    let e = host.env();
     s.push_str("Environment:\n");
-    let _ = writeln!(s, "zookeeper.version={}", full_version());
-    let _ = writeln!(s, "host.name={}", e.host_name);
-    let _ = writeln!(s, "rookery.version={}", env!("CARGO_PKG_VERSION"));
-    let _ = writeln!(s, "rookery.executable={}", e.executable);
-    let _ = writeln!(s, "rookery.pid={}", e.pid);
-    let _ = writeln!(s, "os.name={}", e.os_name);
-    let _ = writeln!(s, "os.arch={}", e.os_arch);
-    let _ = writeln!(s, "os.version={}", e.os_version);
-    let _ = writeln!(s, "user.name={}", e.user_name);
-    let _ = writeln!(s, "user.home={}", e.user_home);
-    let _ = writeln!(s, "user.dir={}", e.user_dir);
-    if let Some(mb) = e.rss_mb {
-        let _ = writeln!(s, "rookery.memory.rss={mb}MB");
+    for (k, v) in environment(host) {
+        let _ = writeln!(s, "{k}={v}");
     }
 }
 
-/// `mntr`: ZooKeeper's keys in ZooKeeper's order, one `zk_<key>\t<value>` line each. Rookery
-/// fills the values it tracks; a counter it does not keep reads 0 and a summary 0.0/0, as on a
-/// fresh ZooKeeper. Per-namespace summaries (`zk_*_<ns>_{read,write}_per_namespace`) are not
-/// kept and not printed.
+/// `Environment.list()`: `envi`'s keys and values, in order (also the admin `environment`).
+pub(crate) fn environment(host: &dyn Host) -> Vec<(&'static str, String)> {
+    let e = host.env();
+    let mut list = vec![
+        ("zookeeper.version", full_version()),
+        ("host.name", e.host_name),
+        ("rookery.version", env!("CARGO_PKG_VERSION").to_string()),
+        ("rookery.executable", e.executable),
+        ("rookery.pid", e.pid.to_string()),
+        ("os.name", e.os_name),
+        ("os.arch", e.os_arch),
+        ("os.version", e.os_version),
+        ("user.name", e.user_name),
+        ("user.home", e.user_home),
+        ("user.dir", e.user_dir),
+    ];
+    if let Some(mb) = e.rss_mb {
+        list.push(("rookery.memory.rss", format!("{mb}MB")));
+    }
+    list
+}
+
+/// A value in `mntr` and in the admin server's `monitor`: ZooKeeper prints longs as integers,
+/// other numbers as Java doubles, and the rest as text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MonitorValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for MonitorValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MonitorValue::Int(n) => write!(f, "{n}"),
+            MonitorValue::Float(x) => f.write_str(&java_double(*x)),
+            MonitorValue::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// `mntr`: ZooKeeper's keys in ZooKeeper's order, one `zk_<key>\t<value>` line each.
 fn mntr(s: &mut String, view: &View<'_>, f: &Facts<'_>) {
+    for (key, value) in monitor_values(view, f) {
+        let _ = writeln!(s, "zk_{key}\t{value}");
+    }
+}
+
+/// QuorumPeer's `getDetailedPeerState` for a member that serves: its state and ZAB phase.
+/// (While a member elects or synchronises, `mntr` is not answered.)
+pub(crate) fn peer_state(mode: &str) -> &'static str {
+    match mode {
+        "leader" => "leading - broadcast",
+        "follower" => "following - broadcast",
+        "observer" => "observing - broadcast",
+        _ => "looking",
+    }
+}
+
+/// `mntr`'s keys and values (without `zk_`), in ZooKeeper's order. Rookery fills the values it
+/// tracks; a counter it does not keep reads 0 and a summary 0.0/0, as on a fresh ZooKeeper.
+/// Per-namespace summaries (`zk_*_<ns>_{read,write}_per_namespace`) and a leader's per-learner
+/// queue summaries (`zk_*_<sid>_learner_handler_qp_*`) are not kept and not printed.
+///
+/// On an ensemble member, as in ZooKeeper 3.8: `peer_state` follows `server_state` (then an
+/// observer's `observer_master_id`), `quorum_size` is among the gauges, and a leader adds
+/// `learners`, `synced_followers`, `synced_non_voting_followers`, `synced_observers`,
+/// `pending_syncs`, `leader_uptime` and `last_`/`min_`/`max_proposal_size`. A gauge without a
+/// value here is left out, as ZooKeeper leaves out a gauge that reads null.
+pub fn monitor_values(view: &View<'_>, f: &Facts<'_>) -> Vec<(String, MonitorValue)> {
+    use MonitorValue::{Float, Int, Text};
     let stats = f.stats;
-    let mut row = |k: &str, v: &dyn std::fmt::Display| {
-        let _ = writeln!(s, "zk_{k}\t{v}");
-    };
-    row("version", &full_version());
-    row("server_state", &view.mode);
+    let mut rows: Vec<(String, MonitorValue)> = Vec::with_capacity(512);
+    let mut row = |k: &str, v: MonitorValue| rows.push((k.to_string(), v));
+    let n = |x: usize| Int(x as i64);
+    let u = |x: u64| Int(x as i64);
+    row("version", Text(full_version()));
+    row("server_state", Text(view.mode.to_string()));
+    let quorum = view.quorum;
+    if quorum.is_some() {
+        row("peer_state", Text(peer_state(view.mode).to_string()));
+        if view.mode == "observer" {
+            row("observer_master_id", Int(quorum.and_then(|q| q.leader_id).map_or(-1, |id| id as i64)));
+        }
+    }
+    let leader = quorum.and_then(|q| q.leader.as_ref()).filter(|_| view.mode == "leader");
     let fds = view.host.file_descriptors();
     for &key in MNTR_GAUGES_AND_COUNTERS {
         match key {
-            "ephemerals_count" => row(key, &f.tree.ephemerals().values().map(|p| p.len()).sum::<usize>()),
-            "num_alive_connections" => row(key, &f.conns.len()),
-            "avg_latency" => row(key, &java_double(stats.latency.avg())),
-            "outstanding_requests" => row(key, &f.outstanding),
-            "znode_count" => row(key, &zk_node_count(f.tree)),
-            "global_sessions" => row(key, &f.tree.sessions.len()),
+            "ephemerals_count" => row(key, n(f.tree.ephemerals().values().map(|p| p.len()).sum::<usize>())),
+            "num_alive_connections" => row(key, n(f.conns.len())),
+            "avg_latency" => row(key, Float(stats.latency.avg())),
+            "outstanding_requests" => row(key, n(f.outstanding)),
+            "znode_count" => row(key, n(zk_node_count(f.tree))),
+            "global_sessions" => row(key, n(f.tree.sessions.len())),
             // BufferStats reads -1 before the first sample; Rookery does not sample.
-            "last_client_response_size" | "min_client_response_size" | "max_client_response_size" => row(key, &-1),
-            "packets_sent" => row(key, &stats.sent),
-            "packets_received" => row(key, &stats.received),
-            "connection_drop_probability" => row(key, &"0.0"),
-            "watch_count" => row(key, &f.watches.count()),
-            "digest_mismatches_count" => row(key, &stats.digest_mismatches),
-            "min_latency" => row(key, &stats.latency.min()),
-            "max_latency" => row(key, &stats.latency.max()),
+            "last_client_response_size" | "min_client_response_size" | "max_client_response_size" => row(key, Int(-1)),
+            "packets_sent" => row(key, u(stats.sent)),
+            "packets_received" => row(key, u(stats.received)),
+            "connection_drop_probability" => row(key, Float(0.0)),
+            "watch_count" => row(key, n(f.watches.count())),
+            "digest_mismatches_count" => row(key, u(stats.digest_mismatches)),
+            "min_latency" => row(key, u(stats.latency.min())),
+            "max_latency" => row(key, u(stats.latency.max())),
             // Only on Unix, where ZooKeeper's OSMXBean can tell.
             "max_file_descriptor_count" => {
                 if let Some((_, max)) = fds {
-                    row(key, &max)
+                    row(key, u(max))
                 }
             }
             "open_file_descriptor_count" => {
                 if let Some((open, _)) = fds {
-                    row(key, &open)
+                    row(key, u(open))
                 }
             }
-            "approximate_data_size" => row(key, &f.tree.approximate_data_size()),
-            "uptime" => row(key, &(f.wall_ms - view.started_wall_ms).max(0)),
-            _ => row(key, &0),
+            "approximate_data_size" => row(key, u(f.tree.approximate_data_size())),
+            "uptime" => row(key, Int((f.wall_ms - view.started_wall_ms).max(0))),
+            "quorum_size" => {
+                if let Some(q) = quorum {
+                    row(key, u(q.quorum_size))
+                }
+            }
+            "looking_count" => row(key, u(quorum.map_or(0, |q| q.looking_count))),
+            "proposal_count" => row(key, u(quorum.map_or(0, |q| q.proposal_count))),
+            "learners"
+            | "synced_followers"
+            | "synced_non_voting_followers"
+            | "synced_observers"
+            | "pending_syncs"
+            | "leader_uptime"
+            | "last_proposal_size"
+            | "min_proposal_size"
+            | "max_proposal_size" => {
+                let Some(l) = leader else { continue };
+                let value = match key {
+                    "learners" => u(l.learners),
+                    "synced_followers" => u(l.synced_followers),
+                    "synced_observers" => u(l.synced_observers),
+                    "pending_syncs" => u(l.pending_syncs),
+                    "leader_uptime" => u(l.established_ms.map_or(0, |at| f.now_ms.saturating_sub(at))),
+                    "last_proposal_size" => Int(l.proposal_size.last),
+                    "min_proposal_size" => Int(l.proposal_size.min),
+                    "max_proposal_size" => Int(l.proposal_size.max),
+                    _ => Int(0), // synced_non_voting_followers: Rookery has no non-voting followers
+                };
+                row(key, value)
+            }
+            _ => row(key, Int(0)),
         }
     }
     for &(name, percentiles) in MNTR_SUMMARIES {
         let measured = match name {
             "fsynctime" => Some(&stats.fsync_ms),
             "sync_processor_batch_size" => Some(&stats.sync_batch),
+            "election_time" => quorum.map(|q| &q.election_time),
             _ => None,
         };
-        match measured {
-            Some(m) => {
-                row(&format!("avg_{name}"), &java_double(m.avg()));
-                row(&format!("min_{name}"), &m.min());
-                row(&format!("max_{name}"), &m.max());
-                row(&format!("cnt_{name}"), &m.count());
-                row(&format!("sum_{name}"), &m.total());
-            }
-            None => {
-                row(&format!("avg_{name}"), &"0.0");
-                for stat in ["min", "max", "cnt", "sum"] {
-                    row(&format!("{stat}_{name}"), &0);
-                }
-            }
-        }
+        let m = measured.copied().unwrap_or_default();
+        row(&format!("avg_{name}"), Float(m.avg()));
+        row(&format!("min_{name}"), u(m.min()));
+        row(&format!("max_{name}"), u(m.max()));
+        row(&format!("cnt_{name}"), u(m.count()));
+        row(&format!("sum_{name}"), u(m.total()));
         if percentiles {
             for p in ["p50", "p95", "p99", "p999"] {
-                row(&format!("{p}_{name}"), &0);
+                row(&format!("{p}_{name}"), Int(0));
             }
         }
     }
+    rows
 }
 
 /// `SessionTracker`, ephemeral nodes and connections, with their expiry buckets.
@@ -627,7 +717,7 @@ fn dump(s: &mut String, f: &Facts<'_>) {
 }
 
 /// Data watches by path, each path's watchers sorted: what ZooKeeper's `dataWatches` holds.
-fn data_watches(w: &Watches) -> Vec<(String, Vec<WatcherId>)> {
+pub(crate) fn data_watches(w: &Watches) -> Vec<(String, Vec<WatcherId>)> {
     w.by_path()
         .into_iter()
         .filter_map(|(p, ws)| {
@@ -638,12 +728,12 @@ fn data_watches(w: &Watches) -> Vec<(String, Vec<WatcherId>)> {
 }
 
 /// The session a watcher (connection id) belongs to; watches are listed by session.
-fn session_of(conns: &[(ConnId, &ConnInfo)], conn: ConnId) -> SessionId {
+pub(crate) fn session_of(conns: &[(ConnId, &ConnInfo)], conn: ConnId) -> SessionId {
     conns.iter().find(|(id, _)| *id == conn).map_or(0, |(_, c)| c.session)
 }
 
 /// ZooKeeper's `DataTree.getNodeCount`: its node map holds the root under "" and "/".
-fn zk_node_count(tree: &DataTree) -> usize {
+pub(crate) fn zk_node_count(tree: &DataTree) -> usize {
     tree.node_count() + 1
 }
 
@@ -680,7 +770,7 @@ fn zk_avg(total: u64, count: u64) -> f64 {
 
 /// Java's `Double.toString`: plain decimal from 10^-3 to 10^7 (always with a fraction digit),
 /// computerized scientific notation (`1.0E-4`) outside.
-fn java_double(x: f64) -> String {
+pub(crate) fn java_double(x: f64) -> String {
     if x == 0.0 {
         return "0.0".into();
     }
@@ -833,11 +923,14 @@ impl Host for SystemHost {
 }
 
 /// `mntr`'s gauges and counters after `zk_version` and `zk_server_state`, in the order ZooKeeper
-/// 3.8.0 prints them (the order of its metrics registry, the same on every start).
+/// 3.8.0 prints them (the order of its metrics registry, the same on every start). The quorum
+/// gauges (`quorum_size`, and a leader's `learners` ... `max_proposal_size`) sit where a 3.8.0
+/// leader prints them (`tests/testdata/fourlw/ensemble_leader_mntr.txt`).
 const MNTR_GAUGES_AND_COUNTERS: &[&str] = &[
     "ephemerals_count",
     "num_alive_connections",
     "avg_latency",
+    "min_proposal_size",
     "outstanding_requests",
     "znode_count",
     "global_sessions",
@@ -845,20 +938,29 @@ const MNTR_GAUGES_AND_COUNTERS: &[&str] = &[
     "last_client_response_size",
     "packets_sent",
     "packets_received",
+    "max_proposal_size",
     "max_client_response_size",
+    "synced_followers",
     "connection_drop_probability",
     "watch_count",
+    "synced_non_voting_followers",
+    "synced_observers",
     "auth_failed_count",
     "min_latency",
     "max_file_descriptor_count",
     "approximate_data_size",
     "open_file_descriptor_count",
+    "last_proposal_size",
+    "pending_syncs",
+    "leader_uptime",
     "local_sessions",
     "uptime",
     "max_latency",
     "outstanding_tls_handshake",
+    "learners",
     "min_client_response_size",
     "non_mtls_local_conn_count",
+    "quorum_size",
     "proposal_count",
     "watch_bytes",
     "outstanding_changes_removed",
@@ -1029,7 +1131,14 @@ mod tests {
     /// Answers `cmd` on an empty tree with the given connections.
     fn ask(cmd: &'static str, conns: &[(ConnId, &ConnInfo)], stats: &ServerStats) -> String {
         let config = config();
-        let view = View { mode: "standalone", serving: true, config: &config, started_wall_ms: 0, host: &FakeHost };
+        let view = View {
+            mode: "standalone",
+            serving: true,
+            config: &config,
+            started_wall_ms: 0,
+            host: &FakeHost,
+            quorum: None,
+        };
         let tree = DataTree::new();
         let watches = Watches::new();
         let ask = Ask { cmd, conn: 99, client_port: 2181 };
@@ -1197,6 +1306,77 @@ mod tests {
         );
     }
 
+    /// `mntr` of an ensemble member with the given mode, on an empty tree.
+    fn mntr_as(mode: &'static str, quorum: &QuorumFigures) -> String {
+        let config = config();
+        let view =
+            View { mode, serving: true, config: &config, started_wall_ms: 0, host: &FakeHost, quorum: Some(quorum) };
+        let (tree, watches, stats) = (DataTree::new(), Watches::new(), ServerStats::default());
+        let ask = Ask { cmd: "mntr", conn: 99, client_port: 2181 };
+        let facts = Facts {
+            ask: &ask,
+            tree: &tree,
+            watches: &watches,
+            stats: &stats,
+            conns: &[],
+            outstanding: 0,
+            session_expiry: &[],
+            now_ms: 5_000,
+            wall_ms: 1_795_324_090_000,
+        };
+        answer(&view, &facts)
+    }
+
+    #[test]
+    fn mntr_on_an_ensemble_has_zookeepers_quorum_keys_in_order() {
+        use crate::metrics::{BufferStats, LeaderFigures};
+        // Rookery keeps no per-namespace or per-learner-queue summaries.
+        let keys = |t: &str| {
+            t.lines()
+                .map(|l| l.split('\t').next().unwrap().to_string())
+                .filter(|k| !k.ends_with("_per_namespace") && !k.contains("_learner_handler_qp_"))
+                .collect::<Vec<_>>()
+        };
+        let mut q = QuorumFigures {
+            quorum_size: 3,
+            leader_id: Some(3),
+            leader: Some(LeaderFigures {
+                learners: 3,
+                synced_followers: 2,
+                synced_observers: 1,
+                pending_syncs: 0,
+                proposal_size: BufferStats { last: 48, min: 48, max: 487 },
+                established_ms: Some(1_000),
+            }),
+            looking_count: 1,
+            election_time: Latency::default(),
+            proposal_count: 10,
+        };
+        q.election_time.add(2563);
+        let leader = mntr_as("leader", &q);
+        assert_eq!(keys(&leader), keys(include_str!("../tests/testdata/fourlw/ensemble_leader_mntr.txt")));
+        for line in [
+            "zk_server_state\tleader\nzk_peer_state\tleading - broadcast\n",
+            "\nzk_min_proposal_size\t48\n",
+            "\nzk_synced_followers\t2\n",
+            "\nzk_synced_observers\t1\n",
+            "\nzk_leader_uptime\t4000\n",
+            "\nzk_learners\t3\n",
+            "\nzk_quorum_size\t3\n",
+            "\nzk_proposal_count\t10\n",
+            "\nzk_looking_count\t1\n",
+            "\nzk_avg_election_time\t2563.0\nzk_min_election_time\t2563\n",
+        ] {
+            assert!(leader.contains(line), "{line:?} not in\n{leader}");
+        }
+        q.leader = None;
+        let follower = mntr_as("follower", &q);
+        assert_eq!(keys(&follower), keys(include_str!("../tests/testdata/fourlw/ensemble_follower_mntr.txt")));
+        let observer = mntr_as("observer", &q);
+        assert_eq!(keys(&observer), keys(include_str!("../tests/testdata/fourlw/ensemble_observer_mntr.txt")));
+        assert!(observer.contains("zk_peer_state\tobserving - broadcast\nzk_observer_master_id\t3\n"), "{observer}");
+    }
+
     #[test]
     fn short_answers_have_no_newline() {
         let stats = ServerStats::default();
@@ -1213,7 +1393,14 @@ mod tests {
     #[test]
     fn dump_lists_sessions_and_connections_by_expiry() {
         let config = config();
-        let view = View { mode: "standalone", serving: true, config: &config, started_wall_ms: 0, host: &FakeHost };
+        let view = View {
+            mode: "standalone",
+            serving: true,
+            config: &config,
+            started_wall_ms: 0,
+            host: &FakeHost,
+            quorum: None,
+        };
         let tree = DataTree::new();
         let watches = Watches::new();
         let mut a = conn(0x10, 1);

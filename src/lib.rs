@@ -4,14 +4,15 @@
 //!
 //! ```text
 //! L0 vocabulary   codes, ids, limits, config
-//! L1 codec        jute (records, framing)
+//! L1 codec        jute (records, framing), http (request heads, responses)
 //! L2 state        tree (DataTree, paths, ACLs), watches, sessions
-//! L4 decisions    pipeline (prep, commit), fourlw
+//! L4 decisions    pipeline (prep, commit), fourlw, admin, metrics
 //! L5 shell        node (threads, sockets, channels, clocks)
 //! L6 binary       main.rs, serve (the server process: signals, systemd notification)
 //! ```
 //! `client` is a small synchronous client on the same codec, for the CLI, benchmarks and tests.
 
+pub mod admin;
 pub mod bench;
 pub mod client;
 pub mod codes;
@@ -19,9 +20,11 @@ pub mod config;
 pub mod dump;
 pub mod election;
 pub mod fourlw;
+pub mod http;
 pub mod ids;
 pub mod jute;
 pub mod limits;
+pub mod metrics;
 pub mod node;
 pub mod pipeline;
 pub mod serve;

@@ -15,6 +15,9 @@ const PURE: &[&str] = &[
     "src/election",
     "src/zab",
     "src/fourlw.rs",
+    "src/http.rs",
+    "src/metrics.rs",
+    "src/admin",
 ];
 
 const FORBIDDEN: &[&str] =

@@ -6,10 +6,12 @@
 //!   connection (`conn::run_reader`, `conn::run_writer`).
 //! - `prep`: the only caller of `Prep::step`; reads the tree under a read lock.
 //! - `commit`: the only caller of `Commit::step`; the only writer of the tree.
+//! - `metrics-http`, `admin-http` (when configured): see `ops_http`.
 
 pub mod conn;
 pub mod disk;
 pub mod election_net;
+pub mod ops_http;
 pub mod peer;
 pub mod quorum_io;
 
@@ -20,6 +22,7 @@ use crate::ids;
 use crate::ids::Zxid;
 use crate::jute::txn_body::Transaction;
 use crate::limits;
+use crate::metrics::QuorumFigures;
 use crate::pipeline::commit::{Commit, Output};
 use crate::pipeline::prep::{Prep, PrepConfig, PrepInput, Role, ToQuorum};
 use crate::pipeline::{CommitItem, ConnId};
@@ -158,6 +161,9 @@ pub struct Shared {
     stopping: AtomicBool,
     /// Follower: sessions its clients kept alive since the last PING (prep adds, peer takes).
     touches: Mutex<HashMap<ids::SessionId, i32>>,
+    /// The ensemble's figures for `mntr`, the admin server and `/metrics`: written by the peer
+    /// thread after each step of its cores, copied by the commit thread when asked.
+    quorum: Mutex<QuorumFigures>,
 }
 
 impl Shared {
@@ -176,6 +182,15 @@ impl Shared {
 
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    fn quorum_figures(&self) -> QuorumFigures {
+        self.quorum.lock().expect("quorum figures lock").clone()
+    }
+
+    /// Peer thread only.
+    fn update_quorum_figures(&self, update: impl FnOnce(&mut QuorumFigures)) {
+        update(&mut self.quorum.lock().expect("quorum figures lock"));
     }
 
     /// Queues a message for a connection's writer; a full queue cuts the connection off (its
@@ -223,6 +238,8 @@ fn wall_ms() -> i64 {
 /// A running server.
 pub struct Server {
     pub client_addr: SocketAddr,
+    /// Where the metrics endpoint and the admin server listen, when configured.
+    pub http_addrs: ops_http::Addrs,
     threads: Vec<thread::JoinHandle<()>>,
     shared: Arc<Shared>,
     /// For the stop barrier (`CommitMsg::Stop`), which must queue behind everything handed to
@@ -463,6 +480,10 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         mode_changed: Condvar::new(),
         stopping: AtomicBool::new(false),
         touches: Mutex::new(HashMap::new()),
+        quorum: Mutex::new(QuorumFigures {
+            quorum_size: cfg.servers.values().filter(|s| s.role == crate::config::PeerType::Participant).count() as u64,
+            ..QuorumFigures::default()
+        }),
     });
 
     let prep_cfg = PrepConfig {
@@ -527,7 +548,22 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         let max_per_ip = cfg.max_client_cnxns;
         threads.push(spawn("listener", move || run_listener(listener, shared, max_per_ip))?);
     }
-    Ok(Server { client_addr, threads, shared, commit_tx: stop_tx })
+    let mut http_addrs = ops_http::Addrs::default();
+    if let Some(port) = cfg.metrics_http_port {
+        let addr = SocketAddr::new(cfg.metrics_http_host, port);
+        let (bound, thread) = ops_http::start(ops_http::Endpoint::Metrics, addr, shared.clone(), client_addr.port())?;
+        log::info!("serving Prometheus metrics on http://{bound}/metrics");
+        http_addrs.metrics = Some(bound);
+        threads.push(thread);
+    }
+    if let Some(port) = cfg.admin_server_port {
+        let addr = SocketAddr::new(cfg.admin_server_address, port);
+        let (bound, thread) = ops_http::start(ops_http::Endpoint::Admin, addr, shared.clone(), client_addr.port())?;
+        log::info!("serving the admin server on http://{bound}/commands");
+        http_addrs.admin = Some(bound);
+        threads.push(thread);
+    }
+    Ok(Server { client_addr, http_addrs, threads, shared, commit_tx: stop_tx })
 }
 
 fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> io::Result<thread::JoinHandle<()>> {
@@ -737,6 +773,7 @@ fn run_commit(
         if let Ok(Some((txns, took))) = &logged {
             commit.stats.fsync_ms.add(took.as_millis() as u64);
             commit.stats.sync_batch.add(*txns as u64);
+            commit.recorded.fsync(*took);
         }
         match (&logged, &quorum) {
             (Err(e), None) => log::error!(
@@ -762,12 +799,17 @@ fn run_commit(
             shared.write_failures.fetch_add(1, Ordering::AcqRel);
         }
         let mode = *shared.mode.lock().expect("mode lock");
+        // The quorum figures are copied only for a batch that holds a question about them.
+        let asks =
+            |m: &CommitMsg| matches!(m, CommitMsg::Prep(_, CommitItem::FourLetter { .. } | CommitItem::Inspect { .. }));
+        let figures = (quorum.is_some() && batch.iter().any(asks)).then(|| shared.quorum_figures());
         let view = View {
             mode,
             serving: shared.serving.load(Ordering::Acquire),
             config: &cfg,
             started_wall_ms,
             host: &SystemHost,
+            quorum: figures.as_ref(),
         };
         if alone {
             if let (Some(CommitMsg::Quorum(work)), Some(q)) = (batch.pop(), quorum.as_mut()) {

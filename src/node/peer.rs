@@ -20,6 +20,7 @@ use crate::config::{Config, PeerType};
 use crate::election::{Election, Output as Elect, PeerState, Timing};
 use crate::ids::{epoch_of, zxid, ServerId, Zxid};
 use crate::jute::quorum::QuorumPacket;
+use crate::metrics::LeaderFigures;
 use crate::pipeline::prep::{PrepInput, Role, ToQuorum};
 use crate::storage::epoch::{read_epoch, write_epoch, ACCEPTED_EPOCH, CURRENT_EPOCH};
 use crate::storage::snapshot::read_sync_stream;
@@ -292,6 +293,7 @@ fn epoch_or_default(dir: &std::path::Path, name: &str, last_zxid: Zxid) -> io::R
 impl Peer {
     fn run(&mut self, election_rx: Receiver<Inbound>) {
         let ticker = tick(ELECTION_TICK);
+        self.shared.update_quorum_figures(|q| q.looking_count += 1);
         let outs = self.election.start_looking(self.last_zxid, self.current_epoch() as i64);
         self.on_election(outs);
         loop {
@@ -355,11 +357,18 @@ impl Peer {
 
     /// The election ended: lead, or connect to the leader.
     fn take_role(&mut self, leader_id: ServerId, state: PeerState) {
+        let took_ms = self.looking_since.elapsed().as_millis() as u64;
         log::info!(
-            "Election done in {} ms: server {leader_id} leads, this server (id {}) is {state:?}",
-            self.looking_since.elapsed().as_millis(),
+            "Election done in {took_ms} ms: server {leader_id} leads, this server (id {}) is {state:?}",
             self.my_id
         );
+        if state != PeerState::Looking {
+            self.shared.update_quorum_figures(|q| {
+                q.election_time.add(took_ms);
+                q.leader_id = Some(leader_id);
+                q.leader = (state == PeerState::Leading).then(LeaderFigures::default);
+            });
+        }
         let accepted = self.accepted_epoch();
         let current = self.current_epoch();
         match state {
@@ -452,6 +461,11 @@ impl Peer {
         }
         self.shared.touches.lock().expect("touches lock").clear();
         self.looking_since = Instant::now();
+        self.shared.update_quorum_figures(|q| {
+            q.looking_count += 1;
+            q.leader_id = None;
+            q.leader = None;
+        });
         let outs = self.election.start_looking(self.last_zxid, self.current_epoch() as i64);
         self.on_election(outs);
     }
@@ -561,6 +575,7 @@ impl Peer {
                     log::warn!("dropping proposal 0x{:x}: not this leader's next zxid", t.header.zxid);
                     return;
                 }
+                self.shared.update_quorum_figures(|q| q.proposal_count += 1);
                 self.lead(leader::Input::Propose(t));
             }
             (PeerRole::Leading(_), ToQuorum::LocalSync) => self.lead(leader::Input::LocalSync),
@@ -644,6 +659,12 @@ impl Peer {
                 leader::Output::Apply(z) => self.commit(QuorumWork::Apply(z)),
                 leader::Output::Established { epoch } => {
                     log::info!("Server {} leads epoch {epoch}: serving clients", self.my_id);
+                    let now_ms = self.shared.now_ms();
+                    self.shared.update_quorum_figures(|q| {
+                        if let Some(l) = q.leader.as_mut() {
+                            l.established_ms = Some(now_ms);
+                        }
+                    });
                     self.election.update_election_vote(epoch as i64);
                     let _ = self.links.prep_ctl.send(PrepControl::SetRole(Role::Leader, zxid(epoch, 1)));
                     self.shared.set_mode("leader", true);
@@ -662,6 +683,17 @@ impl Peer {
                 }
             }
         }
+        self.publish_leader_figures();
+    }
+
+    /// Copies the leader core's figures to where `mntr` and `/metrics` read them.
+    fn publish_leader_figures(&self) {
+        let PeerRole::Leading(l) = &self.role else { return };
+        let now = l.core.figures();
+        self.shared.update_quorum_figures(|q| {
+            let established_ms = q.leader.and_then(|was| was.established_ms);
+            q.leader = Some(LeaderFigures { established_ms, ..now });
+        });
     }
 
     /// Steps the learner core and carries out what it decided.

@@ -4,6 +4,7 @@
 //! earlier writes, and a watch event always leaves before the reply that shows the change.
 
 use super::{encode_multi_response, ClientOp, CommitItem, ConnId, OpResult, Origin, Request};
+use crate::admin;
 use crate::codes::{event, op, state, watcher_type, ErrorCode};
 use crate::fourlw::{self, ConnView, ServerStats, View};
 use crate::ids::{SessionId, Zxid};
@@ -11,6 +12,7 @@ use crate::jute::data::{perms, ClientInfo, Id};
 use crate::jute::proto::*;
 use crate::jute::txn_body::Transaction;
 use crate::jute::{JuteWrite, Record};
+use crate::metrics::Recorder;
 use crate::sessions::password;
 use crate::tree::{acl, Applied, Change, DataTree};
 use crate::watches::Watches;
@@ -57,6 +59,8 @@ pub struct Commit {
     conns: HashMap<ConnId, ConnInfo>,
     session_conn: HashMap<SessionId, ConnId>,
     pub stats: ServerStats,
+    /// Latency and fsync histograms for `/metrics`; unlike `stats`, never reset.
+    pub recorded: Recorder,
     changes: Vec<Change>,
 }
 
@@ -71,6 +75,7 @@ impl Commit {
             conns: HashMap::new(),
             session_conn: HashMap::new(),
             stats: ServerStats::default(),
+            recorded: Recorder::default(),
             changes: Vec::new(),
         }
     }
@@ -181,8 +186,7 @@ impl Commit {
                     c.stats.four_letter = true;
                     c.stats.recved += 1;
                 }
-                let mut conns: Vec<(ConnId, &ConnInfo)> = self.conns.iter().map(|(id, c)| (*id, c)).collect();
-                conns.sort_by_key(|(id, _)| *id);
+                let conns = self.sorted_conns();
                 let facts = fourlw::Facts {
                     ask: &ask,
                     tree,
@@ -196,8 +200,8 @@ impl Commit {
                 };
                 let text = fourlw::answer(view, &facts);
                 match ask.cmd {
-                    "crst" => self.conns.values_mut().for_each(|c| c.stats.reset()),
-                    "srst" => self.stats.reset(),
+                    "crst" => self.apply(admin::Effect::ResetConnections),
+                    "srst" => self.apply(admin::Effect::ResetServer),
                     _ => {}
                 }
                 // ZooKeeper's writer sends the text in chunks of 8192 characters, a packet each.
@@ -207,12 +211,51 @@ impl Commit {
                 self.conns.remove(&ask.conn);
                 let _ = reply.send(text);
             }
+            CommitItem::Inspect { question, outstanding, session_expiry, reply } => {
+                // Connection ids start at 1: 0 is no connection, so nothing lists the asker.
+                let ask = fourlw::Ask { cmd: question.word(), conn: 0, client_port: question.client_port() };
+                let conns = self.sorted_conns();
+                let facts = fourlw::Facts {
+                    ask: &ask,
+                    tree,
+                    watches: &self.watches,
+                    stats: &self.stats,
+                    conns: &conns,
+                    outstanding,
+                    session_expiry: &session_expiry,
+                    now_ms,
+                    wall_ms,
+                };
+                let answer = admin::answer(view, &facts, &question, &self.recorded);
+                self.apply(question.effect());
+                let _ = reply.send(answer);
+            }
         }
     }
 
-    fn note(&mut self, conn: ConnId, op_code: i32, xid: i32, zxid: Zxid, received_ms: u64, now_ms: u64) {
+    /// Every open connection, by id (as the four-letter words list them).
+    fn sorted_conns(&self) -> Vec<(ConnId, &ConnInfo)> {
+        let mut conns: Vec<(ConnId, &ConnInfo)> = self.conns.iter().map(|(id, c)| (*id, c)).collect();
+        conns.sort_by_key(|(id, _)| *id);
+        conns
+    }
+
+    /// Carries out what a four-letter word or an admin command changes.
+    fn apply(&mut self, effect: admin::Effect) {
+        match effect {
+            admin::Effect::None => {}
+            admin::Effect::ResetConnections => self.conns.values_mut().for_each(|c| c.stats.reset()),
+            admin::Effect::ResetServer => self.stats.reset(),
+            admin::Effect::SetTraceMask(mask) => fourlw::set_trace_mask(mask),
+        }
+    }
+
+    /// A request answered: `write` for a txn, else a read (pings included, as in ZooKeeper).
+    #[allow(clippy::too_many_arguments)]
+    fn note(&mut self, conn: ConnId, op_code: i32, xid: i32, zxid: Zxid, received_ms: u64, now_ms: u64, write: bool) {
         let latency = now_ms.saturating_sub(received_ms);
         self.stats.record(latency);
+        self.recorded.request(write, latency);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.record(op_code, xid, zxid, latency, now_ms);
         }
@@ -303,7 +346,7 @@ impl Commit {
             return; // the client went away before its reply was ready
         }
         let last = tree.last_processed_zxid;
-        self.note(conn, origin.op, origin.xid, last, origin.received_ms, now_ms);
+        self.note(conn, origin.op, origin.xid, last, origin.received_ms, now_ms, true);
         if hdr.kind == op::CREATE_SESSION {
             let session = hdr.client_id;
             let timeout = match &txn.body {
@@ -359,7 +402,7 @@ impl Commit {
         }
         let last = tree.last_processed_zxid;
         let op_code = req.op.opcode();
-        self.note(conn, op_code, req.xid, last, req.received_ms, now_ms);
+        self.note(conn, op_code, req.xid, last, req.received_ms, now_ms, false);
         if let ClientOp::Ping = req.op {
             let hdr = ReplyHeader { xid: -2, zxid: last, err: 0 };
             out.push(Output::Send { conn, frame: frame_of(&hdr), reply: true });
@@ -712,7 +755,8 @@ mod tests {
     #[test]
     fn reads_wait_behind_the_sessions_forwarded_writes() {
         let cfg = Config::parse(std::path::Path::new("zoo.cfg"), "dataDir=/tmp/x\n").unwrap();
-        let view = View { mode: "follower", serving: true, config: &cfg, started_wall_ms: 0, host: &SystemHost };
+        let view =
+            View { mode: "follower", serving: true, config: &cfg, started_wall_ms: 0, host: &SystemHost, quorum: None };
         let mut tree = DataTree::new();
         let mut c = Commit::new(false);
         let mut out = Vec::new();

@@ -383,4 +383,12 @@ pub enum CommitItem {
         session_expiry: Vec<(u64, Vec<SessionId>)>,
         reply: crossbeam_channel::Sender<String>,
     },
+    /// A question from the admin server or the metrics endpoint, answered like a four-letter
+    /// word but not asked on a client connection (so it is not counted as a client packet).
+    Inspect {
+        question: crate::admin::Question,
+        outstanding: usize,
+        session_expiry: Vec<(u64, Vec<SessionId>)>,
+        reply: crossbeam_channel::Sender<crate::admin::Answer>,
+    },
 }

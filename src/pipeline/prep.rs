@@ -93,6 +93,11 @@ pub enum PrepInput {
         ask: crate::fourlw::Ask,
         reply: crossbeam_channel::Sender<String>,
     },
+    /// From the admin server or the metrics endpoint.
+    Inspect {
+        question: crate::admin::Question,
+        reply: crossbeam_channel::Sender<crate::admin::Answer>,
+    },
     /// The clock: expire sessions, reap containers and TTL nodes.
     Tick {
         now_ms: u64,
@@ -262,6 +267,12 @@ impl Prep {
             PrepInput::FourLetter { ask, reply } => {
                 let session_expiry = if ask.cmd == "dump" { self.sessions.by_deadline() } else { Vec::new() };
                 out.push(CommitItem::FourLetter { ask, outstanding: self.outstanding_len(), session_expiry, reply })
+            }
+            PrepInput::Inspect { question, reply } => {
+                let dump =
+                    matches!(&question, crate::admin::Question::Command { command, .. } if command.name == "dump");
+                let session_expiry = if dump { self.sessions.by_deadline() } else { Vec::new() };
+                out.push(CommitItem::Inspect { question, outstanding: self.outstanding_len(), session_expiry, reply })
             }
             PrepInput::Tick { .. } if !matches!(self.role, Role::Standalone | Role::Leader) => {}
             PrepInput::Tick { now_ms, wall_ms, reap } => {

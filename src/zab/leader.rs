@@ -22,6 +22,7 @@ use crate::jute::data::Id;
 use crate::jute::quorum::{LearnerInfo, QuorumPacket};
 use crate::jute::txn_body::Transaction;
 use crate::jute::Record;
+use crate::metrics::{BufferStats, LeaderFigures};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// A connection from a learner, numbered by the shell.
@@ -148,6 +149,8 @@ pub struct Leader {
     pending_syncs: Vec<(Zxid, LearnerId)>,
     tick: u64,
     started_tick: u64,
+    /// Serialized size of each proposal (`mntr`'s `*_proposal_size`).
+    proposal_size: BufferStats,
 }
 
 impl Leader {
@@ -179,6 +182,7 @@ impl Leader {
             pending_syncs: Vec::new(),
             tick: 0,
             started_tick: 0,
+            proposal_size: BufferStats::default(),
         }
     }
 
@@ -202,6 +206,28 @@ impl Leader {
     /// one logged. (A proposal prepared under an older role is dropped by the shell instead.)
     pub fn accepts_proposal(&self, z: Zxid) -> bool {
         self.phase == Phase::Broadcast && Some(epoch_of(z)) == self.epoch && z > self.last_logged
+    }
+
+    /// What `mntr` reports about a leader (ZooKeeper's `LeaderZooKeeperServer` gauges); the shell
+    /// adds when the epoch was established.
+    pub fn figures(&self) -> LeaderFigures {
+        let forwarding = |observer: bool| {
+            self.learners
+                .values()
+                .filter(|x| x.observer == observer && matches!(x.phase, LearnerPhase::Syncing | LearnerPhase::Synced))
+                .count() as u64
+        };
+        let mut waited_for: Vec<Zxid> = self.pending_syncs.iter().map(|(z, _)| *z).collect();
+        waited_for.sort_unstable();
+        waited_for.dedup();
+        LeaderFigures {
+            learners: self.learners.len() as u64,
+            synced_followers: forwarding(false),
+            synced_observers: forwarding(true),
+            pending_syncs: waited_for.len() as u64,
+            proposal_size: self.proposal_size,
+            established_ms: None,
+        }
     }
 
     pub fn step(&mut self, input: Input, out: &mut Vec<Output>) {
@@ -504,6 +530,7 @@ impl Leader {
             return;
         }
         let bytes = t.to_bytes();
+        self.proposal_size.add(bytes.len());
         self.last_logged = z;
         for (id, x) in &self.learners {
             if !x.observer && matches!(x.phase, LearnerPhase::Syncing | LearnerPhase::Synced) {
