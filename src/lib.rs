@@ -8,11 +8,12 @@
 //! L2 state        tree (DataTree, paths, ACLs), watches, sessions
 //! L4 decisions    pipeline (prep, commit), fourlw
 //! L5 shell        node (threads, sockets, channels, clocks)
-//! L6 binary       main.rs
+//! L6 binary       main.rs, cli (rookery cli), status, bench, dump
 //! ```
 //! `client` is a small synchronous client on the same codec, for the CLI, benchmarks and tests.
 
 pub mod bench;
+pub mod cli;
 pub mod client;
 pub mod codes;
 pub mod config;

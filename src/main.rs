@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: rookery server [CONFIG]                 start a server (default conf/zoo.cfg)
        rookery status [CONFIG]                 one line per server of CONFIG: mode, zxid, clients
+       rookery cli [-server H:P[,H:P...][/chroot]] [-timeout MS] [-r] [CMD ARGS...]
+                                               a zkCli.sh-compatible shell (CMD: run one command)
        rookery dump log FILE [--json]          print a txn log (like zkTxnLogToolkit)
        rookery dump snapshot FILE [--json]     print a snapshot (like zkSnapShotToolkit)
        rookery bench [--hosts H:P] [--clients N] [--duration S] [--op create|set|get] [--value-bytes B]
@@ -14,11 +16,14 @@ const USAGE: &str = "usage: rookery server [CONFIG]                 start a serv
        rookery version                         print the version";
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The CLI's output is zkCli's text: no log lines unless RUST_LOG asks for them.
+    let log_default = if args.first().is_some_and(|a| a == "cli") { "off" } else { "info" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(log_default)).init();
     match args.first().map(String::as_str) {
         Some("server") => server(args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("conf/zoo.cfg"))),
         Some("dump") => dump(&args[1..]),
+        Some("cli") => ExitCode::from(rookery::cli::main(&args[1..]).clamp(0, 255) as u8),
         Some("status") => status(args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("conf/zoo.cfg"))),
         Some("bench") => match rookery::bench::parse(&args[1..]).and_then(|o| rookery::bench::run(&o)) {
             Ok(report) => {

@@ -1,5 +1,14 @@
-//! A small synchronous ZooKeeper client on the same codec: one request at a time, watch events
-//! queued as they arrive. It serves the tests now, and the CLI and the benchmark later.
+//! ZooKeeper clients on the same codec.
+//!
+//! - `Client`: a small synchronous client on one connection, one request at a time, watch events
+//!   queued as they arrive. The tests and the benchmark use it.
+//! - `session::Session`: a session as the Java client keeps one (connect string with several
+//!   servers and a chroot, failover with the same session, pings, watches re-armed on reconnect,
+//!   state and watch events). The CLI uses it.
+
+pub mod paths;
+pub mod session;
+pub mod watches;
 
 use crate::codes::{op, ErrorCode};
 use crate::jute::data::{open_acl_unsafe, Acl, Stat};
