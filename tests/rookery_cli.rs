@@ -220,3 +220,243 @@ fn znode_commands_and_their_errors() {
     p.no_more_events();
     p.quit();
 }
+
+#[test]
+fn ephemeral_sequential_container_and_ttl_nodes() {
+    let (a, b) = servers("extendedTypesEnabled=true");
+    let mut p = Pair::connect(&a.hostport(), &b.hostport());
+    p.cmds(&[
+        "create /t1",
+        "create -e /t1/eph e",
+        "create -s /t1/seq- s",
+        "create -s -e /t1/seqe- s",
+        "create -es /t1/es- s",
+        "create -s /t1/seq- s",
+        "create -e /t1/eph/kid x",
+        "create -c /cont",
+        "create -c /cont/kid x",
+        "create -t 5000 /ttl ttldata",
+        "create -s -t 5000 /ttls- x",
+        "create -st 5000 /ttls- x",
+        "create -e -t 300 /ttle x",
+        "create -c -e /conte x",
+        "create -c -s /conte x",
+        "create -c -t 5 /ttlc x",
+        "create -t abc /ttlx x",
+        "create -t 0 /ttlx x",
+        "create -t -5 /ttlx x",
+        "create -t 1099511627776 /ttlx x",
+        "create -t 1099511627775 /ttlmax x",
+        "create -t",
+        "create -s /sq/ x",
+        "create /sq",
+        "create -s /sq/ x",
+        "create -s /sq/ x",
+        "ls /sq",
+        "ls /t1",
+        "stat /t1/eph",
+        "get -s /cont",
+        "stat /ttl",
+        "getEphemerals /t1/seqe",
+        "getEphemerals /t1/eph",
+        "getEphemerals /nothing",
+        "getAllChildrenNumber /t1",
+        "ls -s /t1",
+    ]);
+    // The order of a session's ephemerals is the server's; compare them as sets.
+    let mut all: Vec<String> = Vec::new();
+    for cli in [&mut p.zk, &mut p.rk] {
+        let out = cli.cmd("getEphemerals");
+        assert_eq!(out.len(), 1, "{out:?}");
+        let mut v: Vec<String> = out[0].trim_matches(['[', ']']).split(", ").map(String::from).collect();
+        v.sort();
+        all.push(v.join(" "));
+    }
+    assert_eq!(all[0], all[1]);
+    assert_eq!(all[0], "/t1/eph /t1/es-0000000003 /t1/seqe-0000000002");
+
+    // A second session of each sees the ephemerals but owns none; closing the first deletes them.
+    let mut q = Pair::connect(&a.hostport(), &b.hostport());
+    q.cmds(&["getEphemerals", "stat -w /t1/eph", "ls -w /t1"]);
+    p.quit();
+    q.events(2);
+    q.cmds(&["ls /t1", "get /ttl"]);
+    q.no_more_events();
+    q.quit();
+}
+
+#[test]
+fn acls_and_digest_auth() {
+    let (a, b) = servers("");
+    let mut p = Pair::connect(&a.hostport(), &b.hostport());
+    p.cmds(&[
+        "create /a1 data",
+        "getAcl /a1",
+        "getAcl",
+        "setAcl /a1",
+        "setAcl -v 3 /a1 world:anyone:r",
+        "setAcl -s /a1 world:anyone:rwa",
+        "setAcl -v 1 /a1 world:anyone:r",
+        "getAcl /a1",
+        "getAcl -s /a1",
+        "get /a1",
+        "set /a1 x",
+        "create /a1/c x",
+        "setAcl /a1 world:anyone:cdrwa",
+        "delete /a1",
+        "create /a2 x",
+        "create /a2/kid x",
+        "setAcl -R /a2 world:anyone:rc",
+        "getAcl /a2/kid",
+        "delete /a2/kid",
+        "create /a2/kid2 x",
+        "setAcl /a2 foo:bar:cdrwa",
+        "setAcl /a2 digest:bad:cdrwa",
+        "setAcl /a2 ip:notanip:cdrwa",
+        "setAcl /a2 auth::cdrwa",
+        "setAcl /a2 bad",
+        "setAcl /a2 world:anyone:rz",
+        "create /a3 x ip:127.0.0.1:cdrwa",
+        "getAcl /a3",
+        "get /a3",
+        "create /a4 x ip:10.1.2.3:cdrwa",
+        "get /a4",
+        "create /a5 x ip:127.0.0.0/8:r",
+        "get /a5",
+        "set /a5 y",
+        "create /c1 x bad",
+        "create /c2 x world:anyone:zr",
+        "create /c3 x foo:bar",
+        "create /c4 x world:anyone:",
+        "getAcl /c4",
+        "create /c5 x foo:bar:cdrwa",
+        "getAcl /zookeeper/config",
+        "getAcl -s /zookeeper/quota",
+        "whoami",
+        "addauth",
+        "addauth digest alice:secret",
+        "create /a6 d6 auth::cdrwa",
+        "getAcl /a6",
+        "create /a7 d7 digest:alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=:cdrwa,world:anyone:r",
+        "create /a8 d8 digest:bob:ikIaKsbtGweaHnb/jKn7OHqbunM=:cdrwa",
+        "get /a8",
+        "get /a6",
+    ]);
+    let mut who = p.cmd("whoami");
+    who[1..].sort();
+    assert_eq!(who, ["Auth scheme: User", "digest: alice", "ip: 127.0.0.1"]);
+
+    let mut q = Pair::connect(&a.hostport(), &b.hostport());
+    q.cmds(&[
+        "get /a6",
+        "set /a6 x",
+        "create /a6/c x",
+        "getAcl /a6",
+        "ls /a6",
+        "getAcl /a7",
+        "get /a7",
+        "stat /a6",
+        "addauth digest alice:wrong",
+        "get /a6",
+        "addauth digest bob:pw",
+        "get /a8",
+        "addauth digest alice:secret",
+        "get /a6",
+    ]);
+    q.no_more_events();
+    q.quit();
+    p.quit();
+}
+
+#[test]
+fn one_shot_and_persistent_watches_and_their_removal() {
+    let (a, b) = servers("");
+    let mut p = Pair::connect(&a.hostport(), &b.hostport());
+    let mut q = Pair::connect(&a.hostport(), &b.hostport());
+    p.cmd("create /x v0");
+    for (watch, change, events) in [
+        ("get -w /x", "set /x v1", 1),
+        ("ls -w /x", "create /x/c1 x", 1),
+        ("ls -w /x", "delete /x/c1", 1),
+        ("stat -w /y", "create /y x", 1),
+        ("stat -w /y", "delete /y", 1),
+        ("ls -R -w /x", "create /x/c2 x", 1),
+        ("get -w /x", "set /x v2", 1),
+    ] {
+        p.cmd(watch);
+        q.cmd(change);
+        p.events(events);
+    }
+    // One-shot: the second change is silent.
+    q.cmd("set /x v3");
+    p.no_more_events();
+    // A data and a child watch on a node that goes: one NodeDeleted.
+    p.cmds(&["get -w /x/c2", "ls -w /x/c2"]);
+    q.cmd("delete /x/c2");
+    p.events(1);
+    p.no_more_events();
+
+    p.cmds(&["addWatch /r", "addWatch -m PERSISTENT /p", "addWatch -m persistent_recursive /r2"]);
+    for change in ["create /p x", "set /p y", "create /p/kid x", "create /r x", "create /r/a x", "set /r/a y", "create /r2 z"] {
+        q.cmd(change);
+        p.events(1);
+    }
+    q.cmd("set /p/kid z");
+    p.no_more_events();
+    p.cmds(&["addWatch -m BOGUS /r", "addWatch", "addWatch /a /b", "addWatch -m"]);
+
+    // removewatches by kind, and the events the client makes up for what it removed.
+    p.cmds(&["create /w data", "get -w /w", "removewatches /w -c", "removewatches /w -d"]);
+    p.events(1);
+    p.cmds(&["ls -w /w", "removewatches /w -d", "removewatches /w -c"]);
+    p.events(1);
+    p.cmds(&["get -w /w", "ls -w /w", "removewatches /w"]);
+    p.events(2);
+    p.cmds(&["removewatches /w", "removewatches /nonexist", "removewatches", "removewatches bad"]);
+    p.cmds(&["ls -w /w", "removewatches /w -l", "removewatches /p -a", "removewatches /r -c"]);
+    p.events(2);
+    q.cmds(&["set /p again", "create /w/c x", "set /r x"]);
+    p.events(1);
+    p.no_more_events();
+
+    // printwatches off hides events (zkCli still consumes them).
+    p.cmds(&["printwatches off", "get -w /w"]);
+    q.cmd("set /w quiet");
+    p.cmds(&["printwatches on", "sync /"]);
+    p.no_more_events();
+    q.quit();
+    p.quit();
+}
+
+#[test]
+fn config_sync_and_counting() {
+    let (a, b) = servers("");
+    let mut p = Pair::connect(&a.hostport(), &b.hostport());
+    p.cmds(&[
+        "config",
+        "config -c",
+        "config -s",
+        "config -c -s",
+        "config -x",
+        "config extra",
+        "sync /",
+        "sync /zookeeper",
+        "sync /a/",
+        "create /d x",
+        "create /d/1 x",
+        "create /d/1/2 x",
+        "create /d/3 x",
+        "getAllChildrenNumber /d",
+        "getAllChildrenNumber /d/1/2",
+        "deleteall -b 1 /d/1",
+        "ls /d",
+        "deleteall /d -b 0",
+        "ls /",
+        "whoami extra",
+        "getEphemerals",
+        "getEphemerals /",
+    ]);
+    p.cmd("config -w");
+    p.no_more_events();
+    p.quit();
+}
