@@ -397,7 +397,9 @@ fn one_shot_and_persistent_watches_and_their_removal() {
     p.no_more_events();
 
     p.cmds(&["addWatch /r", "addWatch -m PERSISTENT /p", "addWatch -m persistent_recursive /r2"]);
-    for change in ["create /p x", "set /p y", "create /p/kid x", "create /r x", "create /r/a x", "set /r/a y", "create /r2 z"] {
+    for change in
+        ["create /p x", "set /p y", "create /p/kid x", "create /r x", "create /r/a x", "set /r/a y", "create /r2 z"]
+    {
         q.cmd(change);
         p.events(1);
     }
@@ -459,4 +461,148 @@ fn config_sync_and_counting() {
     p.cmd("config -w");
     p.no_more_events();
     p.quit();
+}
+
+/// A child's exit status, standard output and standard error (lines, times normalized).
+#[derive(Debug, PartialEq, Eq)]
+struct Run {
+    code: Option<i32>,
+    out: Vec<String>,
+    err: Vec<String>,
+}
+
+/// Runs a client to completion (killed after a minute), with `envs` added to its environment;
+/// returns its exit status, standard output and standard error as they are.
+fn run_raw(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(bin);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
+    let pid = child.id();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait_with_output());
+    });
+    let output = match done.recv_timeout(Duration::from_secs(60)) {
+        Ok(o) => o.expect("wait for the client"),
+        Err(_) => {
+            // Only the child started here, by its id.
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("{bin} {args:?} did not finish within 60 s");
+        }
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+fn run(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let (code, out, err) = run_raw(bin, args, envs);
+    let lines =
+        |t: &str| -> Vec<String> { t.lines().filter(|l| !l.starts_with("SLF4J:")).map(cli::normalize).collect() };
+    Run { code, out: lines(&out), err: lines(&err) }
+}
+
+fn without_zxids(mut r: Run) -> Run {
+    for l in r.out.iter_mut() {
+        if ["cZxid = ", "mZxid = ", "pZxid = "].iter().any(|k| l.starts_with(k)) {
+            l.replace_range(8.., "<zxid>");
+        }
+    }
+    r
+}
+
+fn zkcli_args<'a>(hostport: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["-server", hostport];
+    args.extend_from_slice(cmd);
+    args
+}
+
+fn rookery_args<'a>(hostport: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["cli", "-server", hostport];
+    args.extend_from_slice(cmd);
+    args
+}
+
+fn zkcli_bin() -> String {
+    cli::require(cli::ZKCLI).to_string_lossy().into_owned()
+}
+
+/// `cli -server H:P cmd args`: the same standard output, standard error and exit status. The
+/// zxids are left out: zkCli leaves each session open until it expires, rookery cli closes it,
+/// which takes a zxid of its own (the interactive tests compare zxids).
+#[test]
+fn one_shot_commands_print_and_exit_as_zkcli() {
+    let (a, b) = servers("");
+    let (ha, hb) = (a.hostport(), b.hostport());
+    for c in [
+        "create /a hello",
+        "create /a again",
+        "create /b/ x",
+        "create -e /eph x",
+        "get /a",
+        "get -s /a",
+        "get /none",
+        "stat /a",
+        "stat -w /none",
+        "ls /",
+        "ls -R /",
+        "ls",
+        "set -v 9 /a x",
+        "set -s /a x2",
+        "delete /none",
+        "delete /zookeeper",
+        "getAcl -s /a",
+        "create /ro x",
+        "create /ro/kid x",
+        "setAcl -R /ro world:anyone:r",
+        // setACL needs ADMIN: each failure is printed without a newline, and the status is 0.
+        "setAcl -R /ro world:anyone:cdrwa",
+        "whoami",
+        "config",
+        "config -c",
+        "sync /a",
+        "getEphemerals",
+        "getAllChildrenNumber /",
+        "addWatch -m PERSISTENT /a",
+        "removewatches /a",
+        "addauth digest u:p",
+        "addauth",
+        "close",
+        "history",
+        "redo 0",
+        "printwatches",
+        "bogus",
+        "deleteall /a",
+        "ls /",
+    ] {
+        let words: Vec<&str> = c.split(' ').collect();
+        let mut want = run(&zkcli_bin(), &zkcli_args(&ha, &words), &[("CLIENT_JVMFLAGS", JVM_FLAGS)]);
+        let got = run(ROOKERY, &rookery_args(&hb, &words), &[]);
+        want.out.iter_mut().chain(want.err.iter_mut()).for_each(|l| *l = l.replace(&ha, &hb));
+        want.err.retain(|l| !not_in_rookery(l));
+        let (want, got) = (without_zxids(want), without_zxids(got));
+        assert_eq!(got, want, "{c:?} (left: rookery cli, right: zkCli.sh)");
+    }
+}
+
+/// Dates as java.util.Date prints them in the local time zone, compared unnormalized: both
+/// clients read the same znodes of one server.
+#[test]
+fn dates_match_zkcli_in_several_time_zones() {
+    let s = Target::start("");
+    let h = s.hostport();
+    assert_eq!(run(ROOKERY, &rookery_args(&h, &["create", "/d", "x"]), &[]).code, Some(0));
+    // Java names zones from its own locale data, the tz database's abbreviations are used here:
+    // they agree for these (not for all: Java calls Lord Howe's 1970 time LHST, tzdata AEST).
+    for tz in ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Etc/GMT+3"] {
+        for cmd in [&["stat", "/"][..], &["get", "-s", "/d"], &["ls", "-s", "/zookeeper"]] {
+            let (_, want, _) =
+                run_raw(&zkcli_bin(), &zkcli_args(&h, cmd), &[("TZ", tz), ("CLIENT_JVMFLAGS", JVM_FLAGS)]);
+            let (_, got, _) = run_raw(ROOKERY, &rookery_args(&h, cmd), &[("TZ", tz)]);
+            assert!(got.contains(" 19") || got.contains(" 20"), "{got}");
+            assert_eq!(got, want, "TZ={tz} {cmd:?} (left: rookery cli, right: zkCli.sh)");
+        }
+    }
 }

@@ -204,6 +204,7 @@ impl Session {
             event_state: KeeperState::Disconnected,
             status: Arc::clone(&status),
             waiting: VecDeque::new(),
+            closing: None,
         };
         let handle = thread::Builder::new()
             .name("zk-session".into())
@@ -491,6 +492,8 @@ struct Pump {
     status: Arc<Mutex<Status>>,
     /// Requests made while no connection is up, sent once one is.
     waiting: VecDeque<Request>,
+    /// A close asked for while no connection is up: done once the session has ended.
+    closing: Option<Sender<()>>,
 }
 
 impl Pump {
@@ -538,9 +541,14 @@ impl Pump {
                     Err(e) => log::debug!("connecting to {host}: {e}"),
                 }
             }
-            // Every host failed: what waited for this round fails too (ConnectionLoss).
+            // Every host failed: what waited for this round fails too (ConnectionLoss), and a
+            // close that waited ends the session here.
             for r in self.waiting.drain(..) {
                 let _ = r.reply.send(Err(ErrorCode::ConnectionLoss.into()));
+            }
+            if let Some(done) = self.closing.take() {
+                self.end_closed(Some(done));
+                return None;
             }
             let pause_end = Instant::now() + HOST_ROUND_PAUSE;
             while let Some(left) = pause_end.checked_duration_since(Instant::now()) {
@@ -582,10 +590,9 @@ impl Pump {
         match cmd {
             Command::Request(r) => self.waiting.push_back(r),
             Command::AddAuth { scheme, auth } => self.auths.push((scheme, auth)),
-            Command::Close { done } => {
-                self.end_closed(Some(done));
-                return false;
-            }
+            // As the Java client, a close waits for the connection (to end the session on the
+            // server too) or for the failure of the attempts to make one.
+            Command::Close { done } => self.closing = Some(done),
         }
         true
     }
@@ -685,6 +692,9 @@ impl Pump {
 
     fn serve(&mut self, mut conn: Conn) -> Served {
         let outcome = loop {
+            if let Some(done) = self.closing.take() {
+                break self.close_on(&mut conn, Some(done));
+            }
             let ping_due = conn.last_sent + conn.read_timeout / 2;
             let dead_at = conn.last_heard + conn.read_timeout;
             let wake = ping_due.min(dead_at).saturating_duration_since(Instant::now());
