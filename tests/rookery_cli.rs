@@ -531,7 +531,8 @@ fn zkcli_bin() -> String {
 
 /// `cli -server H:P cmd args`: the same standard output, standard error and exit status. The
 /// zxids are left out: zkCli leaves each session open until it expires, rookery cli closes it,
-/// which takes a zxid of its own (the interactive tests compare zxids).
+/// which takes a zxid of its own (the interactive tests compare zxids). For the same reason an
+/// ephemeral made by a one-shot `create -e` is gone at once (see the end).
 #[test]
 fn one_shot_commands_print_and_exit_as_zkcli() {
     let (a, b) = servers("");
@@ -540,7 +541,6 @@ fn one_shot_commands_print_and_exit_as_zkcli() {
         "create /a hello",
         "create /a again",
         "create /b/ x",
-        "create -e /eph x",
         "get /a",
         "get -s /a",
         "get /none",
@@ -585,6 +585,8 @@ fn one_shot_commands_print_and_exit_as_zkcli() {
         let (want, got) = (without_zxids(want), without_zxids(got));
         assert_eq!(got, want, "{c:?} (left: rookery cli, right: zkCli.sh)");
     }
+    assert_eq!(run(ROOKERY, &rookery_args(&hb, &["create", "-e", "/eph", "x"]), &[]).err, ["Created /eph"]);
+    assert_eq!(run(ROOKERY, &rookery_args(&hb, &["ls", "/"]), &[]).out.last().unwrap(), "[ro, zookeeper]");
 }
 
 /// Dates as java.util.Date prints them in the local time zone, compared unnormalized: both
@@ -605,4 +607,329 @@ fn dates_match_zkcli_in_several_time_zones() {
             assert_eq!(got, want, "TZ={tz} {cmd:?} (left: rookery cli, right: zkCli.sh)");
         }
     }
+}
+
+/// Feeds `script` to a shell on standard input and returns what it printed: the other lines in
+/// order (times normalized, blank lines and banners dropped) and the watch events, sorted (zkCli
+/// prints them from another thread, so their place among the other lines varies).
+fn run_script(bin: &Path, args: &[&str], envs: &[(&str, &str)], script: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut p = cli::LineProc::spawn(bin, args, envs);
+    for l in script {
+        p.send(l);
+    }
+    let lines = p.finish();
+    let noise = |l: &str| {
+        l.is_empty()
+            || l == "WATCHER::"
+            || l.starts_with("SLF4J:")
+            || l.starts_with("Connecting to ")
+            || l == "Welcome to ZooKeeper!"
+            || l.starts_with("JLine support is")
+    };
+    let mut events: Vec<String> = lines.iter().filter(|l| l.starts_with("WatchedEvent ")).cloned().collect();
+    events.sort();
+    let other =
+        lines.iter().filter(|l| !l.starts_with("WatchedEvent ") && !noise(l)).map(|l| cli::normalize(l)).collect();
+    (other, events)
+}
+
+/// close, connect, "Not connected", history and quit, through standard input.
+#[test]
+fn close_connect_and_quit_as_zkcli() {
+    let (a, b) = servers("");
+    let script = |host: &str| -> Vec<String> {
+        [
+            "create /e x",
+            "close",
+            "ls /",
+            "history",
+            "get /e",
+            "printwatches",
+            "connect",
+            "ls /",
+            "printwatches off",
+            "close",
+            "version",
+            "printwatches on",
+            "connect HOST",
+            "get /e",
+            "redo 13",
+            "history",
+            "quit",
+            "ls /",
+        ]
+        .iter()
+        .map(|l| l.replace("HOST", host))
+        .collect()
+    };
+    let zk_args = ["-server", &a.hostport()];
+    let want =
+        run_script(&cli::require(cli::ZKCLI), &zk_args, &[("CLIENT_JVMFLAGS", JVM_FLAGS)], &script(&a.hostport()));
+    let rk_args = ["cli", "-server", &b.hostport()];
+    let got = run_script(Path::new(ROOKERY), &rk_args, &[], &script(&b.hostport()));
+    let want_lines: Vec<String> = want.0.iter().map(|l| l.replace(&a.hostport(), &b.hostport())).collect();
+    assert_eq!(got.0, want_lines, "output (left: rookery cli, right: zkCli.sh)");
+    assert_eq!(got.1, want.1, "events (left: rookery cli, right: zkCli.sh)");
+    assert_eq!(
+        got.1,
+        [
+            event("Closed", "None", "null"),
+            event("Closed", "None", "null"),
+            event("SyncConnected", "None", "null"),
+            event("SyncConnected", "None", "null"),
+            event("SyncConnected", "None", "null")
+        ]
+    );
+}
+
+/// A chroot in the connect string: paths in, paths out and event paths are the client's.
+#[test]
+fn chroot_in_the_connect_string() {
+    let (a, b) = servers("");
+    let mut setup = Pair::connect(&a.hostport(), &b.hostport());
+    setup.cmds(&["create /app", "create /app/pre x", "create /other x"]);
+    let mut p = Pair::connect(&format!("{}/app", a.hostport()), &format!("{}/app", b.hostport()));
+    p.cmds(&[
+        "ls /",
+        "create /x data",
+        "create -s /s- x",
+        "create -e /eph x",
+        "get -s /x",
+        "ls -R /",
+        "ls -s /",
+        "stat /",
+        "getAllChildrenNumber /",
+        // As the Java client 3.8: getEphemerals sends its prefix without the chroot.
+        "getEphemerals",
+        "getEphemerals /eph",
+        "getEphemerals /app/eph",
+        "sync /",
+        "getAcl /x",
+        "delete /",
+        "delete /pre",
+        "stat -w /later",
+        "get -w /x",
+        "ls -w /",
+        "addWatch /r",
+    ]);
+    let mut seen = Vec::new();
+    for change in
+        ["create /app/later x", "set /app/x y", "create /app/kid x", "create /app/r x", "create /app/r/deep x"]
+    {
+        setup.cmd(change);
+        seen.extend(p.events_so_far());
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            synced("NodeChildrenChanged", "/"),
+            synced("NodeCreated", "/later"),
+            synced("NodeCreated", "/r"),
+            synced("NodeCreated", "/r/deep"),
+            synced("NodeDataChanged", "/x"),
+        ]
+    );
+    p.cmds(&["removewatches /r", "deleteall /r", "ls /"]);
+    assert_eq!(p.events_so_far(), [synced("PersistentWatchRemoved", "/r")]);
+    setup.cmd("ls /app");
+    p.no_more_events();
+    p.quit();
+    setup.quit();
+}
+
+/// Several servers in the connect string: when the connection drops, the client moves to
+/// another one with the same session (its ephemeral and its watches survive).
+#[test]
+fn failover_to_another_listed_server_keeps_the_session() {
+    let (a, b) = servers("");
+    let (a1, a2, b1, b2) =
+        (Proxy::start(a.addr()), Proxy::start(a.addr()), Proxy::start(b.addr()), Proxy::start(b.addr()));
+    let mut p =
+        Pair::connect(&format!("{},{}", a1.hostport(), a2.hostport()), &format!("{},{}", b1.hostport(), b2.hostport()));
+    let mut q = Pair::connect(&a.hostport(), &b.hostport());
+    p.cmds(&["create -e /eph x", "create /w x", "get -w /w", "ls -w /", "addWatch /r"]);
+    // Whichever proxy each client uses, it can now only come back through the second one.
+    for (first, second) in [(&a1, &a2), (&b1, &b2)] {
+        first.set_refusing(true);
+        first.sever();
+        second.sever();
+    }
+    assert_eq!(p.events(2), [event("Disconnected", "None", "null"), event("SyncConnected", "None", "null")]);
+    p.cmds(&["getEphemerals", "stat /eph"]);
+    q.cmd("set /w y");
+    p.events(1);
+    q.cmd("create /r x");
+    p.events(2);
+    p.no_more_events();
+    p.quit();
+    q.cmds(&["ls /"]);
+    q.quit();
+}
+
+/// A session that expires while its client cannot reach any server: Disconnected, then Expired
+/// once a server answers, then "Not connected".
+#[test]
+fn session_expiry_is_reported_as_zkcli_reports_it() {
+    let (a, b) = servers("maxSessionTimeout=1000");
+    let (pa, pb) = (Proxy::start(a.addr()), Proxy::start(b.addr()));
+    let mut p = Pair::connect(&pa.hostport(), &pb.hostport());
+    let mut q = Pair::connect(&a.hostport(), &b.hostport());
+    p.cmd("create -e /eph e");
+    q.cmd("stat -w /eph");
+    for proxy in [&pa, &pb] {
+        proxy.set_refusing(true);
+        proxy.sever();
+    }
+    p.events(1);
+    // The server expires the session and deletes its ephemeral.
+    q.events(1);
+    for proxy in [&pa, &pb] {
+        proxy.set_refusing(false);
+    }
+    assert_eq!(p.events(1), [event("Expired", "None", "null")]);
+    // The driver's marker command cannot run any more.
+    for cli in [&mut p.zk, &mut p.rk] {
+        assert_eq!(cli.cmd_until("ls /", |l| l == "Not connected"), (vec![], "Not connected".to_string()));
+        assert_eq!(cli.cmd_until("close", |l| l == "Not connected"), (vec![], "Not connected".to_string()));
+    }
+    q.quit();
+}
+
+/// An identity the server refuses ends the session (AuthFailed); commands then report
+/// "Not connected".
+#[test]
+fn failed_auth_ends_the_session() {
+    let s = Target::start("");
+    let mut rk = rookery_cli(&s.hostport());
+    let failed = event("AuthFailed", "None", "null");
+    assert_eq!(rk.cmd_until("addauth foo bar", |l| l == failed), (vec![], failed.clone()));
+    assert_eq!(rk.cmd_until("ls /", |l| l == "Not connected"), (vec![], "Not connected".to_string()));
+    assert_eq!(rk.quit(), [] as [String; 0], "no Closed event after AuthFailed, as in zkCli");
+    let mut rk = rookery_cli(&s.hostport());
+    assert_eq!(rk.cmd("ls /"), ["[zookeeper]"]);
+    rk.quit();
+}
+
+/// An interactive session in a pseudo-terminal: the prompt counts commands and shows the
+/// connection state, and a watch event arriving while the prompt waits is printed at once.
+#[test]
+fn interactive_session_in_a_terminal() {
+    let script = Path::new("/usr/bin/script");
+    assert!(script.exists(), "`script` (util-linux) is missing: run `make deps`");
+    let s = Target::start("");
+    let host = s.hostport();
+    let shell = format!("{ROOKERY} cli -server {host}");
+    let mut term = cli::LineProc::spawn(script, &["-q", "-e", "-c", &shell, "/dev/null"], &[]);
+    let wait = |term: &cli::LineProc, from: usize, line: &str| -> usize {
+        term.wait_line(from, STEP_TIMEOUT, |l| l == line)
+            .unwrap_or_else(|| panic!("no line {line:?}; terminal:\n{}", term.transcript()))
+    };
+    let at = wait(&term, 0, &event("SyncConnected", "None", "null"));
+    term.send("create /a x");
+    let at = wait(&term, at, "Created /a");
+    term.send("get -w /a");
+    let at = wait(&term, at, "x");
+
+    // Another client changes the node while the shell waits at its prompt: the event follows
+    // the prompt, as zkCli (with JLine) prints it.
+    let mut other = rookery::client::Client::connect(s.addr(), 10_000).expect("connect");
+    other.set_data("/a", b"y", -1).expect("set /a");
+    let changed = synced("NodeDataChanged", "/a");
+    let end = wait(&term, at, &changed);
+    let prompt = format!("[zk: {host}(CONNECTED) 2] ");
+    assert_eq!(term.lines_from(at + 1)[..end - at], [prompt, "WATCHER::".into(), String::new(), changed]);
+
+    term.send("history");
+    let at = wait(&term, end, "2 - history");
+    assert_eq!(term.lines_from(at - 2)[..3], ["0 - create /a x", "1 - get -w /a", "2 - history"]);
+    term.send("quit");
+    let rest = term.finish();
+    assert!(rest.contains(&event("Closed", "None", "null")), "{rest:?}");
+    let quit_echo = format!("[zk: {host}(CONNECTED) 3] quit");
+    assert!(term.transcript().lines().any(|l| l == quit_echo), "{}", term.transcript());
+}
+
+/// What zkCli cannot show (it dies with a Java exception, or lacks the command): rookery cli's
+/// own answers.
+#[test]
+fn where_zkcli_crashes_rookery_cli_reports_an_error() {
+    let s = Target::start("");
+    let mut rk = rookery_cli(&s.hostport());
+    assert_eq!(rk.cmd("create /a x"), ["Created /a"]);
+    assert_eq!(rk.cmd("set -v abc /a y"), ["java.lang.NumberFormatException: For input string: \"abc\""]);
+    assert_eq!(rk.cmd("delete -v 1x /a"), ["java.lang.NumberFormatException: For input string: \"1x\""]);
+    assert_eq!(rk.cmd("setAcl -v x /a world:anyone:r"), ["java.lang.NumberFormatException: For input string: \"x\""]);
+    assert_eq!(rk.cmd("redo x"), ["java.lang.NumberFormatException: For input string: \"x\""]);
+    assert_eq!(rk.cmd("addWatch bad"), ["Path must start with / character"]);
+    let help = rk.cmd("help");
+    assert_eq!(help[0], "ZooKeeper -server host:port -client-configuration properties-file cmd args");
+    assert!(help.contains(&"\tls [-s] [-w] [-R] path".to_string()), "{help:?}");
+    assert_eq!(rk.cmd("version"), [format!("ZooKeeper CLI version: {}", rookery::fourlw::full_version())]);
+    assert_eq!(rk.cmd("get /a"), ["x"]);
+    rk.quit();
+    // One-shot: the status of a failed command is 1, of an unknown one 127.
+    assert_eq!(run(ROOKERY, &rookery_args(&s.hostport(), &["set", "-v", "abc", "/a", "y"]), &[]).code, Some(1));
+    assert_eq!(run(ROOKERY, &rookery_args(&s.hostport(), &["help"]), &[]).code, Some(0));
+    assert_eq!(run(ROOKERY, &rookery_args(&s.hostport(), &["setquota", "-n", "2", "/a"]), &[]).code, Some(127));
+}
+
+/// A real ensemble: the shell is connected to the leader, which dies; it reconnects to another
+/// member with the same session once a new leader is elected, and its watch and ephemeral live on.
+#[test]
+fn failover_in_an_ensemble_when_the_leader_dies() {
+    let mut ens = common::ensemble::Ensemble::start(3, "");
+    let leader = ens.wait_for_leader(Duration::from_secs(60));
+    let mut ids = ens.ids();
+    ids.sort_by_key(|&id| id != leader);
+    let hosts: Vec<String> = ids.iter().map(|&id| ens.addr(id).to_string()).collect();
+    let mut rk = rookery_cli(&hosts.join(","));
+    assert_eq!(rk.cmd("create -e /eph x"), ["Created /eph"]);
+    assert_eq!(rk.cmd("create /w v0"), ["Created /w"]);
+    assert_eq!(rk.cmd("get -w /w"), ["v0"]);
+    ens.kill(leader);
+    rk.expect_event(&event("Disconnected", "None", "null"));
+    rk.expect_event(&event("SyncConnected", "None", "null"));
+    let survivor = ids[1];
+    let mut other = ens.client(survivor);
+    other.set_data("/w", b"v1", -1).expect("set /w");
+    rk.expect_event(&synced("NodeDataChanged", "/w"));
+    assert_eq!(rk.cmd("getEphemerals"), ["[/eph]"]);
+    assert_eq!(rk.cmd("get /w"), ["v1"]);
+    assert_eq!(rk.quit(), [event("Closed", "None", "null")]);
+    // Closing the session removed its ephemeral.
+    assert_eq!(other.exists("/eph", false).expect("exists"), None);
+}
+
+/// The session library on its own: a chroot applies to every path of a multi and to the paths
+/// that come back; the first event is the connection's.
+#[test]
+fn session_library_multi_under_a_chroot() {
+    use rookery::client::session::{Session, SessionConfig, SessionError};
+    use rookery::client::watches::{KeeperState, WatchedEvent};
+    use rookery::client::Op;
+    use rookery::codes::ErrorCode;
+    use rookery::pipeline::OpResult;
+
+    let s = Target::start("");
+    let mut plain = rookery::client::Client::connect(s.addr(), 10_000).expect("connect");
+    plain.create("/app", b"", 0).expect("create /app");
+    let cfg = SessionConfig { connect_string: format!("{}/app", s.hostport()), timeout_ms: 10_000, read_only: false };
+    let (zk, events) = Session::connect(&cfg).expect("session");
+    let results = zk
+        .multi(&[
+            Op::Create { path: "/a".into(), data: b"x".to_vec(), flags: 0 },
+            Op::Create { path: "/s-".into(), data: vec![], flags: 2 },
+            Op::SetData { path: "/a".into(), data: b"y".to_vec(), version: 0 },
+            Op::Check { path: "/a".into(), version: 1 },
+        ])
+        .expect("multi");
+    assert!(matches!(&results[1], OpResult::Create(r) if r.path == "/app/s-0000000001"), "{results:?}");
+    assert_eq!(events.recv_timeout(Duration::from_secs(10)), Ok(WatchedEvent::state(KeeperState::SyncConnected)));
+    assert_eq!(plain.get_data("/app/a", false).expect("get").0.as_deref(), Some(&b"y"[..]));
+    assert_eq!(zk.create("/b", None, rookery::jute::data::open_acl_unsafe(), 0, None), Ok("/b".to_string()));
+    assert_eq!(zk.get_children("/", false, false).expect("ls").0.len(), 3);
+    assert_eq!(zk.delete("/nope", -1), Err(SessionError::Keeper(ErrorCode::NoNode)));
+    assert!(matches!(zk.get_data("bad", false), Err(SessionError::InvalidArgument(m)) if m == "Path must start with / character"));
+    assert_ne!(zk.session_id(), 0);
 }

@@ -4,7 +4,8 @@
 use super::format::{self, cli_message, java_list, java_sort, keeper_message};
 use super::parse::{self, parse_flags, Parsed, Spec};
 use super::{CliError, Shell, EXIT_NOT_FOUND};
-use crate::client::session::{AddWatchMode, MultiOp, Session, SessionError};
+use crate::client::session::{AddWatchMode, Session, SessionError};
+use crate::client::Op;
 use crate::codes::{watcher_type, ErrorCode};
 use crate::jute::data::{open_acl_unsafe, Acl, Stat};
 use crate::pipeline::OpResult;
@@ -410,7 +411,7 @@ impl Shell {
         let batch = if batch <= 0 { usize::MAX } else { batch as usize };
         let mut success = true;
         for chunk in tree.iter().rev().collect::<Vec<_>>().chunks(batch) {
-            let ops: Vec<MultiOp> = chunk.iter().map(|p| MultiOp::Delete { path: (*p).clone(), version: -1 }).collect();
+            let ops: Vec<Op> = chunk.iter().map(|p| Op::Delete { path: (*p).clone(), version: -1 }).collect();
             let ok = self
                 .with_zk(|zk| zk.multi(&ops))
                 .is_ok_and(|results| !results.iter().any(|r| matches!(r, OpResult::Error(e) if *e != 0)));

@@ -88,10 +88,8 @@ impl Options {
                 "-timeout" => timeout = value(&mut o).unwrap_or(timeout),
                 "-r" => o.read_only = true,
                 "-waitforconnection" => o.wait_for_connection = true,
-                "-client-configuration" => {
-                    if value(&mut o).is_some() {
-                        o.warnings.push("-client-configuration is not supported; ignored".into());
-                    }
+                "-client-configuration" if value(&mut o).is_some() => {
+                    o.warnings.push("-client-configuration is not supported; ignored".into());
                 }
                 _ if !opt.starts_with('-') => {
                     let mut cmd = vec![opt.clone()];
@@ -222,6 +220,8 @@ impl Shell {
     }
 
     fn close_quietly(&mut self) {
+        // Nobody reads the events any more: let the session drop them rather than wait.
+        self.events = never();
         if let Some(mut zk) = self.zk.take() {
             zk.close();
         }

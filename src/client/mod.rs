@@ -65,6 +65,32 @@ pub enum Op {
     Check { path: String, version: i32 },
 }
 
+impl Op {
+    pub fn path(&self) -> &str {
+        match self {
+            Op::Create { path, .. } | Op::Delete { path, .. } | Op::SetData { path, .. } | Op::Check { path, .. } => {
+                path
+            }
+        }
+    }
+
+    /// The request record of this op, sent for `server_path` (the path with any chroot).
+    pub(crate) fn to_client_op(&self, server_path: String) -> ClientOp {
+        let path = server_path;
+        match self {
+            Op::Create { data, flags, .. } => ClientOp::Create {
+                op: op::CREATE,
+                req: CreateRequest { path, data: Some(data.clone()), acl: open_acl_unsafe(), flags: *flags },
+            },
+            Op::Delete { version, .. } => ClientOp::Delete(DeleteRequest { path, version: *version }),
+            Op::SetData { data, version, .. } => {
+                ClientOp::SetData(SetDataRequest { path, data: Some(data.clone()), version: *version })
+            }
+            Op::Check { version, .. } => ClientOp::Check(CheckVersionRequest { path, version: *version }),
+        }
+    }
+}
+
 pub struct Client {
     stream: TcpStream,
     next_xid: i32,
@@ -250,31 +276,7 @@ impl Client {
 
     /// A multi; the per-op results (a failed multi is Ok with error results, as on the wire).
     pub fn multi(&mut self, ops: &[Op]) -> Result<Vec<OpResult>> {
-        let ops: Vec<ClientOp> = ops
-            .iter()
-            .map(|o| match o {
-                Op::Create { path, data, flags } => ClientOp::Create {
-                    op: op::CREATE,
-                    req: CreateRequest {
-                        path: path.clone(),
-                        data: Some(data.clone()),
-                        acl: open_acl_unsafe(),
-                        flags: *flags,
-                    },
-                },
-                Op::Delete { path, version } => {
-                    ClientOp::Delete(DeleteRequest { path: path.clone(), version: *version })
-                }
-                Op::SetData { path, data, version } => ClientOp::SetData(SetDataRequest {
-                    path: path.clone(),
-                    data: Some(data.clone()),
-                    version: *version,
-                }),
-                Op::Check { path, version } => {
-                    ClientOp::Check(CheckVersionRequest { path: path.clone(), version: *version })
-                }
-            })
-            .collect();
+        let ops: Vec<ClientOp> = ops.iter().map(|o| o.to_client_op(o.path().to_string())).collect();
         let mut b = Vec::new();
         encode_multi_request(&ops, &mut b);
         let body = self.call(op::MULTI, &b)?;

@@ -20,7 +20,7 @@ use crate::codes::{op, ErrorCode};
 use crate::jute::data::{Acl, ClientInfo, Stat};
 use crate::jute::proto::*;
 use crate::jute::{JuteWrite, Reader, Record};
-use crate::pipeline::{decode_multi_response, encode_multi_request, ClientOp, OpResult};
+use crate::pipeline::{decode_multi_response, encode_multi_request, OpResult};
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use std::collections::VecDeque;
 use std::fmt;
@@ -124,12 +124,6 @@ pub struct SessionConfig {
 pub enum AddWatchMode {
     Persistent = 0,
     PersistentRecursive = 1,
-}
-
-/// One operation of a multi (client paths).
-#[derive(Debug, Clone)]
-pub enum MultiOp {
-    Delete { path: String, version: i32 },
 }
 
 /// What the pump is asked to do.
@@ -408,17 +402,13 @@ impl Session {
         Ok(())
     }
 
-    /// A multi of deletes (what `deleteall` needs); the per-op results as the server gave them.
-    pub fn multi(&self, ops: &[MultiOp]) -> Result<Vec<OpResult>> {
+    /// A multi (client paths); the per-op results as the server gave them, with server paths
+    /// (a failed multi is Ok, with error results).
+    pub fn multi(&self, ops: &[super::Op]) -> Result<Vec<OpResult>> {
         let mut client_ops = Vec::with_capacity(ops.len());
         for o in ops {
-            match o {
-                MultiOp::Delete { path, version } => {
-                    valid(path, false)?;
-                    client_ops
-                        .push(ClientOp::Delete(DeleteRequest { path: self.server_path(path), version: *version }));
-                }
-            }
+            valid(o.path(), matches!(o, super::Op::Create { flags: 2 | 3 | 6, .. }))?;
+            client_ops.push(o.to_client_op(self.server_path(o.path())));
         }
         let mut body = Vec::new();
         encode_multi_request(&client_ops, &mut body);
@@ -468,8 +458,9 @@ struct Conn {
 enum Served {
     /// The connection failed; the session may go on elsewhere.
     Lost,
-    /// The session ended (closed, auth failed); the pump stops.
-    Ended,
+    /// The session ended (closed, auth failed); the pump stops. Requests still pending fail with
+    /// this code, as the Java client fails them (SessionExpired after a close, AuthFailed).
+    Ended(ErrorCode),
 }
 
 struct Pump {
@@ -502,7 +493,7 @@ impl Pump {
             let Some(conn) = self.connect_round() else { return };
             match self.serve(conn) {
                 Served::Lost => continue,
-                Served::Ended => return,
+                Served::Ended(_) => return,
             }
         }
     }
@@ -735,7 +726,7 @@ impl Pump {
         let _ = conn.reader.join();
         let lost_code = match outcome {
             Served::Lost => ErrorCode::ConnectionLoss,
-            Served::Ended => ErrorCode::SessionExpired,
+            Served::Ended(code) => code,
         };
         for p in conn.pending.drain(..) {
             let result = self.finish(&p.watch, lost_code, Vec::new());
@@ -765,7 +756,7 @@ impl Pump {
             }
         }
         self.end_closed(done);
-        Served::Ended
+        Served::Ended(ErrorCode::SessionExpired)
     }
 
     /// Handles one frame from the server; `Some` when it ends the connection or the session.
@@ -775,7 +766,8 @@ impl Pump {
         match hdr.xid {
             XID_NOTIFICATION => {
                 let Ok(ev) = WatcherEvent::read(&mut r) else { return Some(Served::Lost) };
-                let Some(kind) = EventType::from_code(ev.kind) else { return None };
+                // A type this client does not know is not delivered.
+                let kind = EventType::from_code(ev.kind)?;
                 let path = strip_chroot(self.chroot.as_deref(), &ev.path);
                 if self.watches.materialize(kind, &path) {
                     self.emit(WatchedEvent { state: KeeperState::SyncConnected, kind, path: Some(path) });
@@ -790,7 +782,7 @@ impl Pump {
                 // The Java client stops here too: no Disconnected, no Closed.
                 self.set_state(States::AuthFailed);
                 self.announce(KeeperState::AuthFailed);
-                Some(Served::Ended)
+                Some(Served::Ended(ErrorCode::AuthFailed))
             }
             xid => {
                 let Some(p) = conn.pending.pop_front() else { return Some(Served::Lost) };
@@ -805,7 +797,7 @@ impl Pump {
                 let code = ErrorCode::from_code(hdr.err).unwrap_or(ErrorCode::SystemError);
                 let result = self.finish(&p.watch, code, r.rest().to_vec());
                 let _ = p.reply.send(result);
-                (p.op == op::CLOSE_SESSION).then_some(Served::Ended)
+                (p.op == op::CLOSE_SESSION).then_some(Served::Ended(ErrorCode::SessionExpired))
             }
         }
     }

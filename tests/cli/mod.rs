@@ -403,6 +403,15 @@ impl ZkCli {
         (self.sift(lines), marker)
     }
 
+    /// Sends `command` without a marker, for when the session is gone or going, and waits for a
+    /// line satisfying `done`; returns the lines before it (as `cmd` does) and that line.
+    pub fn cmd_until(&mut self, command: &str, done: impl FnMut(&str) -> bool) -> (Vec<String>, String) {
+        self.proc.send(command);
+        let lines = self.proc.take_until(&format!("answer to {command:?}"), STEP_TIMEOUT, done);
+        let last = self.proc.lines_from(self.proc.cursor - 1)[0].clone();
+        (self.sift(lines), last)
+    }
+
     /// Moves the event lines printed since the last command into `events`. Between commands
     /// zkCli prints only events (and blank separators); the cursor stops at anything else, so
     /// a stray line shows up in the next command's output and fails its comparison.
