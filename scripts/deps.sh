@@ -9,6 +9,8 @@ need_apt=()
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || need_apt+=(zookeeper zookeeper-bin)
 [ -x /usr/lib/zookeeper/bin/cli_mt ] || need_apt+=(zookeeper-bin libzookeeper-mt-dev)
 command -v java >/dev/null || need_apt+=(default-jre-headless)
+# `script` runs the CLI's interactive test in a pseudo-terminal.
+command -v script >/dev/null || need_apt+=(bsdutils)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # systemd-analyze verify checks the unit files in conf/ (tests/systemd.rs).
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)

@@ -8,12 +8,14 @@
 //! L2 state        tree (DataTree, paths, ACLs), watches, sessions
 //! L4 decisions    pipeline (prep, commit), fourlw, admin, metrics
 //! L5 shell        node (threads, sockets, channels, clocks)
-//! L6 binary       main.rs, serve (the server process: signals, systemd notification)
+//! L6 binary       main.rs, serve (the server process: signals, systemd notification), cli (rookery cli),
+//!                 status, bench, dump
 //! ```
 //! `client` is a small synchronous client on the same codec, for the CLI, benchmarks and tests.
 
 pub mod admin;
 pub mod bench;
+pub mod cli;
 pub mod client;
 pub mod codes;
 pub mod config;

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: rookery server [CONFIG]                 start a server (default conf/zoo.cfg; also --config
                                                FILE|DIR, start-foreground [CONFIG]); SIGTERM stops it gracefully
        rookery status [CONFIG]                 one line per server of CONFIG: mode, zxid, clients
+       rookery cli [-server H:P[,H:P...][/chroot]] [-timeout MS] [-r] [CMD ARGS...]
+                                               a zkCli.sh-compatible shell (CMD: run one command)
        rookery dump log FILE [--json]          print a txn log (like zkTxnLogToolkit)
        rookery dump snapshot FILE [--json]     print a snapshot (like zkSnapShotToolkit)
        rookery bench [--hosts H:P] [--clients N] [--duration S] [--op create|set|get] [--value-bytes B]
@@ -16,13 +18,16 @@ const USAGE: &str = "usage: rookery server [CONFIG]                 start a serv
        rookery version                         print the version";
 
 fn main() -> ExitCode {
-    rookery::serve::init_logger();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The CLI's output is zkCli's text: no log lines unless RUST_LOG asks for them.
+    let log_default = if args.first().is_some_and(|a| a == "cli") { "off" } else { "info" };
+    rookery::serve::init_logger(log_default);
     match args.first().map(String::as_str) {
         Some("server") => rookery::serve::run(&args[1..]),
         // zkServer.sh's word for it.
         Some("start-foreground") => rookery::serve::run(&args),
         Some("dump") => dump(&args[1..]),
+        Some("cli") => ExitCode::from(rookery::cli::main(&args[1..]).clamp(0, 255) as u8),
         Some("status") => status(args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("conf/zoo.cfg"))),
         Some("bench") => match rookery::bench::parse(&args[1..]).and_then(|o| rookery::bench::run(&o)) {
             Ok(report) => {

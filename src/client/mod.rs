@@ -1,5 +1,14 @@
-//! A small synchronous ZooKeeper client on the same codec: one request at a time, watch events
-//! queued as they arrive. It serves the tests now, and the CLI and the benchmark later.
+//! ZooKeeper clients on the same codec.
+//!
+//! - `Client`: a small synchronous client on one connection, one request at a time, watch events
+//!   queued as they arrive. The tests and the benchmark use it.
+//! - `session::Session`: a session as the Java client keeps one (connect string with several
+//!   servers and a chroot, failover with the same session, pings, watches re-armed on reconnect,
+//!   state and watch events). The CLI uses it.
+
+pub mod paths;
+pub mod session;
+pub mod watches;
 
 use crate::codes::{op, ErrorCode};
 use crate::jute::data::{open_acl_unsafe, Acl, Stat};
@@ -54,6 +63,32 @@ pub enum Op {
     Delete { path: String, version: i32 },
     SetData { path: String, data: Vec<u8>, version: i32 },
     Check { path: String, version: i32 },
+}
+
+impl Op {
+    pub fn path(&self) -> &str {
+        match self {
+            Op::Create { path, .. } | Op::Delete { path, .. } | Op::SetData { path, .. } | Op::Check { path, .. } => {
+                path
+            }
+        }
+    }
+
+    /// The request record of this op, sent for `server_path` (the path with any chroot).
+    pub(crate) fn to_client_op(&self, server_path: String) -> ClientOp {
+        let path = server_path;
+        match self {
+            Op::Create { data, flags, .. } => ClientOp::Create {
+                op: op::CREATE,
+                req: CreateRequest { path, data: Some(data.clone()), acl: open_acl_unsafe(), flags: *flags },
+            },
+            Op::Delete { version, .. } => ClientOp::Delete(DeleteRequest { path, version: *version }),
+            Op::SetData { data, version, .. } => {
+                ClientOp::SetData(SetDataRequest { path, data: Some(data.clone()), version: *version })
+            }
+            Op::Check { version, .. } => ClientOp::Check(CheckVersionRequest { path, version: *version }),
+        }
+    }
 }
 
 pub struct Client {
@@ -241,31 +276,7 @@ impl Client {
 
     /// A multi; the per-op results (a failed multi is Ok with error results, as on the wire).
     pub fn multi(&mut self, ops: &[Op]) -> Result<Vec<OpResult>> {
-        let ops: Vec<ClientOp> = ops
-            .iter()
-            .map(|o| match o {
-                Op::Create { path, data, flags } => ClientOp::Create {
-                    op: op::CREATE,
-                    req: CreateRequest {
-                        path: path.clone(),
-                        data: Some(data.clone()),
-                        acl: open_acl_unsafe(),
-                        flags: *flags,
-                    },
-                },
-                Op::Delete { path, version } => {
-                    ClientOp::Delete(DeleteRequest { path: path.clone(), version: *version })
-                }
-                Op::SetData { path, data, version } => ClientOp::SetData(SetDataRequest {
-                    path: path.clone(),
-                    data: Some(data.clone()),
-                    version: *version,
-                }),
-                Op::Check { path, version } => {
-                    ClientOp::Check(CheckVersionRequest { path: path.clone(), version: *version })
-                }
-            })
-            .collect();
+        let ops: Vec<ClientOp> = ops.iter().map(|o| o.to_client_op(o.path().to_string())).collect();
         let mut b = Vec::new();
         encode_multi_request(&ops, &mut b);
         let body = self.call(op::MULTI, &b)?;

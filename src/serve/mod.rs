@@ -82,8 +82,8 @@ fn config_path(p: &Path) -> PathBuf {
 /// Logging to standard error with env_logger (`RUST_LOG`, default `info`). When standard error
 /// is systemd's journal (`$JOURNAL_STREAM` names it), lines carry the syslog priority prefix
 /// journald reads (`<3>` for errors ... `<7>` for debug) and no timestamp, which the journal adds.
-pub fn init_logger() {
-    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+pub fn init_logger(default_level: &str) {
+    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level));
     if stderr_is_journal() {
         b.format(|buf, record| {
             let prio = match record.level() {

@@ -347,11 +347,17 @@ impl ZkCli {
     /// Starts zkCli.sh against `hostport` and waits for its session (SyncConnected).
     pub fn connect(hostport: &str) -> ZkCli {
         let bin = require(ZKCLI);
-        let proc = LineProc::spawn(
+        ZkCli::spawn(
             &bin,
             &["-server", hostport],
             &[("CLIENT_JVMFLAGS", "-Dzookeeper.jmx.log4j.disable=true -Xshare:auto -XX:TieredStopAtLevel=1")],
-        );
+        )
+    }
+
+    /// The same driver for any zkCli-compatible shell (`rookery cli` in tests/rookery_cli.rs):
+    /// starts `bin args` and waits for its session (SyncConnected).
+    pub fn spawn(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> ZkCli {
+        let proc = LineProc::spawn(bin, args, envs);
         let mut cli = ZkCli { proc, marks: 0, events: Vec::new(), events_seen: 0 };
         cli.expect_event_within(&event("SyncConnected", "None", "null"), CONNECT_TIMEOUT);
         cli
@@ -395,6 +401,15 @@ impl ZkCli {
         });
         let marker = self.proc.lines_from(self.proc.cursor - 1)[0].clone();
         (self.sift(lines), marker)
+    }
+
+    /// Sends `command` without a marker, for when the session is gone or going, and waits for a
+    /// line satisfying `done`; returns the lines before it (as `cmd` does) and that line.
+    pub fn cmd_until(&mut self, command: &str, done: impl FnMut(&str) -> bool) -> (Vec<String>, String) {
+        self.proc.send(command);
+        let lines = self.proc.take_until(&format!("answer to {command:?}"), STEP_TIMEOUT, done);
+        let last = self.proc.lines_from(self.proc.cursor - 1)[0].clone();
+        (self.sift(lines), last)
     }
 
     /// Moves the event lines printed since the last command into `events`. Between commands
@@ -467,6 +482,16 @@ impl ZkCli {
             "unexpected watch events; transcript:\n{}",
             self.proc.transcript()
         );
+    }
+
+    /// Every event not handed out yet, after a round trip (so that one in flight is printed).
+    pub fn take_events(&mut self) -> Vec<String> {
+        let out = self.cmd("sync /");
+        assert_eq!(out, ["Sync is OK"]);
+        self.collect_events();
+        let got = self.events[self.events_seen..].to_vec();
+        self.events_seen = self.events.len();
+        got
     }
 
     /// Sends `quit` and waits for exit; returns the events printed at the end.
