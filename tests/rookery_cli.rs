@@ -494,14 +494,7 @@ fn run_raw(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, Str
         }
     };
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (output.status.code(), without_connected_event(&text(&output.stdout)), text(&output.stderr))
-}
-
-/// The session's SyncConnected event, which both zkCli.sh and rookery cli print from their event
-/// thread: in one-shot mode it lands anywhere among the command's lines, or not at all if the
-/// command ends first, so comparisons leave it out.
-fn without_connected_event(out: &str) -> String {
-    out.replace("\n\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null\n", "\n")
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
 }
 
 fn run(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
@@ -676,16 +669,7 @@ fn close_connect_and_quit_as_zkcli() {
     let got = run_script(Path::new(ROOKERY), &rk_args, &[], &script(&b.hostport()));
     let want_lines: Vec<String> = want.0.iter().map(|l| l.replace(&a.hostport(), &b.hostport())).collect();
     assert_eq!(got.0, want_lines, "output (left: rookery cli, right: zkCli.sh)");
-    // zkCli.sh prints the Closed event of `quit` only if its event thread wins the race with the
-    // JVM's exit: one Closed more on its side is the same behaviour.
-    let mut with_quit = got.1.clone();
-    with_quit.insert(0, event("Closed", "None", "null"));
-    assert!(
-        want.1 == got.1 || want.1 == with_quit,
-        "events (left: rookery cli, right: zkCli.sh): {:?} {:?}",
-        got.1,
-        want.1
-    );
+    assert_eq!(got.1, want.1, "events (left: rookery cli, right: zkCli.sh)");
     assert_eq!(
         got.1,
         [
