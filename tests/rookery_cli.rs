@@ -930,6 +930,46 @@ fn session_library_multi_under_a_chroot() {
     assert_eq!(zk.create("/b", None, rookery::jute::data::open_acl_unsafe(), 0, None), Ok("/b".to_string()));
     assert_eq!(zk.get_children("/", false, false).expect("ls").0.len(), 3);
     assert_eq!(zk.delete("/nope", -1), Err(SessionError::Keeper(ErrorCode::NoNode)));
-    assert!(matches!(zk.get_data("bad", false), Err(SessionError::InvalidArgument(m)) if m == "Path must start with / character"));
+    assert!(
+        matches!(zk.get_data("bad", false), Err(SessionError::InvalidArgument(m)) if m == "Path must start with / character")
+    );
     assert_ne!(zk.session_id(), 0);
+}
+
+/// Watches are re-armed on reconnect (SetWatches, SetWatches2): what changed while the client was
+/// away fires as soon as it is back.
+#[test]
+fn watches_survive_a_reconnect() {
+    let (a, b) = servers("");
+    let (pa, pb) = (Proxy::start(a.addr()), Proxy::start(b.addr()));
+    let mut p = Pair::connect(&pa.hostport(), &pb.hostport());
+    let mut q = Pair::connect(&a.hostport(), &b.hostport());
+    q.cmds(&["create /x v0", "create /kids x", "create /gone x", "create /r x", "create /p x"]);
+    p.cmds(&[
+        "get -w /x",
+        "ls -w /kids",
+        "get -w /gone",
+        "ls -w /gone",
+        "stat -w /later",
+        "addWatch -m PERSISTENT_RECURSIVE /r",
+        "addWatch -m PERSISTENT /p",
+    ]);
+    for proxy in [&pa, &pb] {
+        proxy.set_refusing(true);
+        proxy.sever();
+    }
+    assert_eq!(p.events(1), [event("Disconnected", "None", "null")]);
+    q.cmds(&["set /x v1", "create /later x", "create /kids/k1 x", "delete /gone", "create /r/new x", "set /p y"]);
+    for proxy in [&pa, &pb] {
+        proxy.set_refusing(false);
+    }
+    assert_eq!(p.events(1), [event("SyncConnected", "None", "null")]);
+    // One event per watched path that changed (the persistent ones fire only for changes after
+    // they are re-armed).
+    p.events(4);
+    q.cmds(&["create /r/after x", "set /p z"]);
+    p.events(2);
+    p.no_more_events();
+    p.quit();
+    q.quit();
 }
