@@ -513,6 +513,21 @@ fn without_zxids(mut r: Run) -> Run {
     r
 }
 
+/// Takes the watch events (blank line, `WATCHER::`, blank line, event) out of standard output.
+fn split_events(mut r: Run) -> (Run, Vec<String>) {
+    let mut events = Vec::new();
+    let mut i = 0;
+    while i + 3 < r.out.len() {
+        if r.out[i].is_empty() && r.out[i + 1] == "WATCHER::" && r.out[i + 2].is_empty() {
+            events.push(r.out[i + 3].clone());
+            r.out.drain(i..i + 4);
+        } else {
+            i += 1;
+        }
+    }
+    (r, events)
+}
+
 fn zkcli_args<'a>(hostport: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["-server", hostport];
     args.extend_from_slice(cmd);
@@ -582,8 +597,23 @@ fn one_shot_commands_print_and_exit_as_zkcli() {
         let got = run(ROOKERY, &rookery_args(&hb, &words), &[]);
         want.out.iter_mut().chain(want.err.iter_mut()).for_each(|l| *l = l.replace(&ha, &hb));
         want.err.retain(|l| !not_in_rookery(l));
-        let (want, got) = (without_zxids(want), without_zxids(got));
+        let connected = event("SyncConnected", "None", "null");
+        if got.out.contains(&connected) {
+            // rookery cli prints the connection's event first, once a command has used the session.
+            assert_eq!(got.out[1..5], ["", "WATCHER::", "", &connected], "{c:?}: {got:?}");
+        }
+        let (want, want_events) = split_events(without_zxids(want));
+        let (got, got_events) = split_events(without_zxids(got));
         assert_eq!(got, want, "{c:?} (left: rookery cli, right: zkCli.sh)");
+        // zkCli prints events from another thread and exits without waiting for it: an event
+        // may come before or after the output, or not at all, and the connection's may show
+        // even for a command that needed no server.
+        for e in &want_events {
+            assert!(
+                got_events.contains(e) || *e == connected,
+                "{c:?}: zkCli printed {e:?}; rookery cli {got_events:?}"
+            );
+        }
     }
     assert_eq!(run(ROOKERY, &rookery_args(&hb, &["create", "-e", "/eph", "x"]), &[]).err, ["Created /eph"]);
     assert_eq!(run(ROOKERY, &rookery_args(&hb, &["ls", "/"]), &[]).out.last().unwrap(), "[ro, zookeeper]");
@@ -600,10 +630,14 @@ fn dates_match_zkcli_in_several_time_zones() {
     // they agree for these (not for all: Java calls Lord Howe's 1970 time LHST, tzdata AEST).
     for tz in ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Etc/GMT+3"] {
         for cmd in [&["stat", "/"][..], &["get", "-s", "/d"], &["ls", "-s", "/zookeeper"]] {
+            // The Stat lines, as printed (zkCli's event lines may come anywhere among them).
+            let stat =
+                |out: String| -> Vec<String> { out.lines().filter(|l| l.contains(" = ")).map(String::from).collect() };
             let (_, want, _) =
                 run_raw(&zkcli_bin(), &zkcli_args(&h, cmd), &[("TZ", tz), ("CLIENT_JVMFLAGS", JVM_FLAGS)]);
             let (_, got, _) = run_raw(ROOKERY, &rookery_args(&h, cmd), &[("TZ", tz)]);
-            assert!(got.contains(" 19") || got.contains(" 20"), "{got}");
+            let (want, got) = (stat(want), stat(got));
+            assert_eq!(got.len(), 11, "{got:?}");
             assert_eq!(got, want, "TZ={tz} {cmd:?} (left: rookery cli, right: zkCli.sh)");
         }
     }
@@ -934,4 +968,42 @@ fn session_library_multi_under_a_chroot() {
         matches!(zk.get_data("bad", false), Err(SessionError::InvalidArgument(m)) if m == "Path must start with / character")
     );
     assert_ne!(zk.session_id(), 0);
+}
+
+/// Watches are re-armed on reconnect (SetWatches, SetWatches2): what changed while the client was
+/// away fires as soon as it is back.
+#[test]
+fn watches_survive_a_reconnect() {
+    let (a, b) = servers("");
+    let (pa, pb) = (Proxy::start(a.addr()), Proxy::start(b.addr()));
+    let mut p = Pair::connect(&pa.hostport(), &pb.hostport());
+    let mut q = Pair::connect(&a.hostport(), &b.hostport());
+    q.cmds(&["create /x v0", "create /kids x", "create /gone x", "create /r x", "create /p x"]);
+    p.cmds(&[
+        "get -w /x",
+        "ls -w /kids",
+        "get -w /gone",
+        "ls -w /gone",
+        "stat -w /later",
+        "addWatch -m PERSISTENT_RECURSIVE /r",
+        "addWatch -m PERSISTENT /p",
+    ]);
+    for proxy in [&pa, &pb] {
+        proxy.set_refusing(true);
+        proxy.sever();
+    }
+    assert_eq!(p.events(1), [event("Disconnected", "None", "null")]);
+    q.cmds(&["set /x v1", "create /later x", "create /kids/k1 x", "delete /gone", "create /r/new x", "set /p y"]);
+    for proxy in [&pa, &pb] {
+        proxy.set_refusing(false);
+    }
+    assert_eq!(p.events(1), [event("SyncConnected", "None", "null")]);
+    // One event per watched path that changed (the persistent ones fire only for changes after
+    // they are re-armed).
+    p.events(4);
+    q.cmds(&["create /r/after x", "set /p z"]);
+    p.events(2);
+    p.no_more_events();
+    p.quit();
+    q.quit();
 }

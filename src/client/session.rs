@@ -199,6 +199,7 @@ impl Session {
             status: Arc::clone(&status),
             waiting: VecDeque::new(),
             closing: None,
+            tried_once: false,
         };
         let handle = thread::Builder::new()
             .name("zk-session".into())
@@ -485,6 +486,8 @@ struct Pump {
     waiting: VecDeque<Request>,
     /// A close asked for while no connection is up: done once the session has ended.
     closing: Option<Sender<()>>,
+    /// Whether a connection attempt has been made yet.
+    tried_once: bool,
 }
 
 impl Pump {
@@ -518,12 +521,22 @@ impl Pump {
 
     /// Tries every host once (from where the last round stopped). Returns the new connection, or
     /// `None` when the session ended meanwhile (closed by its user, or expired).
+    ///
+    /// A close waits for the attempt in progress, as in the Java client (which then ends the
+    /// session on the server), but starts no new one; the session's first attempt counts as in
+    /// progress from the start, as the Java client starts it when the session is created.
     fn connect_round(&mut self) -> Option<Conn> {
         loop {
             for _ in 0..self.hosts.len() {
                 if !self.take_commands_while_connecting() {
                     return None;
                 }
+                if self.tried_once && self.closing.is_some() {
+                    let done = self.closing.take();
+                    self.end_closed(done);
+                    return None;
+                }
+                self.tried_once = true;
                 let host = self.hosts[self.next_host].clone();
                 self.next_host = (self.next_host + 1) % self.hosts.len();
                 match self.handshake(&host) {
@@ -532,23 +545,15 @@ impl Pump {
                     Err(e) => log::debug!("connecting to {host}: {e}"),
                 }
             }
-            // Every host failed: what waited for this round fails too (ConnectionLoss), and a
-            // close that waited ends the session here.
+            // Every host failed: what waited for this round fails too (ConnectionLoss).
             for r in self.waiting.drain(..) {
                 let _ = r.reply.send(Err(ErrorCode::ConnectionLoss.into()));
             }
-            if let Some(done) = self.closing.take() {
-                self.end_closed(Some(done));
-                return None;
-            }
             let pause_end = Instant::now() + HOST_ROUND_PAUSE;
-            while let Some(left) = pause_end.checked_duration_since(Instant::now()) {
+            while self.closing.is_none() {
+                let Some(left) = pause_end.checked_duration_since(Instant::now()) else { break };
                 match self.commands.recv_timeout(left) {
-                    Ok(cmd) => {
-                        if !self.on_command_while_connecting(cmd) {
-                            return None;
-                        }
-                    }
+                    Ok(cmd) => self.on_command_while_connecting(cmd),
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                         self.end_closed(None);
@@ -559,15 +564,12 @@ impl Pump {
         }
     }
 
-    /// Handles the commands that arrived while no connection is up; false once the session ended.
+    /// Handles the commands that arrived while no connection is up; false once the session's
+    /// user is gone (the session then ends).
     fn take_commands_while_connecting(&mut self) -> bool {
         loop {
             match self.commands.try_recv() {
-                Ok(cmd) => {
-                    if !self.on_command_while_connecting(cmd) {
-                        return false;
-                    }
-                }
+                Ok(cmd) => self.on_command_while_connecting(cmd),
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => {
                     self.end_closed(None);
@@ -577,15 +579,12 @@ impl Pump {
         }
     }
 
-    fn on_command_while_connecting(&mut self, cmd: Command) -> bool {
+    fn on_command_while_connecting(&mut self, cmd: Command) {
         match cmd {
             Command::Request(r) => self.waiting.push_back(r),
             Command::AddAuth { scheme, auth } => self.auths.push((scheme, auth)),
-            // As the Java client, a close waits for the connection (to end the session on the
-            // server too) or for the failure of the attempts to make one.
             Command::Close { done } => self.closing = Some(done),
         }
-        true
     }
 
     /// The session ends by its user's wish: everything outstanding fails, Closed is announced.
