@@ -703,7 +703,11 @@ fn close_connect_and_quit_as_zkcli() {
     let got = run_script(Path::new(ROOKERY), &rk_args, &[], &script(&b.hostport()));
     let want_lines: Vec<String> = want.0.iter().map(|l| l.replace(&a.hostport(), &b.hostport())).collect();
     assert_eq!(got.0, want_lines, "output (left: rookery cli, right: zkCli.sh)");
-    assert_eq!(got.1, want.1, "events (left: rookery cli, right: zkCli.sh)");
+    // zkCli.sh prints the Closed event of `quit` only if its event thread wins the race with the
+    // JVM's exit: one Closed more on its side is the same behaviour.
+    let mut with_quit = got.1.clone();
+    with_quit.insert(0, event("Closed", "None", "null"));
+    assert!(want.1 == got.1 || want.1 == with_quit, "events: rookery cli {:?}, zkCli.sh {:?}", got.1, want.1);
     assert_eq!(
         got.1,
         [
