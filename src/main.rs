@@ -13,8 +13,10 @@ const USAGE: &str = "usage: rookery server [CONFIG]                 start a serv
                                                a zkCli.sh-compatible shell (CMD: run one command)
        rookery dump log FILE [--json]          print a txn log (like zkTxnLogToolkit)
        rookery dump snapshot FILE [--json]     print a snapshot (like zkSnapShotToolkit)
-       rookery bench [--hosts H:P] [--clients N] [--duration S] [--op create|set|get] [--value-bytes B]
-                                               load a server and print throughput, latency, fsyncs
+       rookery bench [--hosts H:P[,H:P...]] [--op create|set|get|exists|mixed|watch|ephemeral]
+                     [--clients N] [--outstanding K] [--duration S] [--total N] [--rate OPS]
+                     [--value-bytes B] [--keys K] [--read-pct P] [--root PATH] [--quiet]
+                                               load servers and print throughput, latency, fsyncs
        rookery version                         print the version";
 
 fn main() -> ExitCode {
@@ -29,15 +31,21 @@ fn main() -> ExitCode {
         Some("dump") => dump(&args[1..]),
         Some("cli") => ExitCode::from(rookery::cli::main(&args[1..]).clamp(0, 255) as u8),
         Some("status") => status(args.get(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("conf/zoo.cfg"))),
-        Some("bench") => match rookery::bench::parse(&args[1..]).and_then(|o| rookery::bench::run(&o)) {
-            Ok(report) => {
-                print!("{report}");
-                ExitCode::SUCCESS
-            }
+        Some("bench") => match rookery::bench::parse(&args[1..]) {
             Err(e) => {
                 eprintln!("rookery bench: {e}");
                 ExitCode::from(2)
             }
+            Ok(o) => match rookery::bench::run(&o) {
+                Ok(report) => {
+                    print!("{}", report.render(&o));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("rookery bench: {e}");
+                    ExitCode::FAILURE
+                }
+            },
         },
         Some("version" | "--version") => {
             println!("rookery {} (ZooKeeper {})", env!("CARGO_PKG_VERSION"), rookery::fourlw::VERSION);
