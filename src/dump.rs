@@ -141,7 +141,7 @@ pub fn dump_log(path: &Path, json: bool) -> Result<String, StorageError> {
 pub fn dump_snapshot(path: &Path, json: bool) -> Result<String, StorageError> {
     let loaded = read_snapshot(path)?;
     let tree = &loaded.tree;
-    let nodes = tree.nodes_after(None, usize::MAX);
+    let nodes: Vec<_> = tree.nodes_after(None, usize::MAX).collect();
     let mut out = String::new();
     if json {
         out.push_str("{\"zxid\":");

@@ -103,7 +103,7 @@ fn snapshots_are_byte_identical_both_ways() {
     tree.sessions.insert(0x1234, 30000);
     assert_eq!(tree.digest(), 7_539_952_680, "ZooKeeper's DataTree.getTreeDigest() for this tree");
     let mut w = SnapshotWriter::new(0x1_0000_0001, &tree.sessions);
-    w.add_nodes(&tree.nodes_after(None, usize::MAX), |i| tree.acls.get(i));
+    w.add_nodes(tree.nodes_after(None, usize::MAX), |i| tree.acls.get(i));
     let dir = tmp("snap");
     let (path, _) = w.finish(&dir, (0, 0)).unwrap();
     let ours = std::fs::read(&path).unwrap();
@@ -133,7 +133,7 @@ fn sync_stream_is_the_snapshot_body_and_a_signature() {
     assert_eq!(tree.sessions, theirs.sessions);
 
     let mut w = SnapshotWriter::new(0x1_0000_0001, &tree.sessions);
-    w.add_nodes(&tree.nodes_after(None, usize::MAX), |i| tree.acls.get(i));
+    w.add_nodes(tree.nodes_after(None, usize::MAX), |i| tree.acls.get(i));
     let ours = w.into_sync_stream();
     assert_eq!(ours, stream, "our SNAP stream has ZooKeeper's bytes");
     let mut bad = ours.clone();

@@ -999,10 +999,9 @@ fn zk_tools_read_our_files() {
         let ours_nodes: BTreeMap<String, String> = ours
             .tree
             .nodes_after(None, usize::MAX)
-            .into_iter()
             .map(|(p, n)| {
                 let len = n.data.as_ref().map_or(0, |d| d.len());
-                (p, formatter_fields(&n.stat, len))
+                (p.clone(), formatter_fields(&n.stat, len))
             })
             .collect();
         let d: Vec<_> = ours_nodes
@@ -1060,7 +1059,7 @@ fn zk_tools_read_our_files() {
     let t = &loaded.tree;
     // Named after the digest's zxid, so that the loader compares the digest at once.
     let mut w = rookery::storage::snapshot::SnapshotWriter::new(dz, &t.sessions);
-    w.add_nodes(&t.nodes_after(None, usize::MAX), |i| t.acls.get(i));
+    w.add_nodes(t.nodes_after(None, usize::MAX), |i| t.acls.get(i));
     let (wrong, _) = w.finish(&control.version2(), (dz, d.wrapping_add(1))).unwrap();
     let mut bytes = std::fs::read(snap).unwrap();
     let mid = bytes.len() / 2;

@@ -251,12 +251,10 @@ pub fn take_snapshot(tree: &RwLock<DataTree>, dir: &Path) -> Result<(PathBuf, u6
     let mut after: Option<String> = None;
     loop {
         let t = tree.read().expect("tree lock");
-        let chunk = t.nodes_after(after.as_deref(), SNAPSHOT_CHUNK_NODES);
-        if chunk.is_empty() {
-            break;
+        match writer.add_nodes(t.nodes_after(after.as_deref(), SNAPSHOT_CHUNK_NODES), |i| t.acls.get(i)) {
+            Some(last) => after = Some(last),
+            None => break,
         }
-        writer.add_nodes(&chunk, |i| t.acls.get(i));
-        after = chunk.last().map(|(p, _)| p.clone());
     }
     let digest = {
         let t = tree.read().expect("tree lock");

@@ -887,15 +887,7 @@ fn quorum_work(
         }
         QuorumWork::StreamSnapshot(reply) => {
             let mut writer = SnapshotWriter::new(t.last_processed_zxid, &t.sessions);
-            let mut after: Option<String> = None;
-            loop {
-                let chunk = t.nodes_after(after.as_deref(), 10_000);
-                if chunk.is_empty() {
-                    break;
-                }
-                writer.add_nodes(&chunk, |i| t.acls.get(i));
-                after = chunk.last().map(|(p, _)| p.clone());
-            }
+            writer.add_nodes(t.nodes_after(None, usize::MAX), |i| t.acls.get(i));
             let _ = reply.send(writer.into_sync_stream());
         }
         barrier => unreachable!("{} is done on its own", barrier.name()),

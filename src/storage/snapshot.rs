@@ -76,8 +76,15 @@ impl SnapshotWriter {
     }
 
     /// Adds nodes (path order) with the ACL lists their indexes stand for at this moment.
-    pub fn add_nodes(&mut self, nodes: &[(String, Node)], acl_of: impl Fn(i64) -> Vec<Acl>) {
+    /// Returns the last path added.
+    pub fn add_nodes<'a>(
+        &mut self,
+        nodes: impl Iterator<Item = (&'a String, &'a Node)>,
+        acl_of: impl Fn(i64) -> Vec<Acl>,
+    ) -> Option<String> {
+        let mut last = None;
         for (path, node) in nodes {
+            last = Some(path);
             let p = if path == "/" { "" } else { path.as_str() };
             self.nodes.put_ustring(Some(p));
             self.nodes.put_buffer(node.data.as_deref());
@@ -88,6 +95,7 @@ impl SnapshotWriter {
             }
             self.node_count += 1;
         }
+        last.cloned()
     }
 
     pub fn node_count(&self) -> u64 {
@@ -99,6 +107,13 @@ impl SnapshotWriter {
     /// The database as `SerializeUtils.serializeSnapshot` writes it: sessions, ACL map, nodes,
     /// the "/" end marker. Snapshot files and the SNAP stream both carry it.
     fn write_db(&self, out: &mut Vec<u8>) {
+        self.write_db_head(out);
+        out.extend_from_slice(&self.nodes);
+        out.put_ustring(Some("/"));
+    }
+
+    /// The database up to its nodes: sessions and the ACL map.
+    fn write_db_head(&self, out: &mut Vec<u8>) {
         out.put_i32(self.sessions.len() as i32);
         for (id, timeout) in &self.sessions {
             out.put_i64(*id);
@@ -109,8 +124,6 @@ impl SnapshotWriter {
             out.put_i64(*index);
             list.put(out);
         }
-        out.extend_from_slice(&self.nodes);
-        out.put_ustring(Some("/"));
     }
 
     /// What a leader writes on the quorum socket right after SNAP: the database, then the
@@ -122,28 +135,46 @@ impl SnapshotWriter {
         out
     }
 
+    /// Writes the file: the head and tail are small buffers, the nodes are written from where
+    /// they were collected (no second copy of the database in memory); the Adler-32 seal runs
+    /// over the pieces in order.
     pub fn finish(self, dir: &Path, digest: (Zxid, u64)) -> Result<(PathBuf, u64), StorageError> {
         fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
-        let mut out = Vec::with_capacity(self.nodes.len() + 4096);
-        out.put_i32(SNAP_MAGIC);
-        out.put_i32(VERSION);
-        out.put_i64(-1);
-        self.write_db(&mut out);
-        seal(&mut out);
+        let mut head = Vec::with_capacity(4096);
+        head.put_i32(SNAP_MAGIC);
+        head.put_i32(VERSION);
+        head.put_i64(-1);
+        self.write_db_head(&mut head);
+        let mut adler = Adler32::new();
+        adler.update(&head);
+        adler.update(&self.nodes);
+        // The tail: the nodes' end marker, a seal, the digest, a seal; each seal is the sum of
+        // every byte before it, so the sum continues over the tail as it grows.
+        let mut tail = Vec::with_capacity(128);
+        let mut summed = 0;
+        let mut seal_tail = |tail: &mut Vec<u8>| {
+            adler.update(&tail[summed..]);
+            summed = tail.len();
+            seal_with(tail, adler.value());
+        };
+        tail.put_ustring(Some("/"));
+        seal_tail(&mut tail);
         // Before any txn, ZooKeeper has no `lastProcessedZxidDigest` and writes an empty
         // ZxidDigest (zxid 0, digest 0), which readers skip; so does this, for the same bytes.
         let digest = if digest.0 == 0 { (0, 0) } else { digest };
-        out.put_i64(digest.0);
-        out.put_i32(crate::tree::DIGEST_VERSION);
-        out.put_i64(digest.1 as i64);
-        seal(&mut out);
+        tail.put_i64(digest.0);
+        tail.put_i32(crate::tree::DIGEST_VERSION);
+        tail.put_i64(digest.1 as i64);
+        seal_tail(&mut tail);
 
         let path = dir.join(snapshot_name(self.zxid));
         // Not "snapshot.*": ZooKeeper's name parser would take a leftover for a snapshot.
         let tmp = dir.join(format!("tmp-{}", snapshot_name(self.zxid)));
         let write = || -> io::Result<()> {
             let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&tmp)?;
-            f.write_all(&out)?;
+            f.write_all(&head)?;
+            f.write_all(&self.nodes)?;
+            f.write_all(&tail)?;
             f.sync_all()
         };
         if let Err(e) = write() {
@@ -152,14 +183,13 @@ impl SnapshotWriter {
         }
         fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))?;
         sync_dir(dir)?;
-        Ok((path, out.len() as u64))
+        Ok((path, (head.len() + self.nodes.len() + tail.len()) as u64))
     }
 }
 
-/// `SnapStream.sealStream`: the Adler-32 of everything so far, then "/".
-fn seal(out: &mut Vec<u8>) {
-    let sum = Adler32::of(out) as i64;
-    out.put_i64(sum);
+/// Appends a seal (`SnapStream.sealStream`): the Adler-32 `sum` of everything before it, then "/".
+fn seal_with(out: &mut Vec<u8>, sum: u32) {
+    out.put_i64(sum as i64);
     out.put_ustring(Some("/"));
 }
 

@@ -242,12 +242,16 @@ impl DataTree {
 
     /// Up to `limit` nodes after `after` in path order (from the start for `None`), cloned, for
     /// a snapshot that walks the tree while writes go on.
-    pub fn nodes_after(&self, after: Option<&str>, limit: usize) -> Vec<(String, Node)> {
+    pub fn nodes_after<'a>(
+        &'a self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Iterator<Item = (&'a String, &'a Node)> + 'a {
         let range = match after {
             None => self.nodes.range::<str, _>((Bound::Unbounded, Bound::Unbounded)),
             Some(p) => self.nodes.range::<str, _>((Bound::Excluded(p), Bound::Unbounded)),
         };
-        range.take(limit).map(|(p, n)| (p.clone(), n.clone())).collect()
+        range.take(limit)
     }
 
     /// Rebuilds a tree from a snapshot's parts: nodes in an order where parents come first,
@@ -706,7 +710,13 @@ mod tests {
         let acl = TxnBody::SetAcl(SetAclTxn { path: "/a".into(), acl: read_acl_unsafe(), version: 1 });
         t.apply(&hdr(4, op::SET_ACL), &acl, &mut ch);
         let rebuild = |t: &DataTree| {
-            DataTree::from_parts(t.nodes_after(None, usize::MAX), t.acls.clone(), t.sessions.clone(), 0).unwrap()
+            DataTree::from_parts(
+                t.nodes_after(None, usize::MAX).map(|(p, n)| (p.clone(), n.clone())).collect(),
+                t.acls.clone(),
+                t.sessions.clone(),
+                0,
+            )
+            .unwrap()
         };
         assert_eq!(rebuild(&t).digest(), t.digest());
         assert_eq!(rebuild(&t).ephemerals_of(0x55), ["/a/b"]);
@@ -726,12 +736,12 @@ mod tests {
         let mut seen = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let chunk = t.nodes_after(after.as_deref(), 2);
+            let chunk: Vec<String> = t.nodes_after(after.as_deref(), 2).map(|(p, _)| p.clone()).collect();
             if chunk.is_empty() {
                 break;
             }
-            after = chunk.last().map(|(p, _)| p.clone());
-            seen.extend(chunk.into_iter().map(|(p, _)| p));
+            after = chunk.last().cloned();
+            seen.extend(chunk);
         }
         assert_eq!(seen, ["/", "/a", "/a-c", "/a/b", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]);
     }
