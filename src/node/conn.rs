@@ -97,12 +97,12 @@ fn read_loop(
     let Ok(session) = ready.recv() else { return Ok(()) };
     let peer_ip = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let mut auth = Arc::new(crate::pipeline::prep::initial_auth(&peer_ip));
+    let mut frames = Frames::new();
     loop {
         // Back-pressure: no more reading while this connection's replies pile up.
         gate.wait_for_room();
-        let len = read_frame_len(stream)?;
-        read_body(stream, i32::from_be_bytes(len), shared.max_frame, &mut buf)?;
-        let mut r = Reader::new(&buf);
+        let frame = frames.next(stream, shared.max_frame)?;
+        let mut r = Reader::new(frame);
         let hdr = RequestHeader::read(&mut r).map_err(|e| invalid(format!("bad request header: {e}")))?;
         let body = r.rest();
         if hdr.op == op::AUTH {
@@ -156,6 +156,72 @@ fn read_body(stream: &mut TcpStream, len: i32, max: usize, buf: &mut Vec<u8>) ->
         io::ErrorKind::UnexpectedEof => invalid(format!("connection closed inside a frame of {len} bytes")),
         _ => e,
     })
+}
+
+/// A connection's incoming frames, read in large reads: one `recv` takes in as many pipelined
+/// requests as the socket holds, instead of two reads per request. The handshake is read frame by
+/// frame before this starts, so a four-letter word is never over-read.
+struct Frames {
+    buf: Vec<u8>,
+    /// The unparsed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+impl Frames {
+    /// The buffer a connection starts with (and returns to after a large frame): small, because
+    /// every connection has one.
+    const SMALL: usize = 8 * 1024;
+
+    fn new() -> Frames {
+        Frames { buf: vec![0; Self::SMALL], start: 0, end: 0 }
+    }
+
+    /// The next frame's body. A peer that closes between frames ends the stream (UnexpectedEof);
+    /// one that closes inside a frame sent a truncated one; a length over `max` is refused before
+    /// anything is allocated for it ("Len error" in ZooKeeper).
+    fn next(&mut self, stream: &mut TcpStream, max: usize) -> io::Result<&[u8]> {
+        if self.start == self.end && self.buf.len() > Self::SMALL {
+            self.buf = vec![0; Self::SMALL];
+            (self.start, self.end) = (0, 0);
+        }
+        self.fill(stream, 4, |got| match got {
+            0 => io::ErrorKind::UnexpectedEof.into(),
+            _ => invalid(format!("connection closed inside a frame length ({got} of 4 bytes)")),
+        })?;
+        let b = &self.buf[self.start..self.start + 4];
+        let len = i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        if len < 0 || len as usize > max {
+            return Err(invalid(format!("Len error {len}: frame over jute.maxbuffer")));
+        }
+        let whole = 4 + len as usize;
+        self.fill(stream, whole, |_| invalid(format!("connection closed inside a frame of {len} bytes")))?;
+        let body = self.start + 4..self.start + whole;
+        self.start += whole;
+        Ok(&self.buf[body])
+    }
+
+    /// Reads until `need` unparsed bytes are buffered; `closed(got)` is the error for an end of
+    /// stream with `got` of them.
+    fn fill(&mut self, stream: &mut TcpStream, need: usize, closed: impl Fn(usize) -> io::Error) -> io::Result<()> {
+        while self.end - self.start < need {
+            if self.buf.len() - self.start < need || self.end == self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+                if self.buf.len() < need {
+                    self.buf.resize(need, 0);
+                }
+            }
+            match stream.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Err(closed(self.end - self.start)),
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Reads the 4-byte length that starts a frame. A peer that closes between frames ends the stream

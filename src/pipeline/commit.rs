@@ -411,16 +411,13 @@ impl Commit {
         if let ClientOp::SetWatches(w) = &req.op {
             self.set_watches(tree, conn, w, out);
         }
-        let result = self.serve_read(tree, &req);
-        let mut body = Vec::with_capacity(64);
+        let mut body = Vec::with_capacity(256);
         body.put_i32(0); // length, patched below
-        let err = match &result {
-            Ok(_) => 0,
-            Err(e) => e.code(),
-        };
-        ReplyHeader { xid: req.xid, zxid: last, err }.write(&mut body);
-        if let Ok(Some(write)) = result {
-            write(&mut body);
+        ReplyHeader { xid: req.xid, zxid: last, err: 0 }.write(&mut body);
+        let body_at = body.len();
+        if let Err(e) = self.serve_read(tree, &req, &mut body) {
+            body.truncate(body_at);
+            body[body_at - 4..body_at].copy_from_slice(&e.code().to_be_bytes());
         }
         patch_len(&mut body);
         out.push(Output::Send { conn, frame: body, reply: true });
@@ -429,43 +426,47 @@ impl Commit {
         }
     }
 
-    /// A read's reply body (written by the returned closure), or its error code.
-    #[allow(clippy::type_complexity)]
-    fn serve_read(
-        &mut self,
-        tree: &DataTree,
-        req: &Request,
-    ) -> Result<Option<Box<dyn FnOnce(&mut Vec<u8>)>>, ErrorCode> {
+    /// Serves a read: its reply body appended to `out`, or its error code (and `out` untouched).
+    fn serve_read(&mut self, tree: &DataTree, req: &Request, out: &mut Vec<u8>) -> Result<(), ErrorCode> {
         let conn = req.conn;
         let auth = &req.auth;
         let skip = self.skip_acl;
-        let body = |r: Box<dyn FnOnce(&mut Vec<u8>)>| Ok(Some(r));
         match &req.op {
             ClientOp::Exists(r) => {
                 if r.path.contains('\0') {
                     return Err(ErrorCode::BadArguments);
                 }
                 if let Some(n) = tree.get(&r.path) {
-                    acl::check(&tree.acl_of(n), perms::READ, auth, skip)?;
+                    acl::check(tree.acl_list(n), perms::READ, auth, skip)?;
                 }
                 // exists leaves a watch even on a missing node: it fires on creation.
                 if r.watch {
                     self.watches.add_data(&r.path, conn);
                 }
                 let stat = tree.get(&r.path).ok_or(ErrorCode::NoNode)?.stat();
-                body(Box::new(move |b| ExistsResponse { stat }.write(b)))
+                ExistsResponse { stat }.write(out);
+                Ok(())
             }
             ClientOp::GetData(r) => {
-                let resp = self.get_data(tree, r, conn, auth)?;
-                body(Box::new(move |b| resp.write(b)))
+                // GetDataResponse written from the node itself: no copy of the data.
+                let n = tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+                acl::check(tree.acl_list(n), perms::READ, auth, skip)?;
+                if r.watch {
+                    self.watches.add_data(&r.path, conn);
+                }
+                out.put_buffer(n.data.as_deref());
+                n.stat().write(out);
+                Ok(())
             }
             ClientOp::GetChildren(r) => {
                 let resp = self.get_children(tree, &r.path, r.watch, conn, auth)?;
-                body(Box::new(move |b| GetChildrenResponse { children: resp.children }.write(b)))
+                GetChildrenResponse { children: resp.children }.write(out);
+                Ok(())
             }
             ClientOp::GetChildren2(r) => {
                 let resp = self.get_children(tree, &r.path, r.watch, conn, auth)?;
-                body(Box::new(move |b| resp.write(b)))
+                resp.write(out);
+                Ok(())
             }
             ClientOp::GetAcl(r) => {
                 let n = tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
@@ -486,13 +487,15 @@ impl Commit {
                         .collect()
                 };
                 let stat = n.stat();
-                body(Box::new(move |b| GetAclResponse { acl: list, stat }.write(b)))
+                GetAclResponse { acl: list, stat }.write(out);
+                Ok(())
             }
             ClientOp::GetAllChildrenNumber(r) => {
                 let n = tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-                acl::check(&tree.acl_of(n), perms::READ, auth, skip)?;
+                acl::check(tree.acl_list(n), perms::READ, auth, skip)?;
                 let total_number = tree.descendant_count(&r.path) as i32;
-                body(Box::new(move |b| GetAllChildrenNumberResponse { total_number }.write(b)))
+                GetAllChildrenNumberResponse { total_number }.write(out);
+                Ok(())
             }
             ClientOp::GetEphemerals(r) => {
                 let prefix = r.prefix_path.trim();
@@ -500,16 +503,19 @@ impl Commit {
                 if !(prefix.is_empty() || prefix == "/") {
                     ephemerals.retain(|p| p.starts_with(&r.prefix_path));
                 }
-                body(Box::new(move |b| GetEphemeralsResponse { ephemerals }.write(b)))
+                GetEphemeralsResponse { ephemerals }.write(out);
+                Ok(())
             }
             ClientOp::Sync(r) => {
                 let path = r.path.clone();
-                body(Box::new(move |b| SyncResponse { path }.write(b)))
+                SyncResponse { path }.write(out);
+                Ok(())
             }
             ClientOp::WhoAmI => {
                 let client_info =
                     auth.iter().map(|id| ClientInfo { auth_scheme: id.scheme.clone(), user: user_name(id) }).collect();
-                body(Box::new(move |b| WhoAmIResponse { client_info }.write(b)))
+                WhoAmIResponse { client_info }.write(out);
+                Ok(())
             }
             ClientOp::MultiRead(ops) => {
                 let mut results = Vec::with_capacity(ops.len());
@@ -523,7 +529,8 @@ impl Commit {
                     };
                     results.push(r.unwrap_or_else(|e| OpResult::Error(e.code())));
                 }
-                body(Box::new(move |b| encode_multi_response(&results, b)))
+                encode_multi_response(&results, out);
+                Ok(())
             }
             ClientOp::CheckWatches(r) => {
                 // `WatcherType.fromInt` throws on an unknown type: MARSHALLINGERROR.
@@ -531,7 +538,7 @@ impl Commit {
                     return Err(ErrorCode::MarshallingError);
                 }
                 if self.watches.contains(&r.path, r.kind, conn) {
-                    Ok(None)
+                    Ok(())
                 } else {
                     Err(ErrorCode::NoWatcher)
                 }
@@ -543,10 +550,10 @@ impl Commit {
                 if self.watches.remove(&r.path, r.kind, conn).is_empty() {
                     Err(ErrorCode::NoWatcher)
                 } else {
-                    Ok(None)
+                    Ok(())
                 }
             }
-            ClientOp::SetWatches(_) => Ok(None),
+            ClientOp::SetWatches(_) => Ok(()),
             ClientOp::AddWatch(r) => {
                 // An unknown mode throws IllegalArgumentException in ZooKeeper's
                 // `AddWatchMode.fromZooKeeperMode`, which it answers with MARSHALLINGERROR.
@@ -556,7 +563,8 @@ impl Commit {
                     _ => return Err(ErrorCode::MarshallingError),
                 };
                 self.watches.add_persistent(&r.path, conn, recursive);
-                body(Box::new(|b| ErrorResponse { err: 0 }.write(b)))
+                ErrorResponse { err: 0 }.write(out);
+                Ok(())
             }
             ClientOp::Sasl(_) => Err(ErrorCode::AuthFailed),
             ClientOp::Invalid { err, .. } => Err(*err),
@@ -572,7 +580,7 @@ impl Commit {
         auth: &[Id],
     ) -> Result<GetDataResponse, ErrorCode> {
         let n = tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&tree.acl_of(n), perms::READ, auth, self.skip_acl)?;
+        acl::check(tree.acl_list(n), perms::READ, auth, self.skip_acl)?;
         if r.watch {
             self.watches.add_data(&r.path, conn);
         }
@@ -588,7 +596,7 @@ impl Commit {
         auth: &[Id],
     ) -> Result<GetChildren2Response, ErrorCode> {
         let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&tree.acl_of(n), perms::READ, auth, self.skip_acl)?;
+        acl::check(tree.acl_list(n), perms::READ, auth, self.skip_acl)?;
         if watch {
             self.watches.add_child(path, conn);
         }

@@ -104,9 +104,15 @@ impl AclCache {
     }
 
     pub fn get(&self, index: i64) -> Vec<Acl> {
+        self.list(index).to_vec()
+    }
+
+    /// The ACL list of `index`, borrowed (what a permission check needs).
+    pub fn list(&self, index: i64) -> &[Acl] {
+        static OPEN: std::sync::OnceLock<Vec<Acl>> = std::sync::OnceLock::new();
         match self.by_index.get(&index) {
-            Some((list, _)) => list.clone(),
-            None => crate::jute::data::open_acl_unsafe(),
+            Some((list, _)) => list,
+            None => OPEN.get_or_init(crate::jute::data::open_acl_unsafe),
         }
     }
 
@@ -317,6 +323,11 @@ impl DataTree {
 
     pub fn acl_of(&self, node: &Node) -> Vec<Acl> {
         self.acls.get(node.acl)
+    }
+
+    /// A node's ACL list, borrowed.
+    pub fn acl_list(&self, node: &Node) -> &[Acl] {
+        self.acls.list(node.acl)
     }
 
     /// Paths of a session's ephemeral nodes, sorted.
