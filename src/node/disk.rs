@@ -11,7 +11,7 @@ use crate::storage::snapshot::SnapshotWriter;
 use crate::storage::{purge, StorageError};
 use crate::tree::DataTree;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 /// Nodes a snapshot copies per hold of the tree's read lock: small enough that writes wait at
 /// most a few milliseconds for it.
 const SNAPSHOT_CHUNK_NODES: usize = 2_000;
+/// The size of the last snapshot written: only a hint for the next one's buffer.
+static LAST_SNAPSHOT_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// A sync slower than this gets a warning, as in ZooKeeper (`fsync.warningthresholdms`).
 const FSYNC_WARN: Duration = Duration::from_secs(1);
@@ -248,6 +250,7 @@ pub fn take_snapshot(tree: &RwLock<DataTree>, dir: &Path) -> Result<(PathBuf, u6
         let t = tree.read().expect("tree lock");
         SnapshotWriter::new(t.last_processed_zxid, &t.sessions)
     };
+    writer.reserve(LAST_SNAPSHOT_BYTES.load(Ordering::Relaxed) / 8 * 9);
     let mut after: Option<String> = None;
     loop {
         let t = tree.read().expect("tree lock");
@@ -262,6 +265,7 @@ pub fn take_snapshot(tree: &RwLock<DataTree>, dir: &Path) -> Result<(PathBuf, u6
     };
     let nodes = writer.node_count();
     let (path, size) = writer.finish(dir, digest)?;
+    LAST_SNAPSHOT_BYTES.store(size as usize, Ordering::Relaxed);
     log::info!(
         "Snapshot {} written: {nodes} nodes, {size} bytes, in {} ms",
         path.display(),

@@ -75,6 +75,12 @@ impl SnapshotWriter {
         }
     }
 
+    /// Room for `bytes` of nodes up front (the last snapshot's size is a good guess), so that a
+    /// large tree is not copied over and over as the buffer grows.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.nodes.reserve(bytes);
+    }
+
     /// Adds nodes (path order) with the ACL lists their indexes stand for at this moment.
     /// Returns the last path added.
     pub fn add_nodes<'a>(
