@@ -21,10 +21,12 @@ pub const CONN_QUEUED_BYTES_MAX: usize = 8 * 1024 * 1024;
 pub const CONN_SEND_QUEUE_MAX: usize = 16 * 1024;
 
 /// Requests queued from all connections to the prep stage (back-pressure on readers beyond it).
-pub const PREP_QUEUE_MAX: usize = 64 * 1024;
+/// Bounded channels preallocate their slots (about 180 bytes each), so this is also idle
+/// memory: 2k slots keep prep and commit busy (they drain in batches) for ~400 KB each.
+pub const PREP_QUEUE_MAX: usize = 2 * 1024;
 
 /// Items queued into the commit thread.
-pub const COMMIT_QUEUE_MAX: usize = 64 * 1024;
+pub const COMMIT_QUEUE_MAX: usize = 2 * 1024;
 
 /// Bytes a connection writer gathers into one write(2).
 pub const WRITE_BATCH_BYTES: usize = 256 * 1024;

@@ -29,7 +29,7 @@ use crate::pipeline::{CommitItem, ConnId};
 use crate::storage::snapshot::SnapshotWriter;
 use crate::storage::StorageError;
 use crate::tree::DataTree;
-use crossbeam_channel::{bounded, never, select, tick, unbounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, never, select, tick, unbounded, Receiver, Sender};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -211,10 +211,14 @@ impl Shared {
                 h.gate.bytes_queued(f.len());
             }
         }
-        if let Err(TrySendError::Full(_)) = h.tx.try_send(msg) {
+        // The queue is a list channel (memory as it fills, not a preallocated array per
+        // connection); its bound is checked here.
+        if h.tx.len() >= limits::CONN_SEND_QUEUE_MAX {
             log::warn!("connection {conn}: send queue full ({} frames), closing it", limits::CONN_SEND_QUEUE_MAX);
             let _ = h.stream.shutdown(Shutdown::Both);
+            return;
         }
+        let _ = h.tx.send(msg);
     }
 
     fn forget(&self, conn: ConnId) {
@@ -601,7 +605,7 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
         }
         let _ = stream.set_nodelay(true);
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = bounded(limits::CONN_SEND_QUEUE_MAX);
+        let (tx, rx) = unbounded();
         let (ready_tx, ready_rx) = bounded(1);
         let write_half = match stream.try_clone() {
             Ok(s) => Arc::new(s),
