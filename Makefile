@@ -39,9 +39,11 @@ test: deps
 	$(CARGO) build --release
 	$(CARGO) test --release
 
-# Prints throughput, latency and group-commit figures (fsyncs/s, txns per fsync).
-bench: build
-	./scripts/bench.sh
+# Apache ZooKeeper 3.8 and Rookery side by side (standalone and 3 servers, alternating runs):
+# one table of figures with Rookery/ZooKeeper ratios, saved under target/bench/. Knobs:
+# BENCH_SECONDS, BENCH_ROUNDS, BENCH_SCALE=0, BENCH_SCALE_ZK=1, BENCH_ONLY=rookery (see the script).
+bench: deps build
+	python3 scripts/bench.py
 
 lint:
 	$(CARGO) fmt --all -- --check
