@@ -171,7 +171,7 @@ struct Frames {
 impl Frames {
     /// The buffer a connection starts with (and returns to after a large frame): small, because
     /// every connection has one.
-    const SMALL: usize = 8 * 1024;
+    const SMALL: usize = 4 * 1024;
 
     fn new() -> Frames {
         Frames { buf: vec![0; Self::SMALL], start: 0, end: 0 }
@@ -320,7 +320,9 @@ fn four_letter(shared: &Shared, conn: ConnId, word: &'static str, stream: &mut T
 /// Drains the connection's queue; exits on Close, on a write error, or when every sender is gone.
 pub fn run_writer(stream: Arc<TcpStream>, rx: Receiver<WriterMsg>, gate: Arc<Gate>) {
     let mut stream: &TcpStream = &stream;
-    let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
+    // Grows to what the connection's bursts need (up to WRITE_BATCH_BYTES) and stays there; an
+    // idle connection keeps a small one.
+    let mut batch: Vec<u8> = Vec::with_capacity(4 * 1024);
     'outer: while let Ok(first) = rx.recv() {
         let mut close = false;
         let mut msg = Some(first);

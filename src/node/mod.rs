@@ -576,7 +576,26 @@ fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> io::Result<thread::J
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
+/// How many client connections this host can carry. Each is two threads, and a thread costs the
+/// kernel about four memory mappings (stack, guard page, signal stack and its guard) and a pid:
+/// past `vm.max_map_count` (65530 by default: ~8,000 connections) a new thread cannot set up
+/// and the runtime aborts the whole process. Connections beyond this are refused instead.
+fn connection_capacity() -> usize {
+    let read = |path: &str, default: usize| {
+        std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(default)
+    };
+    let maps = read("/proc/sys/vm/max_map_count", 65_530);
+    let pids = read("/proc/sys/kernel/pid_max", 32_768).min(read("/proc/sys/kernel/threads-max", usize::MAX));
+    // Headroom for the server's other threads, the heap and the mapped files.
+    let by_maps = maps.saturating_sub(4_000) / 8;
+    let by_pids = pids.saturating_sub(2_000) / 2;
+    by_maps.min(by_pids).max(64)
+}
+
 fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
+    let capacity = connection_capacity();
+    log::debug!("at most {capacity} client connections (vm.max_map_count and pid_max allow that many threads)");
+    let mut refused_since_log = 0u64;
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(s) => s,
@@ -593,6 +612,17 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
         let Ok(peer) = stream.peer_addr() else {
             continue;
         };
+        if shared.conns.lock().expect("conn table lock").len() >= capacity {
+            if refused_since_log % 1000 == 0 {
+                log::warn!(
+                    "refusing connection from {peer}: {capacity} connections open, as many as this host's \
+                     vm.max_map_count and pid_max allow threads for (raise them to allow more)"
+                );
+            }
+            refused_since_log += 1;
+            drop(stream);
+            continue;
+        }
         {
             let mut per_ip = shared.per_ip.lock().expect("per-ip lock");
             let n = per_ip.entry(peer.ip()).or_insert(0);
