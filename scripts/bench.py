@@ -271,6 +271,12 @@ def run_bench(hosts, op, seconds, *extra):
 
 # ---- measurements ------------------------------------------------------------------------------
 
+def warm_up(c):
+    """Five seconds of mixed load, not measured: the JVM compiles its hot paths (a JIT-cold
+    ZooKeeper would be measured at a fraction of its speed); Rookery needs none."""
+    run_bench(c.hosts(), "mixed", min(5, SECONDS), "--root", "/warmup")
+
+
 def workload(c, fig, prefix, op, extra=(), label=None):
     """One workload against cluster c: throughput, latency, server CPU per op."""
     cpu0 = c.cpu_s()
@@ -311,6 +317,7 @@ def standalone(impl, base, fig, zk_rates):
         # Idle: serving, one session opened and closed, nothing else for two seconds.
         time.sleep(2)
         fig["RSS idle MB"] = s.rss_mb()
+        warm_up(c)
         for op in WORKLOADS:
             if op == "create":
                 for paced in ("set", "get"):
@@ -348,6 +355,7 @@ def ensemble(impl, base, fig):
         wait_for(f"{impl} ensemble to elect",
                  lambda: all(mode(s.port) in ("leader", "follower") for s in c.servers), 180, step=0.01)
         fig["3 servers cold-start election ms"] = (time.monotonic() - t0) * 1000
+        warm_up(c)
         for op in WORKLOADS:
             workload(c, fig, "3 servers", op)
         leader = next(s for s in c.servers if mode(s.port) == "leader")
@@ -501,6 +509,8 @@ def machine():
 
 
 def main():
+    # A SIGTERM unwinds like Ctrl-C, so the `finally` blocks stop every server started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not os.path.exists(ROOKERY):
         sys.exit("target/release/rookery is missing: run `make build`")
     impls = ["rookery"] if ONLY == "rookery" else IMPLS
