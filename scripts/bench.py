@@ -382,6 +382,12 @@ def fresh(impl, base, tag):
     return c, c.servers[0]
 
 
+def close_all(socks, cluster):
+    for k in socks:
+        k.close()
+    cluster.stop()
+
+
 def scale(impl, base, fig):
     """Each on a fresh server: txns per fsync with 128 writers; RSS with 10,000 sessions; RSS with
     100,000 watches; RSS and restart time with 1,000,000 znodes."""
@@ -405,9 +411,7 @@ def scale(impl, base, fig):
         fig["sessions opened (of 10,000)"] = len(socks)
         fig["RSS with those sessions MB"] = s.rss_mb()
     finally:
-        for k in socks:
-            k.close()
-        c.stop()
+        close_all(socks, c)
     c, s = fresh(impl, base, "scale-watches")
     watchers = []
     try:
@@ -422,9 +426,7 @@ def scale(impl, base, fig):
         say(f"  {impl} wchs: {' '.join(four(s.port, 'wchs').split())}")
         fig["RSS with 100,000 watches MB"] = s.rss_mb()
     finally:
-        for w in watchers:
-            w.close()
-        c.stop()
+        close_all(watchers, c)
     c, s = fresh(impl, base, "scale-million")
     try:
         run_bench(c.hosts(), "create", 900, "--total", "1000000", "--root", "/million", "--clients", "8")

@@ -613,7 +613,7 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
             continue;
         };
         if shared.conns.lock().expect("conn table lock").len() >= capacity {
-            if refused_since_log % 1000 == 0 {
+            if refused_since_log.is_multiple_of(1000) {
                 log::warn!(
                     "refusing connection from {peer}: {capacity} connections open, as many as this host's \
                      vm.max_map_count and pid_max allow threads for (raise them to allow more)"
