@@ -576,20 +576,15 @@ fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> io::Result<thread::J
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-/// How many client connections this host can carry. Each is two threads, and a thread costs the
-/// kernel about four memory mappings (stack, guard page, signal stack and its guard) and a pid:
-/// past `vm.max_map_count` (65530 by default: ~8,000 connections) a new thread cannot set up
-/// and the runtime aborts the whole process. Connections beyond this are refused instead.
+/// How many client connections this host can carry (`limits::connection_capacity` of its kernel
+/// settings, read from `/proc`; the kernel's defaults where they cannot be read).
 fn connection_capacity() -> usize {
-    let read = |path: &str, default: usize| {
-        std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(default)
-    };
-    let maps = read("/proc/sys/vm/max_map_count", 65_530);
-    let pids = read("/proc/sys/kernel/pid_max", 32_768).min(read("/proc/sys/kernel/threads-max", usize::MAX));
-    // Headroom for the server's other threads, the heap and the mapped files.
-    let by_maps = maps.saturating_sub(4_000) / 8;
-    let by_pids = pids.saturating_sub(2_000) / 2;
-    by_maps.min(by_pids).max(64)
+    let read = |path: &str| std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok());
+    limits::connection_capacity(
+        read("/proc/sys/vm/max_map_count").unwrap_or(65_530),
+        read("/proc/sys/kernel/pid_max").unwrap_or(32_768),
+        read("/proc/sys/kernel/threads-max").unwrap_or(usize::MAX),
+    )
 }
 
 fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
