@@ -28,7 +28,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROOKERY = os.path.join(ROOT, "target", "release", "rookery")
+ROOKERY = os.environ.get("ROOKERY_BIN") or os.path.join(ROOT, "target", "release", "rookery")
 ZK_JAR = "/usr/share/java/zookeeper.jar"
 ZK_CLASSPATH = "/usr/share/java/*:/etc/zookeeper/conf"
 # What zkServer.sh runs (1000 MB is its default heap); no JMX, no admin server on port 8080.

@@ -1,0 +1,200 @@
+"""Mixed ensembles of Apache ZooKeeper 3.8 and Rookery, driven by tests/mixed_ensemble.rs.
+
+    python mixed_ensemble.py leaders IMPL1,IMPL2,IMPL3 WORKDIR
+        Three members of the given implementations (`zookeeper` or `rookery`, in server.N order).
+        A kazoo client on all members writes throughout while the leader is killed (kill -9) and
+        restarted three times; both implementations must have led. At the end every acknowledged
+        write is present and every member holds the same tree, read member by member.
+
+    python mixed_ensemble.py rolling WORKDIR
+        Three ZooKeeper servers with data and a client writing continuously (with a session that
+        owns an ephemeral node); each server in turn is stopped and replaced by Rookery on the same
+        data directory. No acknowledged write is lost, the session and its ephemeral survive, and
+        the final ensemble is all Rookery, members identical.
+
+Servers come from scripts/bench.py (loopback, OS-chosen ports, same zoo.cfg for both); only the
+processes started here are stopped, by PID. Prints `OK ...` on success; any failure raises.
+"""
+
+import logging
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+import bench  # noqa: E402
+from kazoo.client import KazooClient  # noqa: E402
+from kazoo.retry import KazooRetry  # noqa: E402
+
+logging.basicConfig(level=logging.CRITICAL)
+DEADLINE = 120
+
+
+def client(ports):
+    retry = dict(max_tries=-1, delay=0.05, max_delay=0.5)
+    zk = KazooClient(hosts=",".join(f"127.0.0.1:{p}" for p in ports), timeout=10,
+                     connection_retry=KazooRetry(**retry), command_retry=KazooRetry(**retry))
+    zk.start(timeout=60)
+    return zk
+
+
+class Writer:
+    """Creates /w/n<i> in a loop through a client; remembers which creates were acknowledged."""
+
+    def __init__(self, zk):
+        self.zk, self.acked, self.failed = zk, [], 0
+        self.stop = threading.Event()
+        zk.ensure_path("/w")
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            try:
+                self.zk.create(f"/w/n{i:07d}", b"x" * 20)
+                self.acked.append(i)
+            except Exception:  # noqa: BLE001 - a failed write is simply not acknowledged
+                self.failed += 1
+                time.sleep(0.05)
+            i += 1
+
+    def progress(self, more=50):
+        """Waits until `more` further writes are acknowledged (writes go on throughout)."""
+        target = len(self.acked) + more
+        bench.wait_for(f"{more} more acknowledged writes", lambda: len(self.acked) >= target, DEADLINE, 0.01)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join()
+
+
+def tree_of(port):
+    """Every node under / (but /zookeeper) read through one member: path -> (data, version, czxid,
+    mzxid, pzxid, cversion, ephemeralOwner)."""
+    zk = client([port])
+    try:
+        zk.sync("/")
+        out, todo = {}, ["/"]
+        while todo:
+            path = todo.pop()
+            data, st = zk.get(path)
+            out[path] = (data, st.version, st.czxid, st.mzxid, st.pzxid, st.cversion, st.ephemeralOwner)
+            for child in zk.get_children(path):
+                full = ("" if path == "/" else path) + "/" + child
+                if full != "/zookeeper":
+                    todo.append(full)
+        return out
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def check_identical(servers):
+    trees = {s.myid: tree_of(s.port) for s in servers}
+    first = trees[servers[0].myid]
+    for myid, t in trees.items():
+        if t != first:
+            diff = sorted(set(t.items()) ^ set(first.items()))[:5]
+            raise AssertionError(f"server {myid}'s tree differs from server {servers[0].myid}'s: {diff}")
+    return len(first)
+
+
+def check_writes(zk, writer):
+    present = {int(c[1:]) for c in zk.get_children("/w")}
+    lost = [i for i in writer.acked if i not in present]
+    if lost:
+        raise AssertionError(f"{len(lost)} acknowledged writes lost, e.g. {lost[:5]}")
+
+
+def mode_of(s):
+    return bench.mode(s.port) if s.proc.poll() is None else None
+
+
+def leaders(impls, work):
+    members = {i: (bench.free_port(), bench.free_port()) for i in (1, 2, 3)}
+    servers = [bench.Server(impl, os.path.join(work, str(i)), i, bench.free_port(), members)
+               for i, impl in zip((1, 2, 3), impls)]
+    led = set()
+    zk = None
+    try:
+        for s in servers:
+            s.start()
+        zk = client([s.port for s in servers])
+        writer = Writer(zk)
+        for _ in range(3):
+            leader = bench.wait_for("a leader", lambda: next((s for s in servers if mode_of(s) == "leader"), None),
+                                    DEADLINE, 0.02)
+            led.add(leader.impl)
+            writer.progress()
+            leader.kill9()
+            writer.progress()
+            leader.start()
+            bench.wait_for(f"server {leader.myid} to rejoin", lambda: mode_of(leader) in ("leader", "follower"),
+                           DEADLINE, 0.02)
+        leader = bench.wait_for("a leader", lambda: next((s for s in servers if mode_of(s) == "leader"), None),
+                                DEADLINE, 0.02)
+        led.add(leader.impl)
+        writer.progress()
+        writer.finish()
+        if led != {"zookeeper", "rookery"}:
+            raise AssertionError(f"only {led} led")
+        check_writes(zk, writer)
+        nodes = check_identical(servers)
+        print(f"OK {','.join(impls)}: both led, {len(writer.acked)} acknowledged writes kept, "
+              f"{writer.failed} refused during elections, {nodes} nodes identical on all members")
+    finally:
+        if zk:
+            zk.stop()
+        for s in servers:
+            s.stop()
+
+
+def rolling(work):
+    members = {i: (bench.free_port(), bench.free_port()) for i in (1, 2, 3)}
+    ports = {i: bench.free_port() for i in (1, 2, 3)}
+    servers = {i: bench.Server("zookeeper", os.path.join(work, str(i)), i, ports[i], members) for i in (1, 2, 3)}
+    zk = None
+    try:
+        for s in servers.values():
+            s.start()
+        bench.wait_for("ZooKeeper to elect",
+                       lambda: all(mode_of(s) in ("leader", "follower") for s in servers.values()), DEADLINE, 0.05)
+        zk = client(list(ports.values()))
+        session = zk.client_id
+        zk.create("/data", b"before the migration")
+        zk.create("/eph", b"owned by the writer's session", ephemeral=True)
+        writer = Writer(zk)
+        for i in (1, 2, 3):
+            writer.progress()
+            servers[i].stop()
+            servers[i] = bench.Server("rookery", os.path.join(work, str(i)), i, ports[i], members)
+            servers[i].start()
+            s = servers[i]
+            bench.wait_for(f"Rookery {i} to join", lambda: mode_of(s) in ("leader", "follower"), DEADLINE, 0.02)
+        writer.progress()
+        writer.finish()
+        if zk.client_id != session:
+            raise AssertionError("the client's session changed")
+        if zk.get("/eph")[1].ephemeralOwner != session[0] or zk.get("/data")[0] != b"before the migration":
+            raise AssertionError("the ephemeral or the data written before the migration is gone")
+        check_writes(zk, writer)
+        nodes = check_identical(list(servers.values()))
+        modes = sorted(mode_of(s) for s in servers.values())
+        if modes != ["follower", "follower", "leader"]:
+            raise AssertionError(f"final modes {modes}")
+        print(f"OK rolling: {len(writer.acked)} acknowledged writes kept, session and ephemeral kept, "
+              f"{nodes} nodes identical on three Rookery members")
+    finally:
+        if zk:
+            zk.stop()
+        for s in servers.values():
+            s.stop()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "leaders":
+        leaders(sys.argv[2].split(","), sys.argv[3])
+    else:
+        rolling(sys.argv[2])
