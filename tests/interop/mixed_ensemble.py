@@ -16,8 +16,10 @@ Servers come from scripts/bench.py (loopback, OS-chosen ports, same zoo.cfg for 
 processes started here are stopped, by PID. Prints `OK ...` on success; any failure raises.
 """
 
+import json
 import logging
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -40,10 +42,11 @@ def client(ports):
 
 
 class Writer:
-    """Creates /w/n<i> in a loop through a client; remembers which creates were acknowledged."""
+    """Creates /w/n<i> in a loop through a client and reads each back; remembers which creates
+    were acknowledged."""
 
     def __init__(self, zk):
-        self.zk, self.acked, self.failed = zk, [], 0
+        self.zk, self.acked, self.failed, self.unseen = zk, [], 0, []
         self.stop = threading.Event()
         zk.ensure_path("/w")
         self.thread = threading.Thread(target=self.run)
@@ -55,6 +58,8 @@ class Writer:
             try:
                 self.zk.create(f"/w/n{i:07d}", b"x" * 20)
                 self.acked.append(i)
+                if self.zk.exists(f"/w/n{i:07d}") is None:
+                    self.unseen.append(i)
             except Exception:  # noqa: BLE001 - a failed write is simply not acknowledged
                 self.failed += 1
                 time.sleep(0.05)
@@ -101,7 +106,46 @@ def check_identical(servers):
     return len(first)
 
 
+def snapshot_by_zookeeper(path):
+    """path -> (czxid, mzxid, pzxid, version, ephemeralOwner, dataLength), by ZooKeeper's
+    SnapshotFormatter."""
+    out = subprocess.run(["java", "-cp", bench.ZK_CLASSPATH, "org.apache.zookeeper.server.SnapshotFormatter", path],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    nodes = {}
+    for block in out.split("----\n")[1:]:
+        lines = block.splitlines()
+        if not lines or not lines[0].startswith("/"):
+            continue
+        f = dict(l.strip().split(" = ", 1) for l in lines[1:] if " = " in l)
+        nodes[lines[0]] = (int(f["cZxid"], 16), int(f["mZxid"], 16), int(f["pZxid"], 16), int(f["dataVersion"]),
+                           int(f["ephemeralOwner"], 16), int(f["dataLength"]))
+    return nodes
+
+
+def snapshot_by_rookery(path):
+    out = subprocess.run([bench.ROOKERY, "dump", "snapshot", path, "--json"], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    return {n["path"]: (int(n["czxid"], 16), int(n["mzxid"], 16), int(n["pzxid"], 16), n["version"],
+                        int(n["ephemeralOwner"], 16), n["dataLength"]) for n in json.loads(out)["nodes"]}
+
+
+def check_snapshots(servers):
+    """Every member's newest snapshot (whichever implementation wrote it) reads the same with
+    both implementations' tools."""
+    for s in servers:
+        snap_dir = os.path.join(s.dir, "data", "version-2")
+        snaps = sorted((f for f in os.listdir(snap_dir) if f.startswith("snapshot.")),
+                       key=lambda f: int(f.split(".")[1], 16))
+        newest = os.path.join(snap_dir, snaps[-1])
+        theirs, ours = snapshot_by_zookeeper(newest), snapshot_by_rookery(newest)
+        if not ours or theirs != ours:
+            diff = sorted(set(theirs.items()) ^ set(ours.items()))[:5]
+            raise AssertionError(f"{newest} ({s.impl}): the two tools disagree: {diff}")
+
+
 def check_writes(zk, writer):
+    if writer.unseen:
+        raise AssertionError(f"the writer could not read back its own acknowledged writes {writer.unseen[:5]}")
     present = {int(c[1:]) for c in zk.get_children("/w")}
     lost = [i for i in writer.acked if i not in present]
     if lost:
@@ -142,8 +186,14 @@ def leaders(impls, work):
             raise AssertionError(f"only {led} led")
         check_writes(zk, writer)
         nodes = check_identical(servers)
+        zk.stop()
+        zk = None
+        for s in servers:
+            s.stop()
+        check_snapshots(servers)
         print(f"OK {','.join(impls)}: both led, {len(writer.acked)} acknowledged writes kept, "
-              f"{writer.failed} refused during elections, {nodes} nodes identical on all members")
+              f"{writer.failed} refused during elections, {nodes} nodes identical on all members, "
+              f"snapshots read alike by both tools")
     finally:
         if zk:
             zk.stop()
@@ -184,8 +234,13 @@ def rolling(work):
         modes = sorted(mode_of(s) for s in servers.values())
         if modes != ["follower", "follower", "leader"]:
             raise AssertionError(f"final modes {modes}")
+        zk.stop()
+        zk = None
+        for s in servers.values():
+            s.stop()
+        check_snapshots(list(servers.values()))
         print(f"OK rolling: {len(writer.acked)} acknowledged writes kept, session and ephemeral kept, "
-              f"{nodes} nodes identical on three Rookery members")
+              f"{nodes} nodes identical on three Rookery members, snapshots read alike by both tools")
     finally:
         if zk:
             zk.stop()
