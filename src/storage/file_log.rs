@@ -291,6 +291,7 @@ fn read_file(path: &Path, from: Zxid, last_file: bool, scan: &mut Scan) -> Resul
     }
     let mut at = FILE_HEADER_LEN as usize;
     let mut prev: Option<Zxid> = None;
+    let mut repeats = false;
     loop {
         let rest = &bytes[at..];
         if rest.len() < 12 {
@@ -321,8 +322,19 @@ fn read_file(path: &Path, from: Zxid, last_file: bool, scan: &mut Scan) -> Resul
             return Err(corrupt(at as u64, "record shorter than a txn header".into()));
         }
         let zxid = i64::from_be_bytes(payload[12..20].try_into().expect("8 bytes"));
-        if prev.is_some_and(|p| zxid <= p) {
-            return Err(corrupt(at as u64, format!("zxid 0x{zxid:x} does not follow 0x{:x}", prev.unwrap_or(0))));
+        if let Some(p) = prev.filter(|&p| zxid <= p) {
+            // A ZooKeeper learner whose first sync broke off after it had logged the leader's DIFF
+            // logs the same DIFF again on its next try, in the same file; ZooKeeper's replay takes
+            // such txns twice. Within an epoch a zxid names one txn, so the repeat is skipped.
+            if !repeats {
+                log::warn!(
+                    "{} at offset {at}: zxid 0x{zxid:x} repeats one logged before (the last was 0x{p:x});                      repeated txns are replayed once (a ZooKeeper learner re-logs a DIFF it received twice)",
+                    path.display()
+                );
+                repeats = true;
+            }
+            at += 12 + len as usize + 1;
+            continue;
         }
         prev = Some(zxid);
         if zxid >= from {
@@ -446,6 +458,31 @@ mod tests {
         assert!(truncate_after(&dir, 2).unwrap());
         let scan = read_logs(&dir, 0).unwrap();
         assert_eq!(scan.records.iter().map(|r| r.zxid).collect::<Vec<_>>(), [1, 2]);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn txns_a_zookeeper_learner_logged_twice_are_read_once() {
+        let dir = tmp("repeat");
+        let mut log = TxnLog::open(&dir, 0, false, 0).unwrap();
+        for z in 1..=3 {
+            log.append(z, &payload(z)).unwrap();
+        }
+        log.commit().unwrap();
+        drop(log);
+        // The same DIFF (2, 3) logged again, then the log goes on (4).
+        let mut raw = Vec::new();
+        for z in [2, 3, 4] {
+            let p = payload(z);
+            raw.extend_from_slice(&(Adler32::of(&p) as i64).to_be_bytes());
+            raw.extend_from_slice(&(p.len() as i32).to_be_bytes());
+            raw.extend_from_slice(&p);
+            raw.push(EOR);
+        }
+        fs::OpenOptions::new().append(true).open(dir.join("log.1")).unwrap().write_all(&raw).unwrap();
+        let scan = read_logs(&dir, 0).unwrap();
+        assert_eq!(scan.records.iter().map(|r| r.zxid).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(scan.records[1].payload, payload(2));
         let _ = fs::remove_dir_all(&dir);
     }
 

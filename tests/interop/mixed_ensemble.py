@@ -12,6 +12,10 @@
         data directory. No acknowledged write is lost, the session and its ephemeral survive, and
         the final ensemble is all Rookery, members identical.
 
+Both end by reading every member's files with both implementations: its newest snapshot through
+ZooKeeper's SnapshotFormatter and `rookery dump snapshot`, and its whole data directory (snapshot
+plus logs) loaded by a standalone Rookery and a standalone ZooKeeper, which must serve one tree.
+
 Servers come from scripts/bench.py (loopback, OS-chosen ports, same zoo.cfg for both); only the
 processes started here are stopped, by PID. Prints `OK ...` on success; any failure raises.
 """
@@ -19,6 +23,7 @@ processes started here are stopped, by PID. Prints `OK ...` on success; any fail
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -143,6 +148,29 @@ def check_snapshots(servers):
             raise AssertionError(f"{newest} ({s.impl}): the two tools disagree: {diff}")
 
 
+def check_files(servers, work):
+    """Every member's data directory, loaded on its own (standalone) by Rookery and by ZooKeeper,
+    serves the same tree: both implementations read what either wrote, and the members agree."""
+    trees = {}
+    for s in servers:
+        for impl in ("rookery", "zookeeper"):
+            copy = os.path.join(work, f"reload-{s.myid}-{impl}")
+            shutil.copytree(os.path.join(s.dir, "data"), os.path.join(copy, "data"))
+            os.remove(os.path.join(copy, "data", "myid"))
+            alone = bench.Server(impl, copy, s.myid, bench.free_port(), {})
+            try:
+                alone.start()
+                bench.wait_for(f"{impl} on server {s.myid}'s files", lambda: bench.served(alone.port), DEADLINE, 0.02)
+                trees[(s.myid, impl)] = tree_of(alone.port)
+            finally:
+                alone.stop()
+    first_key = (servers[0].myid, "rookery")
+    for key, t in trees.items():
+        if t != trees[first_key]:
+            diff = sorted(set(t.items()) ^ set(trees[first_key].items()))[:5]
+            raise AssertionError(f"server {key[0]}'s files loaded by {key[1]} differ: {diff}")
+
+
 def check_writes(zk, writer):
     if writer.unseen:
         raise AssertionError(f"the writer could not read back its own acknowledged writes {writer.unseen[:5]}")
@@ -191,9 +219,10 @@ def leaders(impls, work):
         for s in servers:
             s.stop()
         check_snapshots(servers)
+        check_files(servers, work)
         print(f"OK {','.join(impls)}: both led, {len(writer.acked)} acknowledged writes kept, "
               f"{writer.failed} refused during elections, {nodes} nodes identical on all members, "
-              f"snapshots read alike by both tools")
+              f"snapshots read alike by both tools, every member's files load to the same tree in both")
     finally:
         if zk:
             zk.stop()
@@ -239,8 +268,10 @@ def rolling(work):
         for s in servers.values():
             s.stop()
         check_snapshots(list(servers.values()))
+        check_files(list(servers.values()), work)
         print(f"OK rolling: {len(writer.acked)} acknowledged writes kept, session and ephemeral kept, "
-              f"{nodes} nodes identical on three Rookery members, snapshots read alike by both tools")
+              f"{nodes} nodes identical on three Rookery members, snapshots read alike by both tools, "
+              f"every member's files load to the same tree in both")
     finally:
         if zk:
             zk.stop()
