@@ -168,6 +168,10 @@ pub struct Config {
     /// lines (or from `dynamicConfigFile`, which only [`Config::load`] reads). Empty in
     /// standalone mode.
     pub servers: BTreeMap<u64, ServerSpec>,
+    /// The configuration version: the hexadecimal suffix of `dynamicConfigFile`'s name
+    /// (`zoo.cfg.dynamic.100000000`), as ZooKeeper's `getVersionFromFilename` reads it; 0 for
+    /// `server.N` lines in `zoo.cfg` itself.
+    pub config_version: u64,
     /// `peerType`. Once `myid` is known, the role in this server's `server.N` line wins, with a
     /// warning if the two disagree, as in ZooKeeper's `setupPeerType`.
     pub peer_type: PeerType,
@@ -358,6 +362,8 @@ impl Config {
         parser.read_static(&text)?;
         if let Some(dynamic) = parser.config.extra.get("dynamicConfigFile").cloned() {
             parser.read_dynamic(Path::new(&dynamic))?;
+            parser.config.config_version =
+                dynamic.rsplit_once('.').and_then(|(_, hex)| u64::from_str_radix(hex, 16).ok()).unwrap_or(0);
         }
         parser.check_ensemble()?;
         parser.read_my_id()?;
@@ -381,6 +387,11 @@ impl Config {
     /// One participant with `standaloneEnabled=true` runs standalone, as ZooKeeper does for
     /// HBase's sake. (Counting all servers instead of participants gives the same answer for
     /// every configuration that [`Config::parse`] accepts, since observers need a quorum.)
+    /// The ensemble as a [`QuorumVerifier`](crate::verifier::QuorumVerifier).
+    pub fn verifier(&self) -> crate::verifier::QuorumVerifier {
+        crate::verifier::QuorumVerifier::new(self.servers.clone(), self.config_version)
+    }
+
     pub fn is_quorum(&self) -> bool {
         let participants = self.servers.values().filter(|s| s.role == PeerType::Participant).count();
         !self.servers.is_empty() && (!self.standalone_enabled || participants > 1)
@@ -420,6 +431,7 @@ impl Config {
             init_limit: INIT_LIMIT_DEFAULT,
             sync_limit: SYNC_LIMIT_DEFAULT,
             servers: BTreeMap::new(),
+            config_version: 0,
             peer_type: PeerType::Participant,
             my_id: None,
             four_letter_whitelist: Vec::new(),
@@ -1464,7 +1476,7 @@ fn host_and_port(s: &str) -> Result<Vec<&str>, String> {
 
 /// The value of `server.<id>`, as ZooKeeper's `QuorumServer(long, String)` reads it:
 /// `host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]`.
-fn server_spec(id: u64, value: &str) -> Result<ServerSpec, String> {
+pub(crate) fn server_spec(id: u64, value: &str) -> Result<ServerSpec, String> {
     let wrong_form = || {
         format!(
             "expected host:quorumPort:electionPort[:participant|:observer][;[clientAddress:]clientPort], got {value:?}"
@@ -1519,6 +1531,42 @@ fn server_spec(id: u64, value: &str) -> Result<ServerSpec, String> {
 /// `java.util.Properties.load`: logical lines (`LineReader.readLine`), then the split of each
 /// into key and value with escapes undone (`load0` and `loadConvert`), mirrored step by step so
 /// the odd corners (a continuation into a blank line, `\` alone on a line) behave as in Java.
+/// The dynamic configuration file of `qv` (`QuorumPeerConfig.writeDynamicConfig`): its
+/// `server.N=...` lines sorted as strings (so `server.10` sorts before `server.2`), joined by line
+/// ends, without a final one and without the version (the file name carries it).
+pub fn dynamic_file_text(qv: &crate::verifier::QuorumVerifier) -> String {
+    let mut lines: Vec<String> = qv.servers.values().map(|s| format!("server.{}={s}", s.id)).collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// `zoo.cfg` once its ensemble lives in `dynamic` (`QuorumPeerConfig.editStaticConfig`): every
+/// entry but the `server.N`, `group`, `weight`, `peerType` and `dynamicConfigFile` keys (and,
+/// when `erase_client` because this server's `server.N` line names its client address,
+/// `clientPort` and `clientPortAddress`), as `key=value` lines, then
+/// `dynamicConfigFile=<dynamic>`. ZooKeeper writes the keys in hash order; we keep the file's.
+pub fn edited_static_config(text: &str, dynamic: &str, erase_client: bool) -> Result<String, String> {
+    let mut out = String::new();
+    for (key, value) in read_properties(text)? {
+        let dropped =
+            ["server.", "group", "weight", "dynamicConfigFile", "peerType"].iter().any(|p| key.starts_with(p))
+                || (erase_client && key.starts_with("clientPort"));
+        if !dropped {
+            out.push_str(&format!("{key}={value}\n"));
+        }
+    }
+    out.push_str(&format!("dynamicConfigFile={dynamic}\n"));
+    Ok(out)
+}
+
+/// `java.util.Properties.load` of `text`: (key, value) pairs in file order, or the first syntax
+/// error as `line N: message`.
+pub(crate) fn read_properties(text: &str) -> Result<Vec<(String, String)>, String> {
+    properties::read(text)
+        .map(|entries| entries.into_iter().map(|e| (e.key, e.value)).collect())
+        .map_err(|e| format!("line {}: {}", e.line, e.message))
+}
+
 mod properties {
     use super::{java_trim, CONFIG_LINE_MAX};
 
@@ -2206,6 +2254,31 @@ server.1=127.0.0.1:2888:3888
         assert_eq!(entries("k\\\n  =v\n"), [(1, "k".into(), "v".into())]);
         assert_eq!(entries("\\\n#x=1\ny=2"), [(3, "y".into(), "2".into())]);
         assert_eq!(entries("\u{c}k\u{c}v"), [(1, "k".into(), "v".into())]);
+    }
+
+    #[test]
+    fn dynamic_files_as_zookeeper_writes_them() {
+        let qv = crate::verifier::QuorumVerifier::parse(
+            "server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182\n\
+             server.10=127.0.0.1:2890:3890:observer;0.0.0.0:2183\nversion=100000000",
+        )
+        .unwrap();
+        assert_eq!(
+            dynamic_file_text(&qv),
+            "server.10=127.0.0.1:2890:3890:observer;0.0.0.0:2183\nserver.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182"
+        );
+        let edited = edited_static_config(
+            "tickTime=2000\ndataDir=/d\nclientPort=2181\nserver.1=a:1:2\npeerType=participant\nreconfigEnabled=true\n",
+            "/etc/zk/zoo.cfg.dynamic.100000000",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            edited,
+            "tickTime=2000\ndataDir=/d\nreconfigEnabled=true\ndynamicConfigFile=/etc/zk/zoo.cfg.dynamic.100000000\n"
+        );
+        let kept = edited_static_config("clientPort=2181\ndynamicConfigFile=old\n", "new", false).unwrap();
+        assert_eq!(kept, "clientPort=2181\ndynamicConfigFile=new\n");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Layers (a module uses only layers below it; see DESIGN.md):
 //!
 //! ```text
-//! L0 vocabulary   codes, ids, limits, config
+//! L0 vocabulary   codes, ids, limits, config, verifier (QuorumVerifier)
 //! L1 codec        jute (records, framing), http (request heads, responses)
 //! L2 state        tree (DataTree, paths, ACLs), watches, sessions
 //! L4 decisions    pipeline (prep, commit), fourlw, admin, metrics
@@ -34,5 +34,6 @@ pub mod sessions;
 pub mod status;
 pub mod storage;
 pub mod tree;
+pub mod verifier;
 pub mod watches;
 pub mod zab;

@@ -9,15 +9,22 @@
 //! a server applies only committed txns, in zxid order, after those it applied before. Checked at
 //! the end, once the network heals: every server holds every committed txn (trees identical), so
 //! no acknowledged write was lost.
+//!
+//! With reconfiguration on, five servers start with three voters, and leaders propose reconfig
+//! txns (new voter sets of three or five) among the writes: a leader is then elected by a majority
+//! of the newest configuration its candidates know, servers outside the configuration follow as
+//! observers, and the cores' `Activate` puts each configuration in force, sending a learner
+//! whose role or leader changed back to election. The same invariants must hold.
 
 use rookery::codes::op;
 use rookery::election::{Election, Notification, Output as Fo, PeerState, Timing};
 use rookery::ids::{epoch_of, zxid, Zxid};
 use rookery::jute::data::open_acl_unsafe;
 use rookery::jute::quorum::QuorumPacket;
-use rookery::jute::txn::{CreateTxn, TxnHeader};
+use rookery::jute::txn::{CreateTxn, SetDataTxn, TxnHeader};
 use rookery::jute::txn_body::{Transaction, TxnBody};
 use rookery::tree::DataTree;
+use rookery::verifier::QuorumVerifier;
 use rookery::zab::leader::{self, Leader, LeaderConfig};
 use rookery::zab::learner::{self, Learner};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -74,6 +81,10 @@ struct Server {
     role: Role,
     /// A SNAP tree received but not yet saved.
     snap_tree: Option<(DataTree, Zxid)>,
+    /// The configuration in force here (durable: the dynamic configuration file).
+    config: QuorumVerifier,
+    /// A newer one a leader announced, not in force (durable: `.dynamic.next`).
+    last_seen: Option<QuorumVerifier>,
 }
 
 impl Server {
@@ -130,6 +141,8 @@ struct Sim {
     leaders_by_epoch: BTreeMap<u32, u64>,
     writes: u64,
     log: Vec<String>,
+    /// Leaders propose reconfigurations among the writes.
+    reconfig: bool,
 }
 
 fn create(z: Zxid, n: u64) -> Transaction {
@@ -161,6 +174,8 @@ impl Sim {
                 applied: Vec::new(),
                 role: Role::Looking,
                 snap_tree: None,
+                config: QuorumVerifier::loopback(&(1..=n).collect::<Vec<_>>(), &[], 0),
+                last_seen: None,
             })
             .collect();
         Sim {
@@ -175,7 +190,18 @@ impl Sim {
             leaders_by_epoch: BTreeMap::new(),
             writes: 0,
             log: Vec::new(),
+            reconfig: false,
         }
+    }
+
+    /// Five servers, voters 1-3 at first; leaders reconfigure.
+    fn with_reconfig(seed: u64) -> Sim {
+        let mut sim = Sim::new(5, seed);
+        for s in &mut sim.servers {
+            s.config = QuorumVerifier::loopback(&[1, 2, 3], &[], 0);
+        }
+        sim.reconfig = true;
+        sim
     }
 
     fn voters(&self) -> BTreeSet<u64> {
@@ -204,23 +230,33 @@ impl Sim {
                 for id in self.voters() {
                     let s = &self.servers[self.idx(id)];
                     if s.up && matches!(s.role, Role::Looking) && self.reachable(id, l) {
+                        self.adopt(id, &self.servers[self.idx(l)].config.clone());
                         self.follow(id, l);
                     }
                 }
             }
             return;
         }
-        let n = self.servers.len();
         let candidates: Vec<u64> = self
             .servers
             .iter()
             .filter(|s| s.up && !self.isolated.contains(&s.id) && matches!(s.role, Role::Looking))
             .map(|s| s.id)
             .collect();
-        if candidates.len() * 2 <= n {
+        // Election messages carry each server's configuration: the newest one wins everywhere.
+        let Some(config) =
+            candidates.iter().map(|id| self.servers[self.idx(*id)].config.clone()).max_by_key(|c| c.version)
+        else {
+            return;
+        };
+        for &id in &candidates {
+            self.adopt(id, &config);
+        }
+        let voters: BTreeSet<u64> = candidates.iter().copied().filter(|id| config.is_voter(*id)).collect();
+        if !config.is_quorum(&voters) {
             return;
         }
-        let best = *candidates
+        let best = *voters
             .iter()
             .max_by_key(|id| {
                 let s = &self.servers[self.idx(**id)];
@@ -251,7 +287,8 @@ impl Sim {
             .collect();
         let cfg = LeaderConfig {
             my_id: best,
-            voters: self.voters(),
+            verifier: self.servers[self.idx(best)].config.clone(),
+            last_seen: self.servers[self.idx(best)].last_seen.clone(),
             init_limit_ticks: 30,
             sync_limit_ticks: 10,
             committed_log_max: 40,
@@ -267,7 +304,8 @@ impl Sim {
         self.next_link += 1;
         self.links.insert(link, Link { leader, learner: id, down: VecDeque::new(), up: VecDeque::new() });
         let s = &self.servers[self.idx(id)];
-        let mut core = Learner::new(id, false, s.accepted_epoch, s.current_epoch, s.durable_last(), 30, 10);
+        let observer = !s.config.is_voter(id);
+        let mut core = Learner::new(id, observer, s.accepted_epoch, s.current_epoch, s.durable_last(), 30, 10);
         let mut out = Vec::new();
         core.step(learner::Input::Connected, &mut out);
         let i = self.idx(id);
@@ -276,6 +314,17 @@ impl Sim {
         let mut lout = Vec::new();
         self.with_leader(leader, |l| l.step(leader::Input::LearnerConnected(link), &mut lout));
         self.leader_outputs(leader, lout);
+    }
+
+    /// Puts `config` in force on `id` if it is newer than its own. True if it was.
+    fn adopt(&mut self, id: u64, config: &QuorumVerifier) -> bool {
+        let i = self.idx(id);
+        if config.version <= self.servers[i].config.version {
+            return false;
+        }
+        self.servers[i].config = config.clone();
+        self.log.push(format!("server {id} adopts configuration {:x} {:?}", config.version, config.voters()));
+        true
     }
 
     fn with_leader(&mut self, id: u64, f: impl FnOnce(&mut Leader)) {
@@ -444,7 +493,8 @@ impl Sim {
                 }
                 leader::Output::Established { epoch } => {
                     if let Some(other) = self.leaders_by_epoch.insert(epoch, id) {
-                        assert_eq!(other, id, "two leaders established epoch {epoch}");
+                        let tail = self.log.iter().rev().take(60).rev().cloned().collect::<Vec<_>>().join("\n");
+                        assert_eq!(other, id, "two leaders established epoch {epoch}\n{tail}\n{}", self.state());
                     }
                     self.log.push(format!("server {id} established epoch {epoch}"));
                     if let Some(fle) = &mut self.fle {
@@ -455,6 +505,9 @@ impl Sim {
                     self.log.push(format!("server {id} steps down: {why}"));
                     self.become_looking(id);
                     return;
+                }
+                leader::Output::Activate { verifier, .. } => {
+                    self.adopt(id, &verifier);
                 }
                 leader::Output::Forward { .. } | leader::Output::Touches(_) | leader::Output::Revalidate { .. } => {}
             }
@@ -510,6 +563,31 @@ impl Sim {
                     let epoch = self.servers[i].current_epoch as i64;
                     if let Some(fle) = &mut self.fle {
                         fle.cores[i].update_election_vote(epoch);
+                    }
+                }
+                learner::Output::Activate { config, designated } => {
+                    let config = QuorumVerifier::parse(&config).expect("a configuration the leader made");
+                    let leader = self.links.get(&link).map(|l| l.leader);
+                    let was_voter = self.servers[i].config.is_voter(id);
+                    if self.adopt(id, &config) {
+                        let role_changed = was_voter != config.is_voter(id);
+                        let leader_changed = match (leader, designated) {
+                            (Some(l), Some(d)) => l != d,
+                            (Some(l), None) => !config.is_voter(l),
+                            (None, _) => true,
+                        };
+                        if role_changed || leader_changed {
+                            self.log.push(format!("server {id} leaves its leader: configuration {:x}", config.version));
+                            self.drop_link(link);
+                            return;
+                        }
+                    }
+                }
+                learner::Output::SeenConfig(config) => {
+                    let config = QuorumVerifier::parse(&config).expect("a configuration the leader made");
+                    let s = &mut self.servers[i];
+                    if config.version > s.last_seen.as_ref().map_or(s.config.version, |n| n.version) {
+                        s.last_seen = Some(config);
                     }
                 }
                 learner::Output::Synced(_) | learner::Output::Revalidated { .. } => {}
@@ -642,8 +720,48 @@ impl Sim {
         };
         let last = s.last_logged();
         let z = if epoch_of(last) == epoch { last + 1 } else { zxid(epoch, 1) };
+        if self.reconfig && self.rng.chance(25) {
+            return self.propose_reconfig(id, z);
+        }
         self.writes += 1;
         let t = create(z, self.writes);
+        let mut out = Vec::new();
+        self.with_leader(id, |l| l.step(leader::Input::Propose(t), &mut out));
+        self.leader_outputs(id, out);
+    }
+
+    /// The leader proposes a new voter set (three or five of the servers), when prep would let
+    /// it: no reconfig in flight, and a synced quorum of the new voters.
+    fn propose_reconfig(&mut self, id: u64, z: Zxid) {
+        let i = self.idx(id);
+        let Role::Leader(l) = &self.servers[i].role else { return };
+        if l.reconfig_in_flight() {
+            return;
+        }
+        // The servers in sync with the leader, then others at random, three or five in all.
+        let size = if self.rng.chance(50) { 3 } else { 5 };
+        let mut voters: Vec<u64> = l.synced_followers().into_iter().take(size).collect();
+        while voters.len() < size {
+            let extra = 1 + self.rng.below(5);
+            if !voters.contains(&extra) {
+                voters.push(extra);
+            }
+        }
+        voters.sort_unstable();
+        let next = QuorumVerifier::loopback(&voters, &[], 0);
+        if !next.is_quorum(&l.synced_followers()) {
+            return;
+        }
+        self.log.push(format!("server {id} proposes configuration {voters:?} at 0x{z:x}"));
+        let t = Transaction {
+            header: TxnHeader { client_id: 1, cxid: 0, zxid: z, time: 0, kind: op::RECONFIG },
+            body: TxnBody::SetData(SetDataTxn {
+                path: "/zookeeper/config".into(),
+                data: Some(next.text().into_bytes()),
+                version: -1,
+            }),
+            digest: None,
+        };
         let mut out = Vec::new();
         self.with_leader(id, |l| l.step(leader::Input::Propose(t), &mut out));
         self.leader_outputs(id, out);
@@ -795,14 +913,18 @@ impl Sim {
 }
 
 fn run(n: u64, seed: u64, steps: u64) {
-    run_with(Sim::new(n, seed), seed, steps)
+    run_with(Sim::new(n, seed), seed, steps);
 }
 
-fn run_with(mut sim: Sim, seed: u64, steps: u64) {
+/// Runs, heals, checks; returns how many reconfigurations committed.
+fn run_with(mut sim: Sim, seed: u64, steps: u64) -> u64 {
     for _ in 0..steps {
         sim.step();
     }
     let converged = sim.converge();
+    if std::env::var("SIM_DUMP").is_ok() {
+        std::fs::write("/tmp/sim.log", sim.log.join("\n")).unwrap();
+    }
     let history = || sim.log.iter().rev().take(30).rev().cloned().collect::<Vec<_>>().join("\n");
     assert!(converged, "seed {seed}: no convergence; last events:\n{}\n{}", history(), sim.state());
     // No acknowledged write was lost, and every server holds the same tree.
@@ -811,13 +933,17 @@ fn run_with(mut sim: Sim, seed: u64, steps: u64) {
         for t in sim.committed.values() {
             let path = match &t.body {
                 TxnBody::Create(c) => c.path.clone(),
+                TxnBody::SetData(_) => continue, // a reconfiguration
                 _ => unreachable!(),
             };
+            let holders: Vec<u64> = sim.servers.iter().filter(|o| o.tree.get(&path).is_some()).map(|o| o.id).collect();
             assert!(
                 s.tree.get(&path).is_some(),
-                "seed {seed}: server {} lost acknowledged {path}\n{}",
+                "seed {seed}: server {} lost acknowledged {path} (0x{:x}; held by {holders:?})\n{}\n{}",
                 s.id,
-                history()
+                t.header.zxid,
+                history(),
+                sim.state()
             );
         }
         assert_eq!(
@@ -830,6 +956,7 @@ fn run_with(mut sim: Sim, seed: u64, steps: u64) {
         );
     }
     assert!(!sim.leaders_by_epoch.is_empty(), "seed {seed}: no epoch was ever established");
+    sim.committed.values().filter(|t| t.header.kind == op::RECONFIG).count() as u64
 }
 
 fn seeds() -> Vec<u64> {
@@ -845,6 +972,17 @@ fn three_servers_under_faults() {
     for seed in seeds() {
         run(3, seed, 3_000);
     }
+}
+
+#[test]
+fn five_servers_reconfiguring_under_faults() {
+    let mut reconfigs = 0;
+    for seed in seeds() {
+        let sim = Sim::with_reconfig(seed);
+        reconfigs += run_with(sim, seed, 3_000);
+    }
+    assert!(reconfigs > 0, "no reconfiguration committed");
+    println!("{reconfigs} reconfigurations committed");
 }
 
 #[test]

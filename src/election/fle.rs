@@ -181,6 +181,22 @@ impl Election {
         }
     }
 
+    /// A reconfiguration put new members in force (`QuorumPeer.processReconfig`): the same rules
+    /// as [`Election::new`]. Votes of servers that no longer vote are forgotten; the caller starts
+    /// a new election if it needs one.
+    pub fn set_members(&mut self, voters: BTreeSet<ServerId>, observers: BTreeSet<ServerId>) {
+        assert!(!voters.is_empty(), "an ensemble has voters");
+        assert!(voters.is_disjoint(&observers), "a server is a voter or an observer, not both");
+        let me = self.my_id;
+        assert!(voters.contains(&me) || observers.contains(&me), "server {me} is in the ensemble");
+        if let Some(looking) = self.looking.as_mut() {
+            looking.recv_set.retain(|sid, _| voters.contains(sid));
+            looking.out_of_election.retain(|sid, _| voters.contains(sid));
+        }
+        self.voters = voters;
+        self.observers = observers;
+    }
+
     pub fn my_id(&self) -> ServerId {
         self.my_id
     }

@@ -10,6 +10,7 @@
 
 pub mod conn;
 pub mod disk;
+pub mod dynamic;
 pub mod election_net;
 pub mod ops_http;
 pub mod peer;
@@ -430,6 +431,9 @@ pub enum QuorumWork {
     /// The quorum role ended: close client connections, apply every logged txn, and answer with
     /// the last zxid and the recent txns (a new leader's committed log).
     RoleEnded(Sender<(Zxid, RecentTxns)>),
+    /// A configuration adopted without its txn (NEWLEADER, an election notification, the
+    /// version a new leader gives the initial one): write it into `/zookeeper/config`.
+    SetConfigNode(crate::verifier::QuorumVerifier),
 }
 
 impl QuorumWork {
@@ -442,6 +446,7 @@ impl QuorumWork {
             QuorumWork::SaveSnapshot => "SaveSnapshot",
             QuorumWork::Truncate(_) => "Truncate",
             QuorumWork::RoleEnded(_) => "RoleEnded",
+            QuorumWork::SetConfigNode(_) => "SetConfigNode",
         }
     }
 
@@ -460,8 +465,13 @@ impl QuorumWork {
 /// Binds the client port and starts every thread of a server: standalone, or an ensemble member
 /// when the configuration lists servers.
 pub fn start(cfg: Config) -> io::Result<Server> {
-    let (mut disk, tree) = disk::Disk::open(&cfg).map_err(|e| io::Error::other(e.to_string()))?;
+    let (mut disk, mut tree) = disk::Disk::open(&cfg).map_err(|e| io::Error::other(e.to_string()))?;
     let quorum = cfg.is_quorum();
+    if quorum {
+        // `QuorumPeer.initConfigInZKDatabase`: every member shows its configuration.
+        let qv = cfg.verifier();
+        tree.set_config_node(qv.text().as_bytes(), qv.version, wall_ms());
+    }
     let my_id = if quorum { cfg.my_id.unwrap_or(0) } else { 0 };
     let listener = TcpListener::bind(cfg.client_addr())?;
     let client_addr = listener.local_addr()?;
@@ -497,6 +507,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         extended_types_enabled: cfg.extended_types_enabled,
         skip_acl: cfg.skip_acl,
         reconfig_enabled: cfg.reconfig_enabled,
+        standalone_enabled: cfg.standalone_enabled,
     };
     let first_session = ids::initial_session_id(my_id, wall_ms() as u64);
     let mut prep = Prep::new(prep_cfg, tree.last_processed_zxid, first_session);
@@ -661,6 +672,8 @@ pub enum PrepControl {
     Input(PrepInput),
     /// The quorum role changed; a leader numbers txns from the zxid given.
     SetRole(Role, Zxid),
+    /// Leader: the ensemble changed (configuration, synced followers, reconfig in flight).
+    Ensemble(crate::pipeline::prep::EnsembleView),
 }
 
 struct PrepChannels {
@@ -691,6 +704,10 @@ fn run_prep(
                 Ok(PrepControl::SetRole(role, next_zxid)) => {
                     let tree = tree.read().expect("tree lock");
                     prep.set_role(role, &tree, next_zxid, shared.now_ms());
+                    continue;
+                }
+                Ok(PrepControl::Ensemble(view)) => {
+                    prep.set_ensemble(view);
                     continue;
                 }
                 // Standalone: no peer thread, no control messages.
@@ -914,6 +931,7 @@ fn quorum_work(
             }
             commit.step(t, CommitItem::Txn { txn, origin: None }, shared.now_ms(), wall_ms(), view, out);
         }
+        QuorumWork::SetConfigNode(qv) => t.set_config_node(qv.text().as_bytes(), qv.version, wall_ms()),
         QuorumWork::StreamSnapshot(reply) => {
             let mut writer = SnapshotWriter::new(t.last_processed_zxid, &t.sessions);
             writer.add_nodes(t.nodes_after(None, usize::MAX), |i| t.acls.get(i));

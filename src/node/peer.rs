@@ -16,15 +16,17 @@
 use super::election_net::{ElectionNet, Inbound};
 use super::quorum_io::{read_packet, write_packet};
 use super::{spawn, CommitMsg, PrepControl, QuorumWork, Shared};
-use crate::config::{Config, PeerType};
+use crate::config::Config;
 use crate::election::{Election, Output as Elect, PeerState, Timing};
 use crate::ids::{epoch_of, zxid, ServerId, Zxid};
 use crate::jute::quorum::QuorumPacket;
 use crate::metrics::LeaderFigures;
+use crate::pipeline::prep::EnsembleView;
 use crate::pipeline::prep::{PrepInput, Role, ToQuorum};
 use crate::storage::epoch::{read_epoch, write_epoch, ACCEPTED_EPOCH, CURRENT_EPOCH};
 use crate::storage::snapshot::read_sync_stream;
 use crate::tree::DataTree;
+use crate::verifier::QuorumVerifier;
 use crate::zab::leader::{self, Leader, LeaderConfig, LearnerId, LOCAL};
 use crate::zab::learner::{self, packet, Learner};
 use crate::zab::packet::{self as pk, PacketType};
@@ -158,12 +160,19 @@ enum PeerRole {
 struct Peer {
     cfg: Config,
     my_id: ServerId,
-    voters: BTreeSet<ServerId>,
-    observer: bool,
+    /// The configuration in force (`QuorumPeer.getQuorumVerifier`). A server it does not list
+    /// (one a reconfig removed, or one that joins with a partial view) takes part as an
+    /// observer, as ZooKeeper's "non-voting participant" does.
+    verifier: QuorumVerifier,
     election: Election,
     net: ElectionNet,
     /// Our QuorumVerifier text, sent with every notification.
     config_text: Vec<u8>,
+    /// A newer configuration a leader announced (NEWLEADER) that was never put in force here;
+    /// kept in `<zoo.cfg>.dynamic.next` as ZooKeeper does.
+    last_seen: Option<QuorumVerifier>,
+    /// What prep last heard of the ensemble (leader only).
+    ensemble_sent: Option<EnsembleView>,
     role: PeerRole,
     shared: Arc<Shared>,
     links: Links,
@@ -179,19 +188,15 @@ struct Peer {
     parked: Vec<(TcpStream, Instant)>,
 }
 
-/// ZooKeeper's QuorumVerifier text: `server.N=...` lines then `version=...`.
-fn verifier_text(cfg: &Config) -> Vec<u8> {
-    let mut s = String::new();
-    for sp in cfg.servers.values() {
-        let role = if sp.role == PeerType::Observer { "observer" } else { "participant" };
-        s.push_str(&format!("server.{}={}:{}:{}:{role}", sp.id, sp.host, sp.quorum_port, sp.election_port));
-        if let Some(c) = sp.client_addr {
-            s.push_str(&format!(";{c}"));
-        }
-        s.push('\n');
+/// The election's view of `qv` from `my_id`: its voters, and its observers plus `my_id` if
+/// `qv` does not list it as a voter.
+fn election_members(qv: &QuorumVerifier, my_id: ServerId) -> (BTreeSet<ServerId>, BTreeSet<ServerId>) {
+    let voters = qv.voters();
+    let mut observers = qv.observers();
+    if !voters.contains(&my_id) {
+        observers.insert(my_id);
     }
-    s.push_str("version=0");
-    s.into_bytes()
+    (voters, observers)
 }
 
 fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
@@ -211,11 +216,8 @@ pub fn start(
 ) -> io::Result<thread::JoinHandle<()>> {
     let my_id = cfg.my_id.ok_or_else(|| io::Error::other("an ensemble member needs dataDir/myid"))?;
     let me = cfg.servers.get(&my_id).ok_or_else(|| io::Error::other(format!("myid {my_id} has no server.{my_id}")))?;
-    let voters: BTreeSet<ServerId> =
-        cfg.servers.values().filter(|s| s.role == PeerType::Participant).map(|s| s.id).collect();
-    let observers: BTreeSet<ServerId> =
-        cfg.servers.values().filter(|s| s.role == PeerType::Observer).map(|s| s.id).collect();
-    let observer = me.role == PeerType::Observer;
+    let verifier = cfg.verifier();
+    let (voters, observers) = election_members(&verifier, my_id);
 
     let quorum_listener = TcpListener::bind(resolve(&me.host, me.quorum_port)?)?;
     log::info!("server {my_id} listens for learners on {}", quorum_listener.local_addr()?);
@@ -252,13 +254,14 @@ pub fn start(
     let epoch_dir = cfg.data_dir.join("version-2");
     let current = epoch_or_default(&epoch_dir, CURRENT_EPOCH, last_zxid)?;
     let timing = Timing::from_tick_ms(ELECTION_TICK.as_millis() as u64);
-    let election = Election::new(my_id, voters.clone(), observers, last_zxid, current as i64, timing);
+    let election = Election::new(my_id, voters, observers, last_zxid, current as i64, timing);
     let mut peer = Peer {
-        config_text: verifier_text(&cfg),
+        config_text: verifier.text().into_bytes(),
+        last_seen: super::dynamic::load_next(&cfg).filter(|n| n.version > verifier.version),
+        verifier,
+        ensemble_sent: None,
         cfg,
         my_id,
-        voters,
-        observer,
         election,
         net,
         role: PeerRole::Looking,
@@ -299,7 +302,10 @@ impl Peer {
         loop {
             select! {
                 recv(election_rx) -> m => match m {
-                    Ok((from, n, _)) => {
+                    Ok((from, n, config)) => {
+                        if matches!(self.role, PeerRole::Looking) && self.adopt_announced_config(config.as_deref()) {
+                            continue;
+                        }
                         let outs = self.election.on_notification(from, n);
                         self.on_election(outs);
                     }
@@ -316,6 +322,23 @@ impl Peer {
                 recv(ticker) -> _ => self.on_tick(),
             }
         }
+    }
+
+    /// `FastLeaderElection.Messenger`: a LOOKING server that hears of a newer configuration
+    /// adopts it and starts the election again under it. True if it did.
+    fn adopt_announced_config(&mut self, config: Option<&[u8]>) -> bool {
+        let Some(qv) = config.and_then(|c| QuorumVerifier::parse(&String::from_utf8_lossy(c)).ok()) else {
+            return false;
+        };
+        if !self.cfg.reconfig_enabled || qv.version <= self.verifier.version || qv.voters().is_empty() {
+            return false;
+        }
+        log::info!("Server {}: an election notification carries configuration version {:x}", self.my_id, qv.version);
+        if !self.activate(qv, None) {
+            let outs = self.election.start_looking(self.last_zxid, self.current_epoch() as i64);
+            self.on_election(outs);
+        }
+        true
     }
 
     fn current_epoch(&self) -> u32 {
@@ -375,7 +398,8 @@ impl Peer {
             PeerState::Leading => {
                 let cfg = LeaderConfig {
                     my_id: self.my_id,
-                    voters: self.voters.clone(),
+                    verifier: self.verifier.clone(),
+                    last_seen: self.last_seen.clone(),
                     init_limit_ticks: self.cfg.init_limit,
                     sync_limit_ticks: self.cfg.sync_limit,
                     committed_log_max: crate::storage::recovery::RECENT_MAX,
@@ -388,7 +412,7 @@ impl Peer {
                 }
             }
             PeerState::Following | PeerState::Observing => {
-                let observer = state == PeerState::Observing || self.observer;
+                let observer = state == PeerState::Observing || !self.verifier.is_voter(self.my_id);
                 let core = Learner::new(
                     self.my_id,
                     observer,
@@ -401,7 +425,7 @@ impl Peer {
                 let attempt = self.next_attempt;
                 self.next_attempt += 1;
                 let stop = Arc::new(AtomicBool::new(false));
-                let target = self.cfg.servers.get(&leader_id).map(|s| (s.host.clone(), s.quorum_port));
+                let target = self.verifier.servers.get(&leader_id).map(|s| (s.host.clone(), s.quorum_port));
                 let Some((host, port)) = target else {
                     log::error!("the elected leader {leader_id} is not in the configuration");
                     return self.leave_role(format!("leader {leader_id} unknown"));
@@ -681,9 +705,72 @@ impl Peer {
                     let ask = PrepInput::RevalidateAsk { learner, session, timeout };
                     let _ = self.links.prep_ctl.send(PrepControl::Input(ask));
                 }
+                leader::Output::Activate { verifier, designated } => {
+                    if self.activate(verifier, Some(designated)) {
+                        return;
+                    }
+                }
             }
         }
         self.publish_leader_figures();
+        self.publish_ensemble();
+    }
+
+    /// Tells prep, when it changed, what a `reconfig` is checked against.
+    fn publish_ensemble(&mut self) {
+        let PeerRole::Leading(l) = &self.role else { return };
+        let view = EnsembleView {
+            verifier: l.core.verifier().clone(),
+            reconfig_in_flight: l.core.reconfig_in_flight(),
+            synced: l.core.synced_followers(),
+        };
+        if self.ensemble_sent.as_ref() != Some(&view) {
+            self.ensemble_sent = Some(view.clone());
+            let _ = self.links.prep_ctl.send(PrepControl::Ensemble(view));
+        }
+    }
+
+    /// `QuorumPeer.processReconfig`: puts a newer configuration in force (with reconfig enabled;
+    /// otherwise nothing happens, as in ZooKeeper): written to disk and `/zookeeper/config`,
+    /// handed to the election. A learner whose own role changed (voter, observer, not listed)
+    /// or whose leader no longer leads goes back to election; a leader that handed over steps
+    /// down by itself. True if the role ended.
+    fn activate(&mut self, qv: QuorumVerifier, designated: Option<ServerId>) -> bool {
+        if !self.cfg.reconfig_enabled || qv.version <= self.verifier.version {
+            return false;
+        }
+        let prev = std::mem::replace(&mut self.verifier, qv);
+        let qv = self.verifier.clone();
+        if self.last_seen.as_ref().is_some_and(|n| n.version <= qv.version) {
+            self.last_seen = None;
+        }
+        log::info!("Server {}: configuration version {:x} in force: {:?}", self.my_id, qv.version, qv.voters());
+        if let Err(e) = super::dynamic::save(&self.cfg, &qv) {
+            log::error!("cannot write the dynamic configuration file (version {:x}): {e}", qv.version);
+        }
+        self.commit(QuorumWork::SetConfigNode(qv.clone()));
+        self.config_text = qv.text().into_bytes();
+        let (voters, observers) = election_members(&qv, self.my_id);
+        self.election.set_members(voters, observers);
+        for s in qv.servers.values().filter(|s| s.id != self.my_id) {
+            match resolve(&s.host, s.election_port) {
+                Ok(a) => self.net.set_peer(s.id, a),
+                Err(e) => log::warn!("server.{}: {e}", s.id),
+            }
+        }
+        let voter_count = qv.voters().len() as u64;
+        self.shared.update_quorum_figures(|q| q.quorum_size = voter_count);
+        let role_changed = prev.is_voter(self.my_id) != qv.is_voter(self.my_id);
+        let leader_changed = match &self.role {
+            PeerRole::Following(f) => designated.map_or(!qv.is_voter(f.leader), |d| d != f.leader),
+            PeerRole::Leading(_) | PeerRole::Looking => false,
+        };
+        if (role_changed || leader_changed) && !matches!(self.role, PeerRole::Leading(_)) {
+            let why = format!("reconfiguration {:x} changed this server's role or its leader", qv.version);
+            self.leave_role(why);
+            return true;
+        }
+        false
     }
 
     /// Copies the leader core's figures to where `mntr` and `/metrics` read them.
@@ -736,7 +823,7 @@ impl Peer {
                     learner::Output::Apply(z) => self.commit(QuorumWork::Apply(z)),
                     learner::Output::Serving => {
                         let epoch = f.core.current_epoch();
-                        let observer = self.observer;
+                        let observer = !self.verifier.is_voter(self.my_id);
                         log::info!("Server {} is synchronised with leader {} (epoch {epoch})", self.my_id, f.leader);
                         self.election.update_election_vote(epoch as i64);
                         let _ = self.links.prep_ctl.send(PrepControl::SetRole(Role::Follower, 0));
@@ -752,6 +839,28 @@ impl Peer {
                         let _ = self.links.prep_ctl.send(PrepControl::Input(PrepInput::Revalidated { session, valid }));
                     }
                     learner::Output::Abandon(why) => return self.leave_role(why),
+                    learner::Output::SeenConfig(config) => match QuorumVerifier::parse(&config) {
+                        Ok(qv) if self.cfg.reconfig_enabled => {
+                            let newest = self.last_seen.as_ref().map_or(self.verifier.version, |n| n.version);
+                            if qv.version > newest {
+                                if let Err(e) = super::dynamic::save_next(&self.cfg, &qv) {
+                                    return self
+                                        .leave_role(format!("cannot record configuration {:x}: {e}", qv.version));
+                                }
+                                self.last_seen = Some(qv);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => log::warn!("the leader announced a configuration that does not parse: {e}"),
+                    },
+                    learner::Output::Activate { config, designated } => match QuorumVerifier::parse(&config) {
+                        Ok(qv) => {
+                            if self.activate(qv, designated) {
+                                return;
+                            }
+                        }
+                        Err(e) => log::warn!("the leader sent a configuration that does not parse: {e}"),
+                    },
                 }
             }
         }

@@ -362,7 +362,11 @@ impl Commit {
             out.push(session_established(conn, session, timeout, origin.read_only_byte));
             return;
         }
-        let frame = reply_for_txn(&origin, last, &applied);
+        let config = match &txn.body {
+            crate::jute::txn_body::TxnBody::SetData(s) if hdr.kind == op::RECONFIG => s.data.as_deref(),
+            _ => None,
+        };
+        let frame = reply_for_txn(&origin, last, &applied, config);
         out.push(Output::Send { conn, frame, reply: true });
         if hdr.kind == op::CLOSE_SESSION {
             out.push(Output::Close { conn });
@@ -671,8 +675,9 @@ fn valid_watcher_type(kind: i32) -> bool {
     (watcher_type::CHILDREN..=watcher_type::PERSISTENT_RECURSIVE).contains(&kind)
 }
 
-/// The reply to a write, from what applying its txn did.
-fn reply_for_txn(origin: &Origin, last: Zxid, a: &Applied) -> Vec<u8> {
+/// The reply to a write, from what applying its txn did (`config`: a reconfig's new
+/// configuration, which its reply carries as a getData would).
+fn reply_for_txn(origin: &Origin, last: Zxid, a: &Applied, config: Option<&[u8]>) -> Vec<u8> {
     let mut b = Vec::with_capacity(64);
     b.put_i32(0);
     if a.kind == op::ERROR {
@@ -692,6 +697,7 @@ fn reply_for_txn(origin: &Origin, last: Zxid, a: &Applied) -> Vec<u8> {
                 }
                 op::SET_DATA => SetDataResponse { stat }.write(&mut b),
                 op::SET_ACL => SetAclResponse { stat }.write(&mut b),
+                op::RECONFIG => GetDataResponse { data: config.map(<[u8]>::to_vec), stat }.write(&mut b),
                 _ => {}
             }
         }

@@ -14,8 +14,9 @@ use crate::jute::txn::*;
 use crate::jute::txn_body::{SubTxn, Transaction, TxnBody};
 use crate::sessions::{password, SessionTracker};
 use crate::tree::{acl, digest_of, path, DataTree, CONFIG, QUOTA, ZOOKEEPER};
+use crate::verifier::QuorumVerifier;
 use crate::zab::packet::Forwarded;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// Settings prep needs from zoo.cfg.
 #[derive(Debug, Clone)]
@@ -26,6 +27,20 @@ pub struct PrepConfig {
     pub extended_types_enabled: bool,
     pub skip_acl: bool,
     pub reconfig_enabled: bool,
+    /// `standaloneEnabled`: a reconfig must then leave at least two voters.
+    pub standalone_enabled: bool,
+}
+
+/// What the leader's quorum side tells prep, for `reconfig` (the peer thread sends it whenever
+/// it changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnsembleView {
+    /// The configuration in force.
+    pub verifier: QuorumVerifier,
+    /// A reconfig txn is proposed and not committed.
+    pub reconfig_in_flight: bool,
+    /// The leader and the followers synchronised with it (`Leader.isQuorumSynced`).
+    pub synced: BTreeSet<u64>,
 }
 
 /// A node as in-flight changes leave it (ZooKeeper's `ChangeRecord`); `None` = deleted.
@@ -144,6 +159,10 @@ pub struct Prep {
     touched: HashMap<SessionId, i32>,
     /// Leader: which server holds each session's connection (a learner id, or LOCAL_OWNER).
     owners: HashMap<SessionId, u64>,
+    /// Leader: the ensemble as the quorum side last described it.
+    ensemble: Option<EnsembleView>,
+    /// Leader: the zxid of a reconfig prepared here and not yet seen in force.
+    reconfig_prepared: Option<Zxid>,
 }
 
 /// The owner of sessions whose connection is on the leader itself (`zab::leader::LOCAL`).
@@ -166,7 +185,17 @@ impl Prep {
             revalidating: HashMap::new(),
             touched: HashMap::new(),
             owners: HashMap::new(),
+            ensemble: None,
+            reconfig_prepared: None,
         }
+    }
+
+    /// Leader: the quorum side's view of the ensemble changed.
+    pub fn set_ensemble(&mut self, view: EnsembleView) {
+        if self.reconfig_prepared.is_some_and(|z| view.verifier.version >= z as u64 && !view.reconfig_in_flight) {
+            self.reconfig_prepared = None;
+        }
+        self.ensemble = Some(view);
     }
 
     pub fn role(&self) -> Role {
@@ -184,6 +213,8 @@ impl Prep {
         self.revalidating.clear();
         self.touched.clear();
         self.owners.clear();
+        self.ensemble = None;
+        self.reconfig_prepared = None;
         if role == Role::Leader {
             for (&id, &timeout) in &tree.sessions {
                 self.sessions.add(id, timeout.max(0) as u32, now_ms);
@@ -672,11 +703,67 @@ impl Prep {
                 let version = check_version(node.stat.version, c.version)?;
                 Ok(TxnBody::Check(CheckVersionTxn { path: c.path.clone(), version }))
             }
-            // With reconfig on, a standalone server still cannot reconfigure (as ZooKeeper).
             ClientOp::Reconfig(_) if !self.cfg.reconfig_enabled => Err(ErrorCode::ReconfigDisabled),
-            ClientOp::Reconfig(_) => Err(ErrorCode::Unimplemented),
+            ClientOp::Reconfig(r) => self.prep_reconfig(tree, req, r, header),
             _ => Err(ErrorCode::MarshallingError),
         }
+    }
+
+    /// `PrepRequestProcessor`, case `reconfig`: the checks in ZooKeeper's order, then a SetData
+    /// of `/zookeeper/config` (data version -1) carrying the new configuration, versioned by
+    /// this txn's zxid. A standalone server, even with reconfig on, cannot reconfigure.
+    fn prep_reconfig(
+        &mut self,
+        tree: &DataTree,
+        req: &Request,
+        r: &crate::jute::proto::ReconfigRequest,
+        header: &TxnHeader,
+    ) -> PrepResult<TxnBody> {
+        let zxid = header.zxid;
+        let view = match (&self.ensemble, self.role) {
+            (Some(view), Role::Leader) => view,
+            _ => return Err(ErrorCode::Unimplemented),
+        };
+        if view.reconfig_in_flight || self.reconfig_prepared.is_some() {
+            return Err(ErrorCode::ReconfigInProgress);
+        }
+        if r.cur_config_id != -1 && r.cur_config_id as u64 != view.verifier.version {
+            log::info!(
+                "Reconfiguration from version {:x} failed -- last seen version is {:x}",
+                r.cur_config_id,
+                view.verifier.version
+            );
+            return Err(ErrorCode::BadVersion);
+        }
+        let next = view.verifier.reconfigured(
+            r.joining_servers.as_deref(),
+            r.leaving_servers.as_deref(),
+            r.new_members.as_deref(),
+        );
+        let mut next = next.map_err(|e| {
+            log::info!("Reconfiguration failed: {}", e.0);
+            ErrorCode::BadArguments
+        })?;
+        next.version = zxid as u64;
+        let voters = next.voters().len();
+        if voters < 1 || (self.cfg.standalone_enabled && voters < 2) {
+            log::info!("Reconfig failed - new configuration must include at least 2 followers");
+            return Err(ErrorCode::BadArguments);
+        }
+        if !next.is_quorum(&view.synced) {
+            log::info!("Reconfig failed - there must be a connected and synced quorum in new configuration");
+            return Err(ErrorCode::NewConfigNoQuorum);
+        }
+        let mut node = self.record(tree, CONFIG)?;
+        acl::check(&node.acl, perms::WRITE, &req.auth, self.cfg.skip_acl)?;
+        let text = next.text().into_bytes();
+        node.stat.version = -1;
+        node.stat.mtime = header.time;
+        node.stat.mzxid = zxid;
+        node.data = Some(text.clone().into_boxed_slice());
+        self.put_changed(tree, CONFIG.to_string(), zxid, Some(node));
+        self.reconfig_prepared = Some(zxid);
+        Ok(TxnBody::SetData(SetDataTxn { path: CONFIG.to_string(), data: Some(text), version: -1 }))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -938,6 +1025,7 @@ mod tests {
             extended_types_enabled: false,
             skip_acl: false,
             reconfig_enabled: false,
+            standalone_enabled: true,
         };
         let mut p = Prep::new(cfg, 0, 0x100);
         p.sessions.add(7, 1000, 0);

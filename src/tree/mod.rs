@@ -226,6 +226,21 @@ impl DataTree {
         t
     }
 
+    /// `ZKDatabase.initConfigInZKDatabase`: an ensemble member writes its configuration (the
+    /// QuorumVerifier text) into `/zookeeper/config` itself, not through a txn: data version -1,
+    /// mzxid the configuration's version. No watch fires, as in ZooKeeper.
+    pub fn set_config_node(&mut self, text: &[u8], version: u64, wall_ms: i64) {
+        if self.get(CONFIG).is_none() {
+            return; // a tree from a snapshot always has it; nothing to repair here
+        }
+        self.change(CONFIG, |n| {
+            n.data = Some(text.to_vec().into_boxed_slice());
+            n.stat.version = -1;
+            n.stat.mzxid = version as i64;
+            n.stat.mtime = wall_ms;
+        });
+    }
+
     /// The digest from scratch: the wrapping sum of every node's digest.
     fn recompute_digest(&mut self) {
         self.digest = self.nodes.iter().fold(0u64, |d, (p, n)| d.wrapping_add(node_digest(p, n)));

@@ -13,6 +13,15 @@
 //!
 //! Broadcast: a proposal commits once a quorum of voters — the leader's own log included — has
 //! acknowledged that zxid, and only after every earlier proposal committed.
+//!
+//! Reconfiguration (`Leader.tryToCommit`, ZooKeeper 3.5+): a reconfig txn commits only once a
+//! quorum of the current configuration and a quorum of the proposed one have acknowledged it.
+//! Servers that are not voters yet connect as non-voting followers: they receive proposals and
+//! their ACKs count for the proposed configuration. At commit, followers get COMMITANDACTIVATE and
+//! observers INFORMANDACTIVATE, both naming the leader of the new configuration: this leader if it
+//! is still a voter, else a voter of the new configuration that acknowledged the change. A leader
+//! that hands over commits nothing more and steps down at its next tick (leaving the connections
+//! open that long, so its followers receive the handover before they lose it).
 
 use super::learner::packet;
 use super::packet::{self as pk, Forwarded, PacketType, PROTOCOL_VERSION};
@@ -23,6 +32,8 @@ use crate::jute::quorum::{LearnerInfo, QuorumPacket};
 use crate::jute::txn_body::Transaction;
 use crate::jute::Record;
 use crate::metrics::{BufferStats, LeaderFigures};
+use crate::tree::CONFIG;
+use crate::verifier::QuorumVerifier;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// A connection from a learner, numbered by the shell.
@@ -35,7 +46,11 @@ pub const ZXID_COUNTER_LIMIT: u32 = 0xffff_fff0;
 #[derive(Debug, Clone)]
 pub struct LeaderConfig {
     pub my_id: u64,
-    pub voters: BTreeSet<u64>,
+    /// The configuration this leader was elected in.
+    pub verifier: QuorumVerifier,
+    /// A newer configuration this server saw announced by a leader (NEWLEADER) and never saw
+    /// put in force: the epoch needs a quorum of it too.
+    pub last_seen: Option<QuorumVerifier>,
     pub init_limit_ticks: u32,
     pub sync_limit_ticks: u32,
     /// Most committed txns kept in memory for DIFF.
@@ -89,6 +104,12 @@ pub enum Output {
         session: SessionId,
         timeout: i32,
     },
+    /// A reconfig txn committed (right after its `Apply`): this configuration is now in force,
+    /// led by `designated`.
+    Activate {
+        verifier: QuorumVerifier,
+        designated: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +147,8 @@ enum Phase {
 struct Proposal {
     bytes: Vec<u8>,
     acks: BTreeSet<u64>,
+    /// A reconfig txn: the configuration it proposes (versioned by its zxid).
+    reconfig: Option<QuorumVerifier>,
 }
 
 pub struct Leader {
@@ -151,6 +174,15 @@ pub struct Leader {
     started_tick: u64,
     /// Serialized size of each proposal (`mntr`'s `*_proposal_size`).
     proposal_size: BufferStats,
+    /// The configuration in force (`QuorumPeer.getQuorumVerifier`).
+    verifier: QuorumVerifier,
+    /// A reconfig handed leadership to another server: commit nothing more, step down at the
+    /// next tick.
+    handed_over: bool,
+    /// A newer configuration than `verifier` that this leader's log proposes and whose commit it
+    /// never saw (`getLastSeenQuorumVerifier`): the epoch is established only by quorums of both,
+    /// and then it is put in force, as the new leader commits all of its log.
+    last_seen: Option<QuorumVerifier>,
 }
 
 impl Leader {
@@ -165,7 +197,23 @@ impl Leader {
     ) -> Leader {
         let mut epoch_votes = BTreeMap::new();
         epoch_votes.insert(cfg.my_id, accepted_epoch);
+        let last_seen = recent
+            .iter()
+            .rev()
+            .filter(|(z, _)| *z as u64 > cfg.verifier.version)
+            .find_map(|(z, bytes)| Some((*z, reconfig_of(&Transaction::from_bytes(bytes).ok()?)?)))
+            .map(|(z, qv)| QuorumVerifier { version: z as u64, ..qv })
+            .into_iter()
+            .chain(cfg.last_seen.clone())
+            .filter(|qv| qv.version > cfg.verifier.version)
+            .max_by_key(|qv| qv.version);
+        if let Some(qv) = &last_seen {
+            log::info!("the log holds configuration {:x}, not yet in force: {:?}", qv.version, qv.voters());
+        }
         Leader {
+            last_seen,
+            verifier: cfg.verifier.clone(),
+            handed_over: false,
             cfg,
             phase: Phase::Discovery,
             accepted_epoch,
@@ -187,7 +235,26 @@ impl Leader {
     }
 
     fn is_quorum(&self, ids: &BTreeSet<u64>) -> bool {
-        ids.iter().filter(|s| self.cfg.voters.contains(s)).count() * 2 > self.cfg.voters.len()
+        self.verifier.is_quorum(ids)
+    }
+
+    /// The configuration in force.
+    pub fn verifier(&self) -> &QuorumVerifier {
+        &self.verifier
+    }
+
+    /// A reconfig is proposed and not yet committed (`RECONFIGINPROGRESS`).
+    pub fn reconfig_in_flight(&self) -> bool {
+        self.outstanding.values().any(|p| p.reconfig.is_some())
+    }
+
+    /// This leader and the followers (voting or not) synchronised with it: the servers whose
+    /// acknowledgements a new configuration could count on (`Leader.isQuorumSynced`).
+    pub fn synced_followers(&self) -> BTreeSet<u64> {
+        let mut ids: BTreeSet<u64> =
+            self.learners.values().filter(|x| !x.observer && x.phase == LearnerPhase::Synced).map(|x| x.sid).collect();
+        ids.insert(self.cfg.my_id);
+        ids
     }
 
     pub fn is_established(&self) -> bool {
@@ -315,9 +382,11 @@ impl Leader {
             Err(e) => return self.drop_learner(l, format!("bad LearnerInfo: {e}"), out),
         };
         let sid = info.server_id as u64;
-        if !observer && !self.cfg.voters.contains(&sid) {
-            return self.drop_learner(l, format!("server {sid} is not a voter here"), out);
+        if info.server_id < 0 || sid == self.cfg.my_id {
+            return self.drop_learner(l, format!("learner claims server id {}", info.server_id), out);
         }
+        // A follower that is not a voter (yet) is a non-voting follower: a reconfig may add it.
+        let voter = !observer && self.verifier.is_voter(sid);
         // A server reconnecting replaces its old connection.
         let stale: Vec<LearnerId> =
             self.learners.iter().filter(|(id, x)| **id != l && x.sid == sid).map(|(id, _)| *id).collect();
@@ -335,12 +404,12 @@ impl Leader {
             // to us, or a newer one, followed another attempt and can never join ours; ZooKeeper
             // leaves it out for good. A new election gets an epoch above everyone's.
             let rejoining = their_accepted == e && self.epoch_acks.contains(&sid);
-            if !observer && their_accepted >= e && !rejoining {
+            if voter && their_accepted >= e && !rejoining {
                 self.stop(format!("voter {sid} has accepted epoch {their_accepted}, not below ours ({e})"), out);
                 return;
             }
         }
-        if !observer {
+        if voter {
             self.epoch_votes.insert(sid, their_accepted);
         }
         match self.epoch {
@@ -377,21 +446,27 @@ impl Leader {
     fn on_ack_epoch(&mut self, l: LearnerId, p: QuorumPacket, out: &mut Vec<Output>) {
         let their_epoch = pk::decode_int(p.data.as_deref().unwrap_or(&[])).unwrap_or(-1);
         let last_zxid = p.zxid;
-        if their_epoch > self.current_epoch as i32
-            || (their_epoch == self.current_epoch as i32 && last_zxid > self.last_logged)
-        {
+        let ahead = their_epoch > self.current_epoch as i32
+            || (their_epoch == self.current_epoch as i32 && last_zxid > self.last_logged);
+        let sid = self.learners[&l].sid;
+        // `Leader.waitForEpochAck`: the check ends with the election (once established, sync
+        // truncates such a learner); before that, a voter ahead of us means we must not lead,
+        // while a non-voter ahead is only turned away.
+        if ahead && self.phase != Phase::Broadcast && !self.verifier.is_voter(sid) {
+            return self.drop_learner(l, format!("non-voter {sid} is ahead (epoch {their_epoch})"), out);
+        }
+        if ahead && self.phase != Phase::Broadcast {
             self.stop(
                 format!("learner {} is ahead (epoch {their_epoch}, zxid 0x{last_zxid:x})", self.learners[&l].sid),
                 out,
             );
             return;
         }
-        let sid = self.learners[&l].sid;
-        let observer = self.learners[&l].observer;
         self.learners.get_mut(&l).expect("present").phase = LearnerPhase::AwaitSync { last_zxid };
-        if !observer {
-            self.epoch_acks.insert(sid);
-        }
+        // Observers and non-voting followers too: one that a reconfig makes a voter later comes
+        // back as a follower that already accepted this epoch, from us (see on_learner_info).
+        // Only voters count towards the quorum.
+        self.epoch_acks.insert(sid);
         if self.phase == Phase::AwaitEpochAcks && self.is_quorum(&self.epoch_acks.clone()) {
             let e = self.epoch.expect("epoch chosen before ACKEPOCH");
             self.current_epoch = e;
@@ -473,7 +548,8 @@ impl Leader {
                 send(out, packet(PacketType::Proposal, *z, Some(p.bytes.clone())));
             }
         }
-        send(out, packet(PacketType::NewLeader, zxid(e, 0), None));
+        let config = self.established_verifier(e).text().into_bytes();
+        send(out, packet(PacketType::NewLeader, zxid(e, 0), Some(config)));
         self.learners.get_mut(&l).expect("present").phase = LearnerPhase::Syncing;
     }
 
@@ -483,10 +559,12 @@ impl Leader {
         if z == zxid(e, 0) {
             if phase == LearnerPhase::Syncing {
                 self.learners.get_mut(&l).expect("present").phase = LearnerPhase::Synced;
-                if !self.learners[&l].observer {
-                    self.newleader_acks.insert(sid);
-                }
-                if self.phase == Phase::AwaitNewLeaderAcks && self.is_quorum(&self.newleader_acks.clone()) {
+                // Observers too: their ACK also means the sync is durable there, and a server that
+                // the configuration in our log makes a voter may still see itself as an observer.
+                self.newleader_acks.insert(sid);
+                let acks = self.newleader_acks.clone();
+                let quorums = self.is_quorum(&acks) && self.last_seen.as_ref().is_none_or(|n| n.is_quorum(&acks));
+                if self.phase == Phase::AwaitNewLeaderAcks && quorums {
                     self.establish(out);
                 } else if self.phase == Phase::Broadcast {
                     self.send_uptodate(l, out);
@@ -500,10 +578,34 @@ impl Leader {
         self.record_ack(sid, z, out);
     }
 
+    /// The configuration NEWLEADER announces: ours, except that one never numbered by a leader
+    /// (version 0, as read from zoo.cfg) takes the NEWLEADER zxid as its version, once the epoch
+    /// is established (ZOOKEEPER-1783), so it outranks the partial views of joining servers.
+    fn established_verifier(&self, e: u32) -> QuorumVerifier {
+        if let Some(next) = &self.last_seen {
+            return next.clone();
+        }
+        let mut qv = self.verifier.clone();
+        if qv.version == 0 {
+            qv.version = zxid(e, 0) as u64;
+        }
+        qv
+    }
+
     fn establish(&mut self, out: &mut Vec<Output>) {
         let e = self.epoch.expect("epoch chosen");
         self.phase = Phase::Broadcast;
         log::info!("Epoch {e} established with {:?}", self.newleader_acks);
+        if let Some(next) = self.last_seen.take() {
+            let designated = self.designated_leader(&next, &self.newleader_acks.clone());
+            log::info!("configuration {:x} in force with the epoch: server {designated} leads it", next.version);
+            self.verifier = next.clone();
+            out.push(Output::Activate { verifier: next, designated });
+            self.handed_over = designated != self.cfg.my_id;
+        } else if self.verifier.version == 0 {
+            self.verifier = self.established_verifier(e);
+            out.push(Output::Activate { verifier: self.verifier.clone(), designated: self.cfg.my_id });
+        }
         out.push(Output::Established { epoch: e });
         let synced: Vec<LearnerId> =
             self.learners.iter().filter(|(_, x)| x.phase == LearnerPhase::Synced).map(|(id, _)| *id).collect();
@@ -532,12 +634,13 @@ impl Leader {
         let bytes = t.to_bytes();
         self.proposal_size.add(bytes.len());
         self.last_logged = z;
+        let reconfig = reconfig_of(&t).map(|qv| QuorumVerifier { version: z as u64, ..qv });
         for (id, x) in &self.learners {
             if !x.observer && matches!(x.phase, LearnerPhase::Syncing | LearnerPhase::Synced) {
                 out.push(Output::Send(*id, packet(PacketType::Proposal, z, Some(bytes.clone()))));
             }
         }
-        self.outstanding.insert(z, Proposal { bytes, acks: BTreeSet::new() });
+        self.outstanding.insert(z, Proposal { bytes, acks: BTreeSet::new(), reconfig });
         out.push(Output::Persist(t));
     }
 
@@ -561,23 +664,42 @@ impl Leader {
     fn maybe_commit(&mut self, out: &mut Vec<Output>) {
         while let Some((&z, p)) = self.outstanding.iter().next() {
             // A majority that includes the leader: its own log must hold the txn before COMMIT.
-            if !p.acks.contains(&self.cfg.my_id) || !self.is_quorum(&p.acks) {
+            if self.handed_over || !p.acks.contains(&self.cfg.my_id) || !self.is_quorum(&p.acks) {
+                break;
+            }
+            if p.reconfig.as_ref().is_some_and(|next| !next.is_quorum(&p.acks)) {
                 break;
             }
             let p = self.outstanding.remove(&z).expect("first entry");
             self.last_committed = z;
+            let designated = p.reconfig.as_ref().map(|next| self.designated_leader(next, &p.acks));
             for (id, x) in &self.learners {
-                match (x.observer, x.phase) {
-                    (false, LearnerPhase::Syncing | LearnerPhase::Synced) => {
-                        out.push(Output::Send(*id, packet(PacketType::Commit, z, None)))
-                    }
-                    (true, LearnerPhase::Syncing | LearnerPhase::Synced) => {
-                        out.push(Output::Send(*id, packet(PacketType::Inform, z, Some(p.bytes.clone()))))
-                    }
-                    _ => {}
+                if !matches!(x.phase, LearnerPhase::Syncing | LearnerPhase::Synced) {
+                    continue;
                 }
+                let sent = match (x.observer, designated) {
+                    (false, None) => packet(PacketType::Commit, z, None),
+                    (true, None) => packet(PacketType::Inform, z, Some(p.bytes.clone())),
+                    (false, Some(d)) => {
+                        packet(PacketType::CommitAndActivate, z, Some((d as i64).to_be_bytes().to_vec()))
+                    }
+                    (true, Some(d)) => {
+                        let mut data = (d as i64).to_be_bytes().to_vec();
+                        data.extend_from_slice(&p.bytes);
+                        packet(PacketType::InformAndActivate, z, Some(data))
+                    }
+                };
+                out.push(Output::Send(*id, sent));
             }
             out.push(Output::Apply(z));
+            if let (Some(next), Some(designated)) = (p.reconfig.clone(), designated) {
+                log::info!("Reconfiguration 0x{z:x} committed: server {designated} leads {:?}", next.voters());
+                self.verifier = next.clone();
+                out.push(Output::Activate { verifier: next, designated });
+                if designated != self.cfg.my_id {
+                    self.handed_over = true;
+                }
+            }
             self.committed_log.push_back((z, p.bytes));
             while self.committed_log.len() > self.cfg.committed_log_max {
                 self.committed_log.pop_front();
@@ -590,6 +712,26 @@ impl Leader {
         }
     }
 
+    /// `Leader.getDesignatedLeader`: this server if it still votes, else the voter of `next`
+    /// that acknowledged the reconfig and, among those, acknowledged the longest run of the
+    /// proposals after it (the most up to date), lowest id first.
+    fn designated_leader(&self, next: &QuorumVerifier, acks: &BTreeSet<u64>) -> u64 {
+        if next.is_voter(self.cfg.my_id) {
+            return self.cfg.my_id;
+        }
+        let mut candidates: BTreeSet<u64> =
+            acks.iter().copied().filter(|s| *s != self.cfg.my_id && next.is_voter(*s)).collect();
+        let mut best = *candidates.first().expect("a quorum of the new configuration acknowledged it");
+        for later in self.outstanding.values() {
+            candidates.retain(|s| later.acks.contains(s));
+            match candidates.first() {
+                None => break,
+                Some(&c) => best = c,
+            }
+        }
+        best
+    }
+
     /// A client `sync` through a learner: answered once what was proposed before it commits.
     fn on_sync_request(&mut self, l: LearnerId, out: &mut Vec<Output>) {
         match self.outstanding.keys().next_back() {
@@ -600,6 +742,10 @@ impl Leader {
 
     fn on_tick(&mut self, out: &mut Vec<Output>) {
         self.tick += 1;
+        if self.handed_over {
+            self.stop("a reconfiguration handed leadership to another server".into(), out);
+            return;
+        }
         // Ping everyone past discovery; learners answer with their session touches.
         for (id, x) in &self.learners {
             if matches!(x.phase, LearnerPhase::Syncing | LearnerPhase::Synced) {
@@ -644,6 +790,23 @@ impl Leader {
     }
 }
 
+/// The configuration a reconfig txn proposes (version unset), or None for any other txn.
+fn reconfig_of(t: &Transaction) -> Option<QuorumVerifier> {
+    match (&t.body, t.header.kind) {
+        (crate::jute::txn_body::TxnBody::SetData(s), op::RECONFIG) if s.path == CONFIG => {
+            let text = String::from_utf8_lossy(s.data.as_deref().unwrap_or(&[])).into_owned();
+            match QuorumVerifier::parse(&text) {
+                Ok(qv) => Some(qv),
+                Err(e) => {
+                    log::error!("a reconfig txn 0x{:x} whose configuration does not parse: {e}", t.header.zxid);
+                    None
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,7 +833,8 @@ mod tests {
         let new_epoch = leader_epoch + 1;
         let cfg = LeaderConfig {
             my_id: 1,
-            voters: [1, 2, 3].into(),
+            verifier: QuorumVerifier::loopback(&[1, 2, 3], &[], 0),
+            last_seen: None,
             init_limit_ticks: 10,
             sync_limit_ticks: 5,
             committed_log_max: 100,
@@ -772,7 +936,8 @@ mod tests {
     fn commits_wait_for_a_quorum_and_go_in_order() {
         let cfg = LeaderConfig {
             my_id: 1,
-            voters: [1, 2, 3].into(),
+            verifier: QuorumVerifier::loopback(&[1, 2, 3], &[], 0),
+            last_seen: None,
             init_limit_ticks: 10,
             sync_limit_ticks: 5,
             committed_log_max: 10,

@@ -9,13 +9,21 @@
 //! - NEWLEADER is acknowledged only after the SNAP snapshot and every DIFF proposal are durable,
 //!   and `currentEpoch` is written after that and before the ACK (ZOOKEEPER-3104/3911/4394).
 //! - Only committed txns are applied, in zxid order.
+//!
+//! Reconfiguration: a committed reconfig txn arrives as COMMITANDACTIVATE (followers, data = the
+//! designated leader's id) or INFORMANDACTIVATE (observers, data = that id then the txn); the
+//! learner applies it and reports `Activate` with the configuration text the txn carries. During
+//! sync they count as COMMIT/INFORM, and the configuration NEWLEADER carries is reported at
+//! UPTODATE: the shell adopts whichever is newer than its own.
 
 use super::packet::{self, PacketType, PROTOCOL_VERSION};
+use crate::codes::op;
 use crate::ids::{epoch_of, zxid, Zxid};
 use crate::jute::quorum::{LearnerInfo, QuorumPacket};
 use crate::jute::txn_body::Transaction;
+use crate::jute::txn_body::TxnBody;
 use crate::jute::Record;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
@@ -57,6 +65,16 @@ pub enum Output {
     },
     /// Leave the leader (protocol error, leader silent): back to election.
     Abandon(String),
+    /// A configuration the leader put in force (after the `Apply` of its reconfig txn), with the
+    /// leader it designated; or, at UPTODATE, the one NEWLEADER carried (`designated` None).
+    Activate {
+        config: String,
+        designated: Option<u64>,
+    },
+    /// NEWLEADER carried this configuration: record it durably as the last one seen
+    /// (`setLastSeenQuorumVerifier`) before the NEWLEADER ACK leaves. A server that later leads
+    /// needs a quorum of it as well to establish its epoch.
+    SeenConfig(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +117,12 @@ pub struct Learner {
     ticks_silent: u32,
     init_limit_ticks: u32,
     sync_limit_ticks: u32,
+    /// The configuration text of each reconfig txn received and not yet committed.
+    configs: BTreeMap<Zxid, String>,
+    /// Reconfig txns committed during sync, activated at UPTODATE.
+    sync_activations: Vec<Zxid>,
+    /// The configuration NEWLEADER carried.
+    leader_config: Option<String>,
 }
 
 impl Learner {
@@ -129,6 +153,9 @@ impl Learner {
             ticks_silent: 0,
             init_limit_ticks,
             sync_limit_ticks,
+            configs: BTreeMap::new(),
+            sync_activations: Vec::new(),
+            leader_config: None,
         }
     }
 
@@ -199,12 +226,19 @@ impl Learner {
                 self.phase = Phase::Syncing;
             }
             (Phase::Syncing, PacketType::Proposal) => match decode_txn(&p) {
-                Ok(t) => self.sync_proposals.push(t),
+                Ok(t) => {
+                    self.note_config(&t);
+                    self.sync_proposals.push(t)
+                }
                 Err(e) => out.push(Output::Abandon(e)),
             },
             (Phase::Syncing, PacketType::Commit) => self.sync_commits.push(p.zxid),
-            (Phase::Syncing, PacketType::Inform) => match decode_txn(&p) {
-                Ok(t) => {
+            (Phase::Syncing, PacketType::Inform | PacketType::InformAndActivate) => match decode_inform(&p) {
+                Ok((t, activate)) => {
+                    self.note_config(&t);
+                    if activate.is_some() {
+                        self.sync_activations.push(t.header.zxid);
+                    }
                     self.sync_commits.push(t.header.zxid);
                     self.sync_proposals.push(t);
                 }
@@ -215,18 +249,47 @@ impl Learner {
                 Ok(t) => self.on_proposal(t, out),
                 Err(e) => out.push(Output::Abandon(e)),
             },
+            (Phase::Syncing | Phase::AwaitUpToDate | Phase::PersistingSync, PacketType::CommitAndActivate) => {
+                self.sync_activations.push(p.zxid);
+                self.sync_commits.push(p.zxid)
+            }
             (Phase::AwaitUpToDate | Phase::PersistingSync, PacketType::Commit) => self.sync_commits.push(p.zxid),
+            // An observer synchronised before UPTODATE: the txns committed meanwhile come as
+            // INFORM, logged now and applied at UPTODATE like a follower's PROPOSAL + COMMIT.
+            (Phase::AwaitUpToDate | Phase::PersistingSync, PacketType::Inform | PacketType::InformAndActivate) => {
+                match decode_inform(&p) {
+                    Ok((t, activate)) => {
+                        let z = t.header.zxid;
+                        if activate.is_some() {
+                            self.sync_activations.push(z);
+                        }
+                        self.on_proposal(t, out);
+                        self.sync_commits.push(z);
+                    }
+                    Err(e) => out.push(Output::Abandon(e)),
+                }
+            }
             (Phase::AwaitUpToDate, PacketType::UpToDate) => self.on_up_to_date(out),
             (Phase::Broadcast, PacketType::Proposal) => match decode_txn(&p) {
                 Ok(t) => self.on_proposal(t, out),
                 Err(e) => out.push(Output::Abandon(e)),
             },
             (Phase::Broadcast, PacketType::Commit) => self.on_commit(p.zxid, out),
-            (Phase::Broadcast, PacketType::Inform) => match decode_txn(&p) {
-                Ok(t) => {
+            (Phase::Broadcast, PacketType::CommitAndActivate) => match designated_leader(&p) {
+                Ok(d) => {
+                    self.on_commit(p.zxid, out);
+                    self.activate(p.zxid, Some(d), out);
+                }
+                Err(e) => out.push(Output::Abandon(e)),
+            },
+            (Phase::Broadcast, PacketType::Inform | PacketType::InformAndActivate) => match decode_inform(&p) {
+                Ok((t, activate)) => {
                     let z = t.header.zxid;
                     self.on_proposal(t, out);
                     self.on_commit(z, out);
+                    if activate.is_some() {
+                        self.activate(z, activate, out);
+                    }
                 }
                 Err(e) => out.push(Output::Abandon(e)),
             },
@@ -281,6 +344,11 @@ impl Learner {
             )));
             return;
         }
+        if let Some(config) = p.data.as_deref().filter(|d| d.len() > 1) {
+            let text = String::from_utf8_lossy(config).into_owned();
+            out.push(Output::SeenConfig(text.clone()));
+            self.leader_config = Some(text);
+        }
         if self.snapshot_pending {
             out.push(Output::SaveSnapshot);
         }
@@ -318,6 +386,12 @@ impl Learner {
         for z in std::mem::take(&mut self.sync_commits) {
             self.on_commit(z, out);
         }
+        for z in std::mem::take(&mut self.sync_activations) {
+            self.activate(z, None, out);
+        }
+        if let Some(config) = self.leader_config.take() {
+            out.push(Output::Activate { config, designated: None });
+        }
         out.push(Output::Send(packet(PacketType::Ack, zxid(self.new_epoch, 0), None)));
         out.push(Output::Serving);
         self.phase = Phase::Broadcast;
@@ -329,10 +403,31 @@ impl Learner {
             log::debug!("ignoring duplicate proposal 0x{z:x}");
             return;
         }
+        self.note_config(&t);
         self.last_queued = z;
         self.uncommitted.push_back(z);
         self.to_ack.push_back(z);
         out.push(Output::Persist(t));
+    }
+
+    /// Remembers the configuration a reconfig txn proposes, for its activation.
+    fn note_config(&mut self, t: &Transaction) {
+        if let (TxnBody::SetData(s), op::RECONFIG) = (&t.body, t.header.kind) {
+            let text = String::from_utf8_lossy(s.data.as_deref().unwrap_or(&[])).into_owned();
+            self.configs.insert(t.header.zxid, text);
+        }
+    }
+
+    /// The reconfig txn `z` committed: report its configuration.
+    fn activate(&mut self, z: Zxid, designated: Option<u64>, out: &mut Vec<Output>) {
+        let older: Vec<Zxid> = self.configs.range(..z).map(|(k, _)| *k).collect();
+        for k in older {
+            self.configs.remove(&k);
+        }
+        match self.configs.remove(&z) {
+            Some(config) => out.push(Output::Activate { config, designated }),
+            None => log::warn!("activation of 0x{z:x}, which is not a reconfig txn we hold"),
+        }
     }
 
     /// Durable up to `z` (and, after SNAP, the snapshot saved): the only place ACKs come from.
@@ -368,6 +463,24 @@ impl Learner {
             other => out.push(Output::Abandon(format!("COMMIT 0x{z:x} but the next uncommitted txn is {other:?}"))),
         }
     }
+}
+
+/// COMMITANDACTIVATE's data: the designated leader's id.
+fn designated_leader(p: &QuorumPacket) -> Result<u64, String> {
+    let data = p.data.as_deref().unwrap_or(&[]);
+    let id = data.get(..8).map(|b| i64::from_be_bytes(b.try_into().expect("8 bytes")));
+    id.filter(|id| *id >= 0).map(|id| id as u64).ok_or_else(|| format!("bad COMMITANDACTIVATE 0x{:x}", p.zxid))
+}
+
+/// INFORM (the txn) or INFORMANDACTIVATE (the designated leader's id, then the txn).
+fn decode_inform(p: &QuorumPacket) -> Result<(Transaction, Option<u64>), String> {
+    if p.kind != PacketType::InformAndActivate as i32 {
+        return decode_txn(p).map(|t| (t, None));
+    }
+    let designated = designated_leader(p)?;
+    let rest = p.data.as_deref().unwrap_or(&[]).get(8..).unwrap_or(&[]);
+    let t = Transaction::from_bytes(rest).map_err(|e| format!("bad INFORMANDACTIVATE 0x{:x}: {e}", p.zxid))?;
+    Ok((t, Some(designated)))
 }
 
 fn decode_txn(p: &QuorumPacket) -> Result<Transaction, String> {

@@ -1,0 +1,343 @@
+"""Dynamic reconfiguration through kazoo, driven by tests/reconfig.rs.
+
+    python reconfig.py membership IMPL WORKDIR
+        Three servers with reconfigEnabled; a kazoo client writes throughout. Servers 4 and 5
+        start with the ensemble plus themselves, are added by one incremental reconfig (3 -> 5
+        voters), then removed again (5 -> 3, with the version check); then server 6 is added as
+        an observer and removed. Every member's /zookeeper/config follows, every acknowledged
+        write is readable on every remaining member, and zoo.cfg points at the newest
+        zoo.cfg.dynamic.<version>.
+
+    python reconfig.py errors IMPL WORKDIR
+        The error cases through kazoo: NOAUTH without the super user, BADVERSION for a stale
+        fromConfig, BADARGUMENTS for garbage and for a configuration of one voter,
+        NEWCONFIGNOQUORUM when the new voters cannot form a synced quorum, RECONFIGDISABLED and
+        UNIMPLEMENTED (standalone) on single servers; every server keeps serving afterwards.
+
+IMPL is `rookery` or `zookeeper` (Debian's 3.8 jars), so the same script checks both. Servers
+run on loopback with OS-chosen ports; only the processes started here are stopped, by PID.
+Prints `OK ...` on success; any failure raises.
+"""
+
+import base64
+import hashlib
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+import bench  # noqa: E402
+from kazoo.client import KazooClient  # noqa: E402
+from kazoo.exceptions import (BadArgumentsError, BadVersionError, NewConfigNoQuorumError,  # noqa: E402
+                              NoAuthError, ReconfigDisabledError, UnimplementedError)
+from kazoo.retry import KazooRetry  # noqa: E402
+
+logging.basicConfig(level=logging.CRITICAL)
+DEADLINE = 60
+SUPER = "super:test"
+SUPER_DIGEST = "super:" + base64.b64encode(hashlib.sha1(SUPER.encode()).digest()).decode()
+
+
+class Member:
+    """A server and its zoo.cfg: `server.N` lines with client addresses, reconfig on."""
+
+    def __init__(self, impl, work, sid, ports, listed, extra=()):
+        self.impl, self.sid, self.ports = impl, sid, ports
+        self.dir = os.path.join(work, str(sid))
+        os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
+        self.cfg = os.path.join(self.dir, "zoo.cfg")
+        lines = ["tickTime=1000", "initLimit=10", "syncLimit=5", f"dataDir={self.dir}/data",
+                 "4lw.commands.whitelist=*", "admin.enableServer=false",
+                 f"DigestAuthenticationProvider.superDigest={SUPER_DIGEST}", *extra]
+        lines += [f"server.{s}={spec}" for s, spec in sorted(listed.items())]
+        if listed:
+            with open(os.path.join(self.dir, "data", "myid"), "w") as f:
+                f.write(f"{sid}\n")
+        else:
+            lines.append(f"clientPort={ports[2]}")
+        with open(self.cfg, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = None
+
+    @property
+    def port(self):
+        return self.ports[2]
+
+    def start(self):
+        argv = bench.ZK_JAVA + [self.cfg] if self.impl == "zookeeper" else [bench.ROOKERY, "server", self.cfg]
+        log = open(os.path.join(self.dir, "server.log"), "ab")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     env=dict(os.environ, RUST_LOG="info"))
+        log.close()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def mode(self):
+        return bench.mode(self.port)
+
+
+def spec(ports, role="participant"):
+    q, e, c = ports
+    return f"127.0.0.1:{q}:{e}:{role};127.0.0.1:{c}"
+
+
+def client(ports, auth=True):
+    retry = dict(max_tries=-1, delay=0.05, max_delay=0.5)
+    zk = KazooClient(hosts=",".join(f"127.0.0.1:{p}" for p in ports), timeout=10,
+                     connection_retry=KazooRetry(**retry), command_retry=KazooRetry(**retry))
+    zk.start(timeout=DEADLINE)
+    if auth:
+        zk.add_auth("digest", SUPER)
+    return zk
+
+
+def members_of(config):
+    """{sid: spec} of a configuration text, and its version."""
+    servers = dict(re.findall(r"^server\.(\d+)=(.*)$", config, re.M))
+    version = re.search(r"^version=([0-9a-f]+)$", config, re.M)
+    return {int(k): v for k, v in servers.items()}, int(version.group(1), 16) if version else None
+
+
+class Writer:
+    """Creates /w/n<i> in a loop; remembers which creates were acknowledged."""
+
+    def __init__(self, zk):
+        self.zk, self.acked = zk, []
+        self.stop = threading.Event()
+        zk.ensure_path("/w")
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            try:
+                self.zk.create(f"/w/n{i:07d}")
+                self.acked.append(i)
+            except Exception:  # noqa: BLE001 - a failed write is simply not acknowledged
+                time.sleep(0.05)
+            i += 1
+
+    def progress(self, more=30):
+        target = len(self.acked) + more
+        bench.wait_for(f"{more} more acknowledged writes", lambda: len(self.acked) >= target, DEADLINE, 0.01)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join()
+
+
+class Ensemble:
+    def __init__(self, impl, work, size, extra=()):
+        self.impl, self.work, self.extra = impl, work, extra
+        self.ports = {}
+        self.members = {}
+        for sid in range(1, size + 1):
+            self.ports[sid] = (bench.free_port(), bench.free_port(), bench.free_port())
+        listed = {sid: spec(p) for sid, p in self.ports.items()}
+        for sid in self.ports:
+            self.members[sid] = Member(impl, work, sid, self.ports[sid], listed, extra)
+
+    def start(self):
+        for m in self.members.values():
+            m.start()
+        self.wait_modes({sid: ("leader", "follower") for sid in self.members})
+
+    def joiner(self, sid, role="participant"):
+        """A new server whose zoo.cfg lists the voters in force plus itself."""
+        self.ports[sid] = (bench.free_port(), bench.free_port(), bench.free_port())
+        listed = {s: spec(self.ports[s]) for s in self.voters()}
+        listed[sid] = spec(self.ports[sid], role)
+        m = Member(self.impl, self.work, sid, self.ports[sid], listed, self.extra)
+        self.members[sid] = m
+        m.start()
+        return m
+
+    def voters(self):
+        return [s for s, m in self.members.items() if m.proc and m.proc.poll() is None and s <= 3]
+
+    def wait_modes(self, want):
+        def ok():
+            return all(self.members[s].mode() in modes for s, modes in want.items())
+        bench.wait_for(f"modes {want}", ok, DEADLINE, 0.05)
+
+    def config_on(self, sid):
+        zk = client([self.members[sid].port], auth=False)
+        try:
+            zk.sync("/zookeeper/config")
+            return zk.get("/zookeeper/config")
+        finally:
+            zk.stop()
+            zk.close()
+
+    def wait_config_everywhere(self, sids, version):
+        def ok():
+            return all(members_of(self.config_on(s)[0].decode())[1] == version for s in sids)
+        bench.wait_for(f"configuration {version:x} on {sids}", ok, DEADLINE, 0.1)
+
+    def stop(self):
+        for m in self.members.values():
+            m.stop()
+
+
+def check_files(member, version):
+    """zoo.cfg names zoo.cfg.dynamic.<version>, which lists the members without a version line."""
+    with open(member.cfg) as f:
+        text = f.read()
+    dyn = re.search(r"^dynamicConfigFile=(.*)$", text, re.M)
+    assert dyn, f"server {member.sid}: zoo.cfg has no dynamicConfigFile:\n{text}"
+    assert dyn.group(1).endswith(f".dynamic.{version:x}"), (member.sid, dyn.group(1), f"{version:x}")
+    assert "server." not in text, f"server {member.sid}: server lines left in zoo.cfg:\n{text}"
+    with open(dyn.group(1)) as f:
+        assert "version" not in f.read()
+
+
+def membership(impl, work):
+    e = Ensemble(impl, work, 3, ["reconfigEnabled=true"])
+    try:
+        e.start()
+        zk = client([e.members[s].port for s in (1, 2, 3)])
+        data, stat = zk.get("/zookeeper/config")
+        servers, v0 = members_of(data.decode())
+        assert sorted(servers) == [1, 2, 3] and v0 and v0 == stat.mzxid and stat.version == -1, (data, stat)
+        w = Writer(zk)
+        w.progress()
+
+        # Grow 3 -> 5: the joiners start with the ensemble plus themselves.
+        for sid in (4, 5):
+            e.joiner(sid)
+        e.wait_modes({4: ("observer", "follower"), 5: ("observer", "follower")})
+        joining = ",".join(f"server.{s}={spec(e.ports[s])}" for s in (4, 5))
+        data, stat = zk.reconfig(joining=joining, leaving=None, new_members=None)
+        servers, v1 = members_of(data.decode())
+        assert sorted(servers) == [1, 2, 3, 4, 5] and all("participant" in s for s in servers.values()), data
+        assert v1 == stat.mzxid and v1 > v0, (v1, v0, stat)
+        e.wait_modes({s: ("leader", "follower") for s in range(1, 6)})
+        e.wait_config_everywhere([1, 2, 3, 4, 5], v1)
+        w.progress()
+
+        # Shrink 5 -> 3, naming the version we start from.
+        data, stat = zk.reconfig(joining=None, leaving="4,5", new_members=None, from_config=v1)
+        servers, v2 = members_of(data.decode())
+        assert sorted(servers) == [1, 2, 3], data
+        e.wait_modes({s: ("leader", "follower") for s in (1, 2, 3)})
+        e.wait_config_everywhere([1, 2, 3], v2)
+        w.progress()
+        for sid in (4, 5):
+            e.members[sid].stop()
+
+        # An observer joins and leaves.
+        # (It hears of the newer configuration, without itself, from the others' election
+        # messages; it is admitted by the reconfig whatever it does meanwhile.)
+        e.joiner(6, "observer")
+        data, _ = zk.reconfig(joining=f"server.6={spec(e.ports[6], 'observer')}", leaving=None, new_members=None)
+        servers, v3 = members_of(data.decode())
+        assert servers[6].split(";")[0].endswith(":observer"), data
+        e.wait_modes({6: ("observer",)})
+        e.wait_config_everywhere([1, 2, 3, 6], v3)
+        obs = client([e.members[6].port], auth=False)
+        obs.sync("/w")
+        assert obs.exists(f"/w/n{w.acked[-1]:07d}") is not None
+        obs.stop()
+        obs.close()
+        data, _ = zk.reconfig(joining=None, leaving="6", new_members=None)
+        servers, v4 = members_of(data.decode())
+        assert sorted(servers) == [1, 2, 3], data
+        e.wait_config_everywhere([1, 2, 3], v4)
+        w.progress()
+        w.finish()
+
+        # No acknowledged write lost, on any remaining voter.
+        for sid in (1, 2, 3):
+            one = client([e.members[sid].port], auth=False)
+            one.sync("/w")
+            have = {int(c[1:]) for c in one.get_children("/w")}
+            one.stop()
+            one.close()
+            lost = [i for i in w.acked if i not in have]
+            assert not lost, f"server {sid} lacks acknowledged writes {lost[:10]}"
+        for sid in (1, 2, 3):
+            check_files(e.members[sid], v4)
+        zk.stop()
+        zk.close()
+        print(f"OK membership {impl}: versions {v0:x} {v1:x} {v2:x} {v3:x} {v4:x}, "
+              f"{len(w.acked)} acknowledged writes, none lost")
+    finally:
+        e.stop()
+
+
+def expect(error, f):
+    try:
+        f()
+    except error:
+        return
+    raise AssertionError(f"expected {error.__name__}")
+
+
+def errors(impl, work):
+    e = Ensemble(impl, work, 3, ["reconfigEnabled=true"])
+    singles = []
+    try:
+        e.start()
+        zk = client([e.members[s].port for s in (1, 2, 3)])
+        _, stat = zk.get("/zookeeper/config")
+        version = stat.mzxid
+        plain = client([e.members[1].port], auth=False)
+        joining = f"server.9=127.0.0.1:{bench.free_port()}:{bench.free_port()}:participant;127.0.0.1:{bench.free_port()}"
+        expect(NoAuthError, lambda: plain.reconfig(joining=joining, leaving=None, new_members=None))
+        expect(BadVersionError, lambda: zk.reconfig(joining=joining, leaving=None, new_members=None,
+                                                  from_config=version + 1))
+        expect(BadArgumentsError, lambda: zk.reconfig(joining="server.9=nonsense", leaving=None, new_members=None))
+        expect(BadArgumentsError, lambda: zk.reconfig(joining="server.9=127.0.0.1:1:2", leaving=None,
+                                                    new_members=None))
+        expect(BadArgumentsError, lambda: zk.reconfig(joining=None, leaving="2,3", new_members=None))
+        # One voter down, two absent ones added: 2 synced of 5 voters is no quorum.
+        leader = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
+        down = next(s for s in (1, 2, 3) if s != leader)
+        e.members[down].stop()
+        two = ",".join(f"server.{s}=127.0.0.1:{bench.free_port()}:{bench.free_port()}:participant;"
+                       f"127.0.0.1:{bench.free_port()}" for s in (7, 8))
+        expect(NewConfigNoQuorumError, lambda: zk.reconfig(joining=two, leaving=None, new_members=None))
+        e.members[down].start()
+        e.wait_modes({s: ("leader", "follower") for s in (1, 2, 3)})
+        data, _ = zk.get("/zookeeper/config")
+        assert sorted(members_of(data.decode())[0]) == [1, 2, 3], data
+        zk.create("/still-serving", b"")
+        plain.stop()
+        plain.close()
+        zk.stop()
+        zk.close()
+
+        for n, (extra, error) in enumerate([([], ReconfigDisabledError),
+                                            (["reconfigEnabled=true"], UnimplementedError)]):
+            m = Member(impl, work, 20 + n, (0, 0, bench.free_port()), {}, extra)
+            singles.append(m)
+            m.start()
+            bench.wait_for("a standalone server", lambda: m.mode() == "standalone", DEADLINE, 0.05)
+            one = client([m.port])
+            expect(error, lambda: one.reconfig(joining=joining, leaving=None, new_members=None))
+            one.create("/after", b"")
+            one.stop()
+            one.close()
+        print(f"OK errors {impl}")
+    finally:
+        e.stop()
+        for m in singles:
+            m.stop()
+
+
+if __name__ == "__main__":
+    scenario, impl, work = sys.argv[1:4]
+    {"membership": membership, "errors": errors}[scenario](impl, work)

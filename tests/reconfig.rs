@@ -1,0 +1,55 @@
+//! Dynamic reconfiguration through a real client (kazoo from `.venv`), driven by
+//! `tests/interop/reconfig.py` against Rookery: a 3-server ensemble grows to 5 and shrinks back
+//! while a client writes (no acknowledged write lost), an observer joins and leaves, and the
+//! error cases (NOAUTH, BADVERSION, BADARGUMENTS, NEWCONFIGNOQUORUM, RECONFIGDISABLED,
+//! UNIMPLEMENTED) come back as ZooKeeper's. The same script passes against ZooKeeper 3.8
+//! (`python tests/interop/reconfig.py membership zookeeper DIR`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn python() -> PathBuf {
+    let py = common::root().join(".venv/bin/python");
+    assert!(py.exists(), "{} is missing: run `make deps` to create the virtualenv with kazoo", py.display());
+    py
+}
+
+/// Runs the script's `scenario` against Rookery in a fresh work directory; returns its `OK` line.
+fn run(scenario: &str) -> String {
+    let work = common::TempDir::new(&format!("reconfig-{scenario}"));
+    let out = Command::new(python())
+        .arg(common::root().join("tests/interop/reconfig.py"))
+        .args([scenario, "rookery"])
+        .arg(&work.0)
+        .env("ROOKERY_BIN", env!("CARGO_BIN_EXE_rookery"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the reconfig script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let logs: String = (1..=6)
+        .chain(20..=21)
+        .filter_map(|i| std::fs::read_to_string(work.0.join(i.to_string()).join("server.log")).ok().map(|l| (i, l)))
+        .map(|(i, log)| {
+            let tail: Vec<&str> = log.lines().rev().take(25).collect();
+            format!("--- server {i} (last lines) ---\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+        })
+        .collect();
+    assert!(
+        out.status.success() && stdout.contains("OK "),
+        "{scenario}: {stdout}{}\n{logs}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().find(|l| l.starts_with("OK ")).unwrap_or_default().to_string()
+}
+
+#[test]
+fn an_ensemble_grows_to_five_shrinks_back_and_takes_an_observer_while_a_client_writes() {
+    println!("{}", run("membership"));
+}
+
+#[test]
+fn reconfig_errors_come_back_as_zookeepers() {
+    println!("{}", run("errors"));
+}
