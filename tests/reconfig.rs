@@ -1,8 +1,8 @@
 //! Dynamic reconfiguration through a real client (kazoo from `.venv`), driven by
 //! `tests/interop/reconfig.py` against Rookery: a 3-server ensemble grows to 5 and shrinks back
-//! while a client writes (no acknowledged write lost), an observer joins and leaves, and the
-//! error cases (NOAUTH, BADVERSION, BADARGUMENTS, NEWCONFIGNOQUORUM, RECONFIGDISABLED,
-//! UNIMPLEMENTED) come back as ZooKeeper's. The same script passes against ZooKeeper 3.8
+//! while a client writes (no acknowledged write lost), an observer joins and leaves, the leader
+//! removes itself and is added back, and the error cases (NOAUTH, BADVERSION, BADARGUMENTS,
+//! NEWCONFIGNOQUORUM, RECONFIGDISABLED, UNIMPLEMENTED) come back as ZooKeeper's. The same script passes against ZooKeeper 3.8
 //! (`python tests/interop/reconfig.py membership zookeeper DIR`).
 
 mod common;
@@ -52,4 +52,9 @@ fn an_ensemble_grows_to_five_shrinks_back_and_takes_an_observer_while_a_client_w
 #[test]
 fn reconfig_errors_come_back_as_zookeepers() {
     println!("{}", run("errors"));
+}
+
+#[test]
+fn the_leader_removes_itself_hands_over_and_comes_back_as_a_voter() {
+    println!("{}", run("leader"));
 }

@@ -8,6 +8,10 @@
         write is readable on every remaining member, and zoo.cfg points at the newest
         zoo.cfg.dynamic.<version>.
 
+    python reconfig.py leader IMPL WORKDIR
+        The leader removes itself by reconfig while a client writes: the two others elect a new
+        leader, the old one stays on as an observer; then it is added back as a voter.
+
     python reconfig.py errors IMPL WORKDIR
         The error cases through kazoo: NOAUTH without the super user, BADVERSION for a stale
         fromConfig, BADARGUMENTS for garbage and for a configuration of one voter,
@@ -33,8 +37,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
 import bench  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
-from kazoo.exceptions import (BadArgumentsError, BadVersionError, NewConfigNoQuorumError,  # noqa: E402
-                              NoAuthError, ReconfigDisabledError, UnimplementedError)
+from kazoo.exceptions import (BadArgumentsError, BadVersionError, ConnectionLoss,  # noqa: E402
+                              NewConfigNoQuorumError, NoAuthError, ReconfigDisabledError,
+                              UnimplementedError)
 from kazoo.retry import KazooRetry  # noqa: E402
 
 logging.basicConfig(level=logging.CRITICAL)
@@ -187,6 +192,17 @@ class Ensemble:
             return all(members_of(self.config_on(s)[0].decode())[1] == version for s in sids)
         bench.wait_for(f"configuration {version:x} on {sids}", ok, DEADLINE, 0.1)
 
+    def check_no_loss(self, writer, sids):
+        """Every write the writer saw acknowledged is readable on each of `sids`."""
+        for sid in sids:
+            one = client([self.members[sid].port], auth=False)
+            one.sync("/w")
+            have = {int(c[1:]) for c in one.get_children("/w")}
+            one.stop()
+            one.close()
+            lost = [i for i in writer.acked if i not in have]
+            assert not lost, f"server {sid} lacks acknowledged writes {lost[:10]}"
+
     def stop(self):
         for m in self.members.values():
             m.stop()
@@ -259,21 +275,52 @@ def membership(impl, work):
         w.progress()
         w.finish()
 
-        # No acknowledged write lost, on any remaining voter.
-        for sid in (1, 2, 3):
-            one = client([e.members[sid].port], auth=False)
-            one.sync("/w")
-            have = {int(c[1:]) for c in one.get_children("/w")}
-            one.stop()
-            one.close()
-            lost = [i for i in w.acked if i not in have]
-            assert not lost, f"server {sid} lacks acknowledged writes {lost[:10]}"
+        e.check_no_loss(w, (1, 2, 3))
         for sid in (1, 2, 3):
             check_files(e.members[sid], v4)
         zk.stop()
         zk.close()
         print(f"OK membership {impl}: versions {v0:x} {v1:x} {v2:x} {v3:x} {v4:x}, "
               f"{len(w.acked)} acknowledged writes, none lost")
+    finally:
+        e.stop()
+
+
+def leader(impl, work):
+    e = Ensemble(impl, work, 3, ["reconfigEnabled=true"])
+    try:
+        e.start()
+        zk = client([e.members[s].port for s in (1, 2, 3)])
+        w = Writer(zk)
+        w.progress()
+        old = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
+        rest = [s for s in (1, 2, 3) if s != old]
+        try:
+            data, _ = zk.reconfig(joining=None, leaving=str(old), new_members=None)
+        except ConnectionLoss:
+            # ZooKeeper's leader may go before it answers; the change has committed all the same.
+            bench.wait_for("the new configuration", lambda: b"server." + str(old).encode() + b"="
+                           not in zk.retry(zk.get, "/zookeeper/config")[0], DEADLINE, 0.1)
+            data, _ = zk.retry(zk.get, "/zookeeper/config")
+        servers, v1 = members_of(data.decode())
+        assert sorted(servers) == rest, data
+        # The others elect a leader among themselves; the old one stays on as an observer.
+        e.wait_modes({rest[0]: ("leader", "follower"), rest[1]: ("leader", "follower")})
+        e.wait_config_everywhere(rest, v1)
+        assert any(e.members[s].mode() == "leader" for s in rest)
+        w.progress()
+        # It comes back as a voter.
+        data, _ = zk.reconfig(joining=f"server.{old}={spec(e.ports[old])}", leaving=None, new_members=None)
+        servers, v2 = members_of(data.decode())
+        assert sorted(servers) == [1, 2, 3], data
+        e.wait_modes({s: ("leader", "follower") for s in (1, 2, 3)})
+        e.wait_config_everywhere([1, 2, 3], v2)
+        w.progress()
+        w.finish()
+        e.check_no_loss(w, (1, 2, 3))
+        zk.stop()
+        zk.close()
+        print(f"OK leader {impl}: leader {old} removed and added back, {len(w.acked)} writes, none lost")
     finally:
         e.stop()
 
@@ -340,4 +387,4 @@ def errors(impl, work):
 
 if __name__ == "__main__":
     scenario, impl, work = sys.argv[1:4]
-    {"membership": membership, "errors": errors}[scenario](impl, work)
+    {"membership": membership, "errors": errors, "leader": leader}[scenario](impl, work)
