@@ -357,8 +357,18 @@ impl Config {
     /// `dynamicConfigFile` it names (if any), then `dataDir/myid` (if it exists, or if the file
     /// lists an ensemble).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_properties(path, &[])
+    }
+
+    /// [`Config::load`], with JVM system properties given as `-Dkey=value` flags (see
+    /// [`jvm_properties`]) as ZooKeeper sees them: the keys it reads as system properties
+    /// (`zookeeper.snapCount`, `readonlymode.enabled`, ...) take effect unless `zoo.cfg` sets the
+    /// same key, which ZooKeeper applies later with `System.setProperty`. Each property comes
+    /// with the name of the variable that held it, for messages.
+    pub fn load_with_properties(path: &Path, props: &[(String, String, String)]) -> Result<Config, ConfigError> {
         let text = read_text(path, CONFIG_FILE_BYTES_MAX)?;
         let mut parser = Parser::new(path);
+        parser.props = props.to_vec();
         parser.read_static(&text)?;
         if let Some(dynamic) = parser.config.extra.get("dynamicConfigFile").cloned() {
             parser.read_dynamic(Path::new(&dynamic))?;
@@ -551,6 +561,35 @@ const SYSTEM_PROPERTY_KEYS: &[(&str, Key)] = &[
     ("admin.serverAddress", Key::AdminServerAddress),
 ];
 
+/// The system properties ZooKeeper reads under their own names rather than `zookeeper.<name>`.
+const BARE_SYSTEM_PROPERTIES: [&str; 3] = ["jute.maxbuffer", "readonlymode.enabled", "znode.container.checkIntervalMs"];
+
+/// The typed key a JVM system property `name` sets, as ZooKeeper reads it: `zookeeper.<key>`,
+/// or one of [`BARE_SYSTEM_PROPERTIES`] as it is.
+fn system_property_key(name: &str) -> Option<Key> {
+    let key = if BARE_SYSTEM_PROPERTIES.contains(&name) {
+        name
+    } else {
+        name.strip_prefix("zookeeper.").filter(|k| !BARE_SYSTEM_PROPERTIES.contains(k))?
+    };
+    SYSTEM_PROPERTY_KEYS.iter().find(|(n, _)| *n == key).map(|&(_, k)| k)
+}
+
+/// The `-Dkey=value` flags of a JVM command line such as zkServer.sh's `SERVER_JVMFLAGS` or
+/// `JVMFLAGS` (split on white space, as the unquoted shell variable is); other flags (`-Xmx1g`,
+/// `-XX:+UseG1GC`) have no meaning here and are skipped.
+pub fn jvm_properties(flags: &str) -> Vec<(String, String)> {
+    flags
+        .split_whitespace()
+        .filter_map(|f| f.strip_prefix("-D"))
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (p.to_owned(), String::new()),
+        })
+        .collect()
+}
+
 /// The typed key that `name` spells, if any.
 fn typed_key(name: &str) -> Option<Key> {
     if let Some(&(_, key)) = QUORUM_PEER_CONFIG_KEYS.iter().find(|(n, _)| *n == name) {
@@ -704,6 +743,8 @@ fn unsupported(key: &str, value: &str) -> Option<&'static str> {
 struct Parser<'a> {
     /// The `zoo.cfg` path, for messages.
     file: &'a Path,
+    /// JVM system properties (source, name, value), applied before `zoo.cfg`'s keys.
+    props: Vec<(String, String, String)>,
     /// The configuration so far: defaults overwritten by each key as it is applied.
     config: Config,
     /// The line of each typed key that was given (after duplicates are dropped).
@@ -733,6 +774,7 @@ impl<'a> Parser<'a> {
     fn new(file: &'a Path) -> Self {
         Parser {
             file,
+            props: Vec::new(),
             config: Config::defaults(file),
             lines: BTreeMap::new(),
             extra_lines: BTreeMap::new(),
@@ -748,6 +790,18 @@ impl<'a> Parser<'a> {
     fn read_static(&mut self, text: &str) -> Result<(), ConfigError> {
         let entries = properties::read(text).map_err(|e| ConfigError::new(self.file, Some(e.line), None, e.message))?;
         let entries = self.last_wins(self.file, entries);
+        let in_file: std::collections::BTreeSet<Key> = entries.iter().filter_map(|e| typed_key(&e.key)).collect();
+        for (source, name, value) in std::mem::take(&mut self.props) {
+            let Some(key) = system_property_key(&name) else { continue };
+            if in_file.contains(&key) {
+                let message = format!("{source}: -D{name} is overridden by {}", self.file.display());
+                self.config.warnings.push(message);
+                continue;
+            }
+            let entry = properties::Entry { line: 0, key: name.clone(), value };
+            self.apply_typed(key, &entry)
+                .map_err(|e| ConfigError::new(Path::new(&source), None, Some(&name), e.message))?;
+        }
         let dynamic = entries.iter().any(|e| e.key == "dynamicConfigFile");
         for entry in &entries {
             if let Some(key) = typed_key(&entry.key) {
@@ -2254,6 +2308,38 @@ server.1=127.0.0.1:2888:3888
         assert_eq!(entries("k\\\n  =v\n"), [(1, "k".into(), "v".into())]);
         assert_eq!(entries("\\\n#x=1\ny=2"), [(3, "y".into(), "2".into())]);
         assert_eq!(entries("\u{c}k\u{c}v"), [(1, "k".into(), "v".into())]);
+    }
+
+    #[test]
+    fn jvm_system_properties_count_unless_zoo_cfg_sets_them() {
+        let props = jvm_properties(
+            "-Xmx1000m -Dzookeeper.snapCount=1000 -Dreadonlymode.enabled=true -DsnapSizeLimitInKb=9 \
+             -Dzookeeper.jute.maxbuffer=5 -Dzookeeper.forceSync=no -Dzookeeper.tickTime=1 -Dlog4j.configuration=x",
+        );
+        assert_eq!(props[0], ("zookeeper.snapCount".to_string(), "1000".to_string()));
+        let scratch = std::env::temp_dir().join(format!("rookery-jvmflags-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let file = scratch.join("zoo.cfg");
+        std::fs::write(&file, "dataDir=/d\nforceSync=yes\n").unwrap();
+        let from = |props: &[(String, String)]| -> Vec<(String, String, String)> {
+            props.iter().map(|(k, v)| ("SERVER_JVMFLAGS".to_string(), k.clone(), v.clone())).collect()
+        };
+        let c = Config::load_with_properties(&file, &from(&props)).unwrap();
+        assert_eq!(c.snap_count, 1000);
+        assert!(c.read_only_mode_enabled, "read bare, as ZooKeeper reads it");
+        assert_eq!(
+            c.snap_size_limit_kb,
+            Config::load(&file).unwrap().snap_size_limit_kb,
+            "ZooKeeper reads the prefixed name"
+        );
+        assert_eq!(c.jute_maxbuffer, 0xfffff, "ZooKeeper reads jute.maxbuffer bare");
+        assert!(c.force_sync, "zoo.cfg wins");
+        assert_eq!(c.tick_time_ms, 3000, "tickTime is not a system property");
+        assert!(c.warnings.iter().any(|w| w.contains("-Dzookeeper.forceSync is overridden")), "{:?}", c.warnings);
+        let bad = [("SERVER_JVMFLAGS".to_string(), "zookeeper.snapCount".to_string(), "lots".to_string())];
+        let e = Config::load_with_properties(&file, &bad).unwrap_err().to_string();
+        assert!(e.starts_with("SERVER_JVMFLAGS: zookeeper.snapCount: "), "{e}");
+        std::fs::remove_dir_all(&scratch).unwrap();
     }
 
     #[test]

@@ -64,3 +64,34 @@ fn status_reports_each_server() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert_eq!(text.matches("not running").count(), 3, "{text}");
 }
+
+/// Scripts written for zkServer.sh set system properties in `SERVER_JVMFLAGS`/`JVMFLAGS`.
+#[test]
+fn jvm_flags_set_the_system_properties_zookeeper_reads() {
+    let dir = common::TempDir::new("jvmflags");
+    let cfg = dir.0.join("zoo.cfg");
+    let data = dir.0.join("data");
+    std::fs::write(
+        &cfg,
+        format!("tickTime=200\ndataDir={}\nclientPort=0\nclientPortAddress=127.0.0.1\n", data.display()),
+    )
+    .unwrap();
+    let env = [("SERVER_JVMFLAGS", "-Xmx512m -Dzookeeper.4lw.commands.whitelist=ruok"), ("JVMFLAGS", "")];
+    let mut s = common::Server::start_with_env(dir, &cfg, &env);
+    assert_eq!(s.four("ruok"), "imok");
+    assert!(s.four("conf").contains("is not executed because it is not in the whitelist"), "{}", s.four("conf"));
+    s.kill();
+
+    let (code, err) = {
+        let out = Command::new(env!("CARGO_BIN_EXE_rookery"))
+            .arg("server")
+            .arg(&cfg)
+            .env("SERVER_JVMFLAGS", "")
+            .env("JVMFLAGS", "-Dzookeeper.snapCount=lots")
+            .output()
+            .unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("JVMFLAGS: zookeeper.snapCount:"), "{err}");
+}

@@ -145,7 +145,15 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let cfg = match Config::load(&path) {
+    // zkServer.sh passes `$SERVER_JVMFLAGS $JVMFLAGS` to java: their -D system properties count.
+    let props: Vec<(String, String, String)> = ["SERVER_JVMFLAGS", "JVMFLAGS"]
+        .iter()
+        .flat_map(|var| {
+            let flags = std::env::var(var).unwrap_or_default();
+            crate::config::jvm_properties(&flags).into_iter().map(move |(k, v)| (var.to_string(), k, v))
+        })
+        .collect();
+    let cfg = match Config::load_with_properties(&path, &props) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rookery: invalid configuration: {e}");

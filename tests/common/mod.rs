@@ -64,12 +64,18 @@ impl Server {
     }
 
     pub fn start_with(dir: TempDir, cfg: &Path) -> Server {
+        Server::start_with_env(dir, cfg, &[])
+    }
+
+    /// As `start_with`, with these environment variables set for the server.
+    pub fn start_with_env(dir: TempDir, cfg: &Path, env: &[(&str, &str)]) -> Server {
         let stderr_path = dir.0.join("server.log");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rookery"))
             .arg("server")
             .arg(cfg)
             .env("RUST_LOG", "debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
