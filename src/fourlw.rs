@@ -356,7 +356,7 @@ pub fn answer(view: &View<'_>, f: &Facts<'_>) -> String {
     }
     match f.ask.cmd {
         "ruok" => s.push_str("imok"),
-        "isro" => s.push_str("rw"),
+        "isro" => s.push_str(if view.mode == "read-only" { "ro" } else { "rw" }),
         "gtmk" => s.push_str(&trace_mask().to_string()),
         "srvr" | "stat" => server_stats(&mut s, view, f),
         "cons" => {

@@ -859,8 +859,12 @@ fn interactive_session_in_a_terminal() {
     let host = s.hostport();
     let shell = format!("{ROOKERY} cli -server {host}");
     let mut term = cli::LineProc::spawn(script, &["-q", "-e", "-c", &shell, "/dev/null"], &[]);
+    // A command typed before the previous prompt appears (the terminal echoes it at once) gets
+    // its output on the prompt's line: `[zk: host(CONNECTED) 1] x`.
     let wait = |term: &cli::LineProc, from: usize, line: &str| -> usize {
-        term.wait_line(from, STEP_TIMEOUT, |l| l == line)
+        let after_prompt =
+            |l: &str| l.starts_with("[zk: ") && l.rsplit_once("] ").is_some_and(|(_, rest)| rest == line);
+        term.wait_line(from, STEP_TIMEOUT, |l| l == line || after_prompt(l))
             .unwrap_or_else(|| panic!("no line {line:?}; terminal:\n{}", term.transcript()))
     };
     let at = wait(&term, 0, &event("SyncConnected", "None", "null"));

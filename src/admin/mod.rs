@@ -189,7 +189,7 @@ fn run(view: &View<'_>, f: &Facts<'_>, command: &Command, params: &[(String, Str
                 ])
             };
             put("version", Json::str(fourlw::full_version()));
-            put("read_only", Json::Bool(false));
+            put("read_only", Json::Bool(view.mode == "read-only"));
             put(
                 "server_stats",
                 Json::Object(vec![
@@ -309,7 +309,7 @@ fn run(view: &View<'_>, f: &Facts<'_>, command: &Command, params: &[(String, Str
             put("datadir_size", u(log_size));
             put("logdir_size", u(snap_size));
         }
-        "is_read_only" => put("read_only", Json::Bool(false)),
+        "is_read_only" => put("read_only", Json::Bool(view.mode == "read-only")),
         "get_trace_mask" => put("tracemask", Json::Int(fourlw::trace_mask())),
         "set_trace_mask" => match trace_mask_param(params) {
             Ok(mask) => put("tracemask", Json::Int(mask)),

@@ -171,6 +171,8 @@ struct Peer {
     /// A newer configuration a leader announced (NEWLEADER) that was never put in force here;
     /// kept in `<zoo.cfg>.dynamic.next` as ZooKeeper does.
     last_seen: Option<QuorumVerifier>,
+    /// Serving read-only clients while cut off from the quorum (`readonlymode.enabled`).
+    read_only: bool,
     /// What prep last heard of the ensemble (leader only).
     ensemble_sent: Option<EnsembleView>,
     role: PeerRole,
@@ -259,6 +261,7 @@ pub fn start(
         config_text: verifier.text().into_bytes(),
         last_seen: super::dynamic::load_next(&cfg).filter(|n| n.version > verifier.version),
         verifier,
+        read_only: false,
         ensemble_sent: None,
         cfg,
         my_id,
@@ -358,6 +361,15 @@ impl Peer {
         let now = (elapsed.as_millis() / ELECTION_TICK.as_millis()) as u64;
         let outs = self.election.on_tick(now);
         self.on_election(outs);
+        // QuorumPeer's roZkMgr: after max(2 s, tickTime) without a leader, serve read-only.
+        let wait = Duration::from_millis(self.tick_ms().max(2000));
+        let looking = matches!(self.role, PeerRole::Looking);
+        if self.cfg.read_only_mode_enabled && looking && !self.read_only && self.looking_since.elapsed() >= wait {
+            log::info!("Server {}: no quorum for {} ms: serving read-only clients", self.my_id, wait.as_millis());
+            self.read_only = true;
+            let _ = self.links.prep_ctl.send(PrepControl::SetRole(Role::ReadOnly, 0));
+            self.shared.set_mode("read-only", true);
+        }
         let zab_now = elapsed.as_millis() as u64 / self.tick_ms();
         while self.zab_ticks < zab_now {
             self.zab_ticks += 1;
@@ -380,6 +392,15 @@ impl Peer {
 
     /// The election ended: lead, or connect to the leader.
     fn take_role(&mut self, leader_id: ServerId, state: PeerState) {
+        if self.read_only && state != PeerState::Looking {
+            // The read-only server stops: its clients reconnect (to us once we serve again).
+            log::info!("Server {}: a leader is elected: read-only mode ends", self.my_id);
+            self.read_only = false;
+            let _ = self.links.prep_ctl.send(PrepControl::SetRole(Role::Down, 0));
+            let generation = self.shared.write_failures.load(Ordering::Acquire);
+            let _ = self.links.commit_tx.send(CommitMsg::Prep(generation, crate::pipeline::CommitItem::CloseAll));
+            self.shared.set_mode("looking", false);
+        }
         let took_ms = self.looking_since.elapsed().as_millis() as u64;
         log::info!(
             "Election done in {took_ms} ms: server {leader_id} leads, this server (id {}) is {state:?}",
@@ -472,6 +493,7 @@ impl Peer {
             }
             PeerRole::Looking => {}
         }
+        self.read_only = false;
         self.shared.set_mode("looking", false);
         let _ = self.links.prep_ctl.send(PrepControl::SetRole(Role::Down, 0));
         let (tx, rx) = bounded(1);

@@ -137,7 +137,7 @@ impl Commit {
                     out.push(Output::Close { conn });
                 }
             }
-            CommitItem::Attach { conn, session, timeout_ms, read_only_byte } => {
+            CommitItem::Attach { conn, session, timeout_ms, read_only_byte, read_only } => {
                 if let Some(old) = self.session_conn.insert(session, conn) {
                     if old != conn {
                         out.push(Output::Close { conn: old });
@@ -154,7 +154,7 @@ impl Commit {
                     self.stats.sent += 1;
                 }
                 out.push(Output::SessionReady { conn, session });
-                out.push(session_established(conn, session, timeout_ms as i32, read_only_byte));
+                out.push(session_established(conn, session, timeout_ms as i32, read_only_byte, read_only));
             }
             CommitItem::Reject { conn, read_only_byte } => {
                 let resp = ConnectResponse {
@@ -359,7 +359,7 @@ impl Commit {
                 c.timeout_ms = timeout as u32;
             }
             out.push(Output::SessionReady { conn, session });
-            out.push(session_established(conn, session, timeout, origin.read_only_byte));
+            out.push(session_established(conn, session, timeout, origin.read_only_byte, false));
             return;
         }
         let config = match &txn.body {
@@ -649,14 +649,20 @@ impl Commit {
 }
 
 /// The handshake's answer for a live session: its negotiated timeout and password, and the
-/// readOnly byte only if the client sent one.
-fn session_established(conn: ConnId, session: SessionId, timeout: i32, read_only_byte: bool) -> Output {
+/// readOnly byte (`read_only`: this server is read-only) only if the client sent one.
+fn session_established(
+    conn: ConnId,
+    session: SessionId,
+    timeout: i32,
+    read_only_byte: bool,
+    read_only: bool,
+) -> Output {
     let resp = ConnectResponse {
         protocol_version: 0,
         time_out: timeout,
         session_id: session,
         passwd: Some(password(session).to_vec()),
-        read_only: read_only_byte.then_some(false),
+        read_only: read_only_byte.then_some(read_only),
     };
     Output::Send { conn, frame: frame_of(&resp), reply: false }
 }

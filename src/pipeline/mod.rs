@@ -368,7 +368,7 @@ pub enum CommitItem {
     /// here or elsewhere, and keep their sessions) and forget what waits for the leader.
     CloseAll,
     /// A reconnect of a live session onto a new connection.
-    Attach { conn: ConnId, session: SessionId, timeout_ms: u32, read_only_byte: bool },
+    Attach { conn: ConnId, session: SessionId, timeout_ms: u32, read_only_byte: bool, read_only: bool },
     /// A handshake refused: expired session or wrong password gets the "expired" reply.
     Reject { conn: ConnId, read_only_byte: bool },
     /// Close a connection without a reply (a client that has seen a newer zxid than ours).

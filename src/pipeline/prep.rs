@@ -71,6 +71,10 @@ pub enum Role {
     Follower,
     /// Not serving (electing or synchronising): handshakes are refused.
     Down,
+    /// Cut off from the quorum with `readonlymode.enabled` (`ReadOnlyZooKeeperServer`): only
+    /// clients that ask for read-only sessions are served, with sessions local to this server;
+    /// every write and `sync` is answered NOTREADONLY.
+    ReadOnly,
 }
 
 /// What prep asks of the quorum (the `peer` thread), drained with `take_quorum`.
@@ -335,7 +339,7 @@ impl Prep {
                 for (conn, timeout_ms, read_only_byte) in self.revalidating.remove(&session).unwrap_or_default() {
                     if valid {
                         self.sessions.add(session, timeout_ms, now_ms);
-                        out.push(CommitItem::Attach { conn, session, timeout_ms, read_only_byte });
+                        out.push(CommitItem::Attach { conn, session, timeout_ms, read_only_byte, read_only: false });
                     } else {
                         log::info!("Invalid session 0x{session:x} for client conn {conn}, probably expired");
                         out.push(CommitItem::Reject { conn, read_only_byte });
@@ -450,6 +454,11 @@ impl Prep {
             out.push(CommitItem::Close { conn });
             return;
         }
+        if self.role == Role::ReadOnly && req.read_only != Some(true) {
+            log::info!("Refusing session request for not-read-only client conn {conn}");
+            out.push(CommitItem::Close { conn });
+            return;
+        }
         if req.last_zxid_seen > tree.last_processed_zxid {
             log::info!(
                 "Refusing session request for client conn {conn}: it has seen zxid 0x{:x}, our last zxid is 0x{:x}",
@@ -464,6 +473,11 @@ impl Prep {
         if req.session_id == 0 {
             let session = self.sessions.next_session_id();
             self.sessions.add(session, timeout, now_ms);
+            if self.role == Role::ReadOnly {
+                // A session of this server alone: no txn (the log is not written in this mode).
+                out.push(CommitItem::Attach { conn, session, timeout_ms: timeout, read_only_byte, read_only: true });
+                return;
+            }
             let origin = Origin { conn, xid: 0, op: op::CREATE_SESSION, read_only_byte, received_ms: now_ms };
             if self.role == Role::Follower {
                 let body = crate::zab::packet::encode_int(timeout as i32);
@@ -494,7 +508,8 @@ impl Prep {
                 self.owners.insert(req.session_id, LOCAL_OWNER);
             }
             let timeout_ms = self.sessions.timeout_of(req.session_id).unwrap_or(timeout);
-            out.push(CommitItem::Attach { conn, session: req.session_id, timeout_ms, read_only_byte });
+            let read_only = self.role == Role::ReadOnly;
+            out.push(CommitItem::Attach { conn, session: req.session_id, timeout_ms, read_only_byte, read_only });
         } else {
             let why = if passwd_ok { "expired or unknown" } else { "wrong password" };
             log::info!("Invalid session 0x{:x} for client conn {conn}, {why}", req.session_id);
@@ -510,6 +525,7 @@ impl Prep {
                 out.push(CommitItem::Close { conn: req.conn });
                 return;
             }
+            Role::ReadOnly => return self.read_only_request(req, now_ms, out),
             Role::Leader if matches!(req.op, ClientOp::Sync(_)) => {
                 self.sessions.touch(req.session, now_ms);
                 out.push(CommitItem::ForwardedSync(req));
@@ -532,6 +548,23 @@ impl Prep {
         let check = self.session_check(req.session, live, LOCAL_OWNER);
         let txn = self.prep_write(tree, &req, check, wall_ms);
         out.push(CommitItem::Txn { txn, origin: Some(origin) });
+    }
+
+    /// Read-only (`ReadOnlyRequestProcessor`): reads are served; writes, `multi` and `sync` are
+    /// answered NOTREADONLY; closing a session closes its connection.
+    fn read_only_request(&mut self, req: Request, now_ms: u64, out: &mut Vec<CommitItem>) {
+        self.sessions.touch(req.session, now_ms);
+        match req.op {
+            ClientOp::CloseSession => {
+                self.sessions.remove(req.session);
+                out.push(CommitItem::Close { conn: req.conn });
+            }
+            ref op if op.is_write() || matches!(op, ClientOp::Sync(_)) => {
+                let op = ClientOp::Invalid { op: op.opcode(), err: ErrorCode::NotReadOnly };
+                out.push(CommitItem::Read(Request { op, ..req }));
+            }
+            _ => out.push(CommitItem::Read(req)),
+        }
     }
 
     /// Follower: reads are served here; writes, closeSession and sync go to the leader, and
@@ -1101,6 +1134,44 @@ mod tests {
         assert_eq!(p.take_quorum(), vec![ToQuorum::Revalidate { session: 0x55, timeout: 1000 }]);
         p.step(&tree, PrepInput::Revalidated { session: 0x55, valid: true }, 0, 0, &mut out);
         assert!(matches!(out[..], [CommitItem::Attach { conn: 9, session: 0x55, .. }]));
+    }
+
+    #[test]
+    fn a_read_only_server_takes_read_only_clients_and_refuses_writes() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        p.set_role(Role::ReadOnly, &tree, 0, 0);
+        let mut out = Vec::new();
+        let connect = |read_only| ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            time_out: 1000,
+            session_id: 0,
+            passwd: Some(vec![0; 16]),
+            read_only,
+        };
+        for refused in [None, Some(false)] {
+            p.step(&tree, PrepInput::Connect { conn: 8, req: connect(refused) }, 0, 0, &mut out);
+            assert!(matches!(out.pop(), Some(CommitItem::Close { conn: 8 })), "{refused:?}");
+        }
+        p.step(&tree, PrepInput::Connect { conn: 9, req: connect(Some(true)) }, 0, 0, &mut out);
+        let Some(CommitItem::Attach { conn: 9, session, read_only: true, .. }) = out.pop() else {
+            panic!("a local session for the read-only client")
+        };
+        assert!(p.take_quorum().is_empty(), "no txn, no quorum");
+        for o in [create("/a", 0), ClientOp::Sync(SyncRequest { path: "/".into() })] {
+            p.step(&tree, request(session, 3, o), 0, 0, &mut out);
+            let Some(CommitItem::Read(r)) = out.pop() else { panic!("answered here") };
+            assert!(matches!(r.op, ClientOp::Invalid { err: ErrorCode::NotReadOnly, .. }), "{:?}", r.op);
+        }
+        p.step(
+            &tree,
+            request(session, 4, ClientOp::Exists(ExistsRequest { path: "/".into(), watch: true })),
+            0,
+            0,
+            &mut out,
+        );
+        assert!(matches!(out.pop(), Some(CommitItem::Read(r)) if matches!(r.op, ClientOp::Exists(_))));
     }
 
     #[test]

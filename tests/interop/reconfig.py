@@ -38,8 +38,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"
 import bench  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import (BadArgumentsError, BadVersionError, ConnectionLoss,  # noqa: E402
-                              NewConfigNoQuorumError, NoAuthError, ReconfigDisabledError,
-                              UnimplementedError)
+                              NewConfigNoQuorumError, NoAuthError, NotReadOnlyCallError,
+                              ReconfigDisabledError, UnimplementedError)
 from kazoo.retry import KazooRetry  # noqa: E402
 
 logging.basicConfig(level=logging.CRITICAL)
@@ -74,7 +74,10 @@ class Member:
         return self.ports[2]
 
     def start(self):
-        argv = bench.ZK_JAVA + [self.cfg] if self.impl == "zookeeper" else [bench.ROOKERY, "server", self.cfg]
+        java = bench.ZK_JAVA[:]
+        if "readonlymode.enabled=true" in open(self.cfg).read():
+            java.insert(1, "-Dreadonlymode.enabled=true")  # ZooKeeper reads it only as a -D flag
+        argv = java + [self.cfg] if self.impl == "zookeeper" else [bench.ROOKERY, "server", self.cfg]
         log = open(os.path.join(self.dir, "server.log"), "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      env=dict(os.environ, RUST_LOG="info"))
@@ -325,6 +328,52 @@ def leader(impl, work):
         e.stop()
 
 
+def read_only(impl, work):
+    e = Ensemble(impl, work, 3, ["readonlymode.enabled=true"])
+    try:
+        e.start()
+        zk = client([e.members[s].port for s in (1, 2, 3)])
+        zk.create("/ro", b"before")
+        zk.sync("/ro")
+        zk.stop()
+        zk.close()
+        bench.wait_for("/ro on server 1", lambda: bench.four(e.members[1].port, "isro") == "rw", DEADLINE, 0.05)
+        one = client([e.members[1].port], auth=False)
+        one.sync("/ro")
+        one.stop()
+        one.close()
+        for sid in (2, 3):
+            e.members[sid].stop()
+        # Server 1 is cut off from its quorum: after max(2 s, tickTime) it serves read-only.
+        bench.wait_for("isro = ro", lambda: bench.four(e.members[1].port, "isro") == "ro", DEADLINE, 0.05)
+        assert e.members[1].mode() == "read-only", e.members[1].mode()
+        assert bench.mntr(e.members[1].port).get("zk_server_state") == "read-only"
+        ro = KazooClient(hosts=f"127.0.0.1:{e.members[1].port}", read_only=True, timeout=10)
+        ro.start(timeout=DEADLINE)
+        assert ro.get("/ro")[0] == b"before"
+        expect(NotReadOnlyCallError, lambda: ro.create("/ro/new", b""))
+        expect(NotReadOnlyCallError, lambda: ro.set("/ro", b"x"))
+        rw = KazooClient(hosts=f"127.0.0.1:{e.members[1].port}", timeout=10,
+                         connection_retry=KazooRetry(max_tries=3, delay=0.1))
+        expect(Exception, lambda: rw.start(timeout=3))
+        rw.stop()
+        rw.close()
+        # The quorum returns: server 1 rejoins as a normal member.
+        for sid in (2, 3):
+            e.members[sid].start()
+        e.wait_modes({s: ("leader", "follower") for s in (1, 2, 3)})
+        assert bench.four(e.members[1].port, "isro") == "rw"
+        ro.stop()
+        ro.close()
+        back = client([e.members[1].port], auth=False)
+        back.create("/ro/after", b"")
+        back.stop()
+        back.close()
+        print(f"OK read-only {impl}")
+    finally:
+        e.stop()
+
+
 def expect(error, f):
     try:
         f()
@@ -387,4 +436,4 @@ def errors(impl, work):
 
 if __name__ == "__main__":
     scenario, impl, work = sys.argv[1:4]
-    {"membership": membership, "errors": errors, "leader": leader}[scenario](impl, work)
+    {"membership": membership, "errors": errors, "leader": leader, "read-only": read_only}[scenario](impl, work)
