@@ -598,6 +598,11 @@ pub fn monitor_values(view: &View<'_>, f: &Facts<'_>) -> Vec<(String, MonitorVal
             "outstanding_requests" => row(key, n(f.outstanding)),
             "znode_count" => row(key, n(zk_node_count(f.tree))),
             "global_sessions" => row(key, n(f.tree.sessions.len())),
+            // Sessions on a connection that no txn made: local (and read-only) sessions.
+            "local_sessions" => {
+                let local = f.conns.iter().filter(|(_, c)| c.session != 0 && !f.tree.sessions.contains_key(&c.session));
+                row(key, n(local.count()))
+            }
             // BufferStats reads -1 before the first sample; Rookery does not sample.
             "last_client_response_size" | "min_client_response_size" | "max_client_response_size" => row(key, Int(-1)),
             "packets_sent" => row(key, u(stats.sent)),

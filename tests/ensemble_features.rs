@@ -7,7 +7,9 @@
 //! servers stopped, the third serves a read-only kazoo client (writes get NOTREADONLY, `isro`
 //! answers `ro`, other clients are refused) and rejoins when they return. (ZooKeeper 3.8 fails
 //! that one: its read-only server answers kazoo's read-only handshake with a 16-byte response
-//! kazoo cannot parse.)
+//! kazoo cannot parse.) Local sessions: a follower's new session is local (`mntr` counts it in
+//! `zk_local_sessions`, the leader has no global session) and its writes work; its first
+//! ephemeral upgrades it to a global session that owns the node (ZooKeeper 3.8 passes this one).
 
 mod common;
 
@@ -66,4 +68,9 @@ fn the_leader_removes_itself_hands_over_and_comes_back_as_a_voter() {
 #[test]
 fn a_server_cut_off_from_its_quorum_serves_read_only_clients_then_rejoins() {
     println!("{}", run("read-only"));
+}
+
+#[test]
+fn local_sessions_stay_on_their_server_until_an_ephemeral_makes_them_global() {
+    println!("{}", run("local-sessions"));
 }

@@ -508,6 +508,8 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         skip_acl: cfg.skip_acl,
         reconfig_enabled: cfg.reconfig_enabled,
         standalone_enabled: cfg.standalone_enabled,
+        local_sessions: cfg.local_sessions_enabled,
+        local_sessions_upgrading: cfg.local_sessions_upgrading_enabled,
     };
     let first_session = ids::initial_session_id(my_id, wall_ms() as u64);
     let mut prep = Prep::new(prep_cfg, tree.last_processed_zxid, first_session);

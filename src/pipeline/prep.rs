@@ -29,6 +29,11 @@ pub struct PrepConfig {
     pub reconfig_enabled: bool,
     /// `standaloneEnabled`: a reconfig must then leave at least two voters.
     pub standalone_enabled: bool,
+    /// `localSessionsEnabled`: an ensemble member opens new sessions locally, without a txn.
+    pub local_sessions: bool,
+    /// `localSessionsUpgradingEnabled`: a local session that creates an ephemeral node first
+    /// becomes a global one (a createSession txn); otherwise it gets EPHEMERALONLOCALSESSION.
+    pub local_sessions_upgrading: bool,
 }
 
 /// What the leader's quorum side tells prep, for `reconfig` (the peer thread sends it whenever
@@ -167,6 +172,12 @@ pub struct Prep {
     ensemble: Option<EnsembleView>,
     /// Leader: the zxid of a reconfig prepared here and not yet seen in force.
     reconfig_prepared: Option<Zxid>,
+    /// Local sessions (`LocalSessionTracker`): known to this server only, with the connection
+    /// that opened them. Leader and learners alike; they expire here, without a txn.
+    local: SessionTracker,
+    local_conns: HashMap<SessionId, ConnId>,
+    /// The top byte of the session ids this server makes: its server id.
+    server_byte: i64,
 }
 
 /// The owner of sessions whose connection is on the leader itself (`zab::leader::LOCAL`).
@@ -176,6 +187,7 @@ type PrepResult<T> = Result<T, ErrorCode>;
 
 impl Prep {
     pub fn new(cfg: PrepConfig, last_zxid: Zxid, first_session_id: SessionId) -> Prep {
+        let cfg_tick = cfg.tick_ms;
         Prep {
             sessions: SessionTracker::new(cfg.tick_ms, first_session_id),
             cfg,
@@ -191,7 +203,25 @@ impl Prep {
             owners: HashMap::new(),
             ensemble: None,
             reconfig_prepared: None,
+            local: SessionTracker::new(cfg_tick, first_session_id),
+            local_conns: HashMap::new(),
+            server_byte: first_session_id >> 56,
         }
+    }
+
+    /// The local sessions this server holds (`mntr`'s `local_sessions`).
+    pub fn local_session_count(&self) -> usize {
+        self.local_conns.len()
+    }
+
+    fn is_local(&self, session: SessionId) -> bool {
+        self.local_conns.contains_key(&session)
+    }
+
+    /// Local sessions are for ensemble members that serve (ZooKeeper's standalone server and
+    /// read-only server keep global sessions).
+    fn opens_local_sessions(&self) -> bool {
+        self.cfg.local_sessions && matches!(self.role, Role::Leader | Role::Follower)
     }
 
     /// Leader: the quorum side's view of the ensemble changed.
@@ -219,6 +249,9 @@ impl Prep {
         self.owners.clear();
         self.ensemble = None;
         self.reconfig_prepared = None;
+        for (session, _) in std::mem::take(&mut self.local_conns) {
+            self.local.remove(session);
+        }
         if role == Role::Leader {
             for (&id, &timeout) in &tree.sessions {
                 self.sessions.add(id, timeout.max(0) as u32, now_ms);
@@ -309,8 +342,12 @@ impl Prep {
                 let session_expiry = if dump { self.sessions.by_deadline() } else { Vec::new() };
                 out.push(CommitItem::Inspect { question, outstanding: self.outstanding_len(), session_expiry, reply })
             }
+            PrepInput::Tick { now_ms, .. } if !self.local_conns.is_empty() && self.role == Role::Follower => {
+                self.expire_local(now_ms, out)
+            }
             PrepInput::Tick { .. } if !matches!(self.role, Role::Standalone | Role::Leader) => {}
             PrepInput::Tick { now_ms, wall_ms, reap } => {
+                self.expire_local(now_ms, out);
                 for session in self.sessions.expire(now_ms) {
                     log::info!("Expiring session 0x{session:x}, timeout of {}ms exceeded", self.timeout(session));
                     let txn = self.close_session(tree, session, 0, wall_ms);
@@ -384,7 +421,10 @@ impl Prep {
                 out.push(CommitItem::Txn { txn, origin: None });
             }
             kind => {
-                let live = self.sessions.touch(f.session, now_ms);
+                // `LeaderSessionTracker.checkSession`: with local sessions on, a session the
+                // leader does not know that another server made is that server's local session.
+                let foreign_local = self.cfg.local_sessions && f.session >> 56 != self.server_byte;
+                let live = self.sessions.touch(f.session, now_ms) || foreign_local;
                 let check = self.session_check(f.session, live, learner);
                 let op = ClientOp::decode(kind, &f.body)
                     .unwrap_or(ClientOp::Invalid { op: kind, err: ErrorCode::MarshallingError });
@@ -470,6 +510,32 @@ impl Prep {
         }
         let timeout =
             (req.time_out.max(0) as u32).clamp(self.cfg.session_timeout_ms_min, self.cfg.session_timeout_ms_max);
+        if req.session_id == 0 && self.opens_local_sessions() {
+            let session = self.sessions.next_session_id();
+            self.local.add(session, timeout, now_ms);
+            self.local_conns.insert(session, conn);
+            log::debug!("local session 0x{session:x} for client conn {conn}");
+            out.push(CommitItem::Attach { conn, session, timeout_ms: timeout, read_only_byte, read_only: false });
+            return;
+        }
+        if self.is_local(req.session_id) {
+            // A local session can come back only to the server that holds it.
+            if req.passwd.as_deref() == Some(&password(req.session_id)[..]) && self.local.touch(req.session_id, now_ms)
+            {
+                self.local_conns.insert(req.session_id, conn);
+                let timeout_ms = self.local.timeout_of(req.session_id).unwrap_or(timeout);
+                out.push(CommitItem::Attach {
+                    conn,
+                    session: req.session_id,
+                    timeout_ms,
+                    read_only_byte,
+                    read_only: false,
+                });
+            } else {
+                out.push(CommitItem::Reject { conn, read_only_byte });
+            }
+            return;
+        }
         if req.session_id == 0 {
             let session = self.sessions.next_session_id();
             self.sessions.add(session, timeout, now_ms);
@@ -518,6 +584,34 @@ impl Prep {
     }
 
     fn on_request(&mut self, tree: &DataTree, req: Request, now_ms: u64, wall_ms: i64, out: &mut Vec<CommitItem>) {
+        if self.is_local(req.session) && matches!(self.role, Role::Leader | Role::Follower) {
+            self.local.touch(req.session, now_ms);
+            if let ClientOp::CloseSession = req.op {
+                self.local.remove(req.session);
+                self.local_conns.remove(&req.session);
+                out.push(CommitItem::Close { conn: req.conn });
+                return;
+            }
+            if creates_ephemeral(&req.op) {
+                if !self.cfg.local_sessions_upgrading {
+                    let op = ClientOp::Invalid { op: req.op.opcode(), err: ErrorCode::EphemeralOnLocalSession };
+                    out.push(CommitItem::Read(Request { op, ..req }));
+                    return;
+                }
+                self.upgrade(tree, req.session, now_ms, wall_ms, out);
+            } else if self.role == Role::Follower {
+                // The leader accepts a learner's local sessions unseen; reads are served here.
+                return self.forward_or_read(req, now_ms, out);
+            } else if !req.op.is_write() && !matches!(req.op, ClientOp::Sync(_)) {
+                out.push(CommitItem::Read(req));
+                return;
+            } else if !matches!(req.op, ClientOp::Sync(_)) {
+                let origin = Origin::of(&req);
+                let txn = self.prep_write(tree, &req, Ok(()), wall_ms);
+                out.push(CommitItem::Txn { txn, origin: Some(origin) });
+                return;
+            }
+        }
         match self.role {
             Role::Follower => return self.forward_or_read(req, now_ms, out),
             Role::Down => {
@@ -548,6 +642,35 @@ impl Prep {
         let check = self.session_check(req.session, live, LOCAL_OWNER);
         let txn = self.prep_write(tree, &req, check, wall_ms);
         out.push(CommitItem::Txn { txn, origin: Some(origin) });
+    }
+
+    /// `checkUpgradeSession`: a local session about to own an ephemeral node becomes global,
+    /// by a createSession txn (through the leader) that precedes the create.
+    fn upgrade(&mut self, tree: &DataTree, session: SessionId, now_ms: u64, wall_ms: i64, out: &mut Vec<CommitItem>) {
+        let timeout = self.local.timeout_of(session).unwrap_or(self.cfg.session_timeout_ms_min);
+        log::info!("Upgrading local session 0x{session:x} to a global session");
+        self.local.remove(session);
+        self.local_conns.remove(&session);
+        self.sessions.add(session, timeout, now_ms);
+        if self.role == Role::Follower {
+            let body = crate::zab::packet::encode_int(timeout as i32);
+            self.to_quorum
+                .push(ToQuorum::Request(Forwarded { session, cxid: 0, op: op::CREATE_SESSION, body }, Vec::new()));
+        } else {
+            self.owners.insert(session, LOCAL_OWNER);
+            let txn = self.create_session_txn(tree, session, 0, timeout, wall_ms);
+            out.push(CommitItem::Txn { txn, origin: None });
+        }
+    }
+
+    /// Local sessions past their timeout end here, without a txn: their connections close.
+    fn expire_local(&mut self, now_ms: u64, out: &mut Vec<CommitItem>) {
+        for session in self.local.expire(now_ms) {
+            log::info!("Expiring local session 0x{session:x}");
+            if let Some(conn) = self.local_conns.remove(&session) {
+                out.push(CommitItem::Close { conn });
+            }
+        }
     }
 
     /// Read-only (`ReadOnlyRequestProcessor`): reads are served; writes, `multi` and `sync` are
@@ -1043,9 +1166,20 @@ pub fn initial_auth(peer_ip: &str) -> Vec<Id> {
     vec![Id::new("ip", peer_ip)]
 }
 
+/// Whether `op` creates an ephemeral node (`checkUpgradeSession` looks at create, create2 and the
+/// creates inside a multi).
+fn creates_ephemeral(op: &ClientOp) -> bool {
+    match op {
+        ClientOp::Create { req, .. } => CreateMode::from_flags(req.flags).is_some_and(CreateMode::is_ephemeral),
+        ClientOp::Multi(ops) => ops.iter().any(creates_ephemeral),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::zxid;
     use crate::jute::data::open_acl_unsafe;
     use crate::jute::proto::{CreateRequest, DeleteRequest, ExistsRequest, SetDataRequest, SyncRequest};
     use std::sync::Arc;
@@ -1059,6 +1193,8 @@ mod tests {
             skip_acl: false,
             reconfig_enabled: false,
             standalone_enabled: true,
+            local_sessions: false,
+            local_sessions_upgrading: false,
         };
         let mut p = Prep::new(cfg, 0, 0x100);
         p.sessions.add(7, 1000, 0);
@@ -1121,19 +1257,89 @@ mod tests {
         let mut p = prep();
         p.set_role(Role::Follower, &tree, 0, 0);
         let mut out = Vec::new();
-        let req = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            time_out: 1000,
-            session_id: 0x55,
-            passwd: Some(password(0x55).to_vec()),
-            read_only: None,
-        };
+        let req = ConnectRequest { session_id: 0x55, passwd: Some(password(0x55).to_vec()), ..connect(None) };
         p.step(&tree, PrepInput::Connect { conn: 9, req }, 0, 0, &mut out);
         assert!(out.is_empty());
         assert_eq!(p.take_quorum(), vec![ToQuorum::Revalidate { session: 0x55, timeout: 1000 }]);
         p.step(&tree, PrepInput::Revalidated { session: 0x55, valid: true }, 0, 0, &mut out);
         assert!(matches!(out[..], [CommitItem::Attach { conn: 9, session: 0x55, .. }]));
+    }
+
+    /// A handshake for a new session with a 1 s timeout.
+    fn connect(read_only: Option<bool>) -> ConnectRequest {
+        ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            time_out: 1000,
+            session_id: 0,
+            passwd: Some(vec![0; 16]),
+            read_only,
+        }
+    }
+
+    /// A follower (server 2) with local sessions on; returns it and a local session's id.
+    fn follower_with_a_local_session(upgrading: bool) -> (Prep, DataTree, SessionId) {
+        let tree = DataTree::new();
+        let mut p = prep();
+        p.cfg.local_sessions = true;
+        p.cfg.local_sessions_upgrading = upgrading;
+        p.server_byte = 2;
+        p.set_role(Role::Follower, &tree, 0, 0);
+        let mut out = Vec::new();
+        p.step(&tree, PrepInput::Connect { conn: 9, req: connect(None) }, 0, 0, &mut out);
+        let Some(CommitItem::Attach { conn: 9, session, .. }) = out.pop() else { panic!("attached at once: {out:?}") };
+        assert!(p.take_quorum().is_empty(), "no createSession goes to the leader");
+        assert_eq!(p.local_session_count(), 1);
+        (p, tree, session)
+    }
+
+    #[test]
+    fn a_local_session_is_upgraded_before_its_first_ephemeral() {
+        let (mut p, tree, session) = follower_with_a_local_session(true);
+        let mut out = Vec::new();
+        p.step(&tree, request(session, 1, create("/persistent", 0)), 0, 0, &mut out);
+        assert!(matches!(&p.take_quorum()[..], [ToQuorum::Request(f, _)] if f.op == op::CREATE));
+        p.step(&tree, request(session, 2, create("/e", 1)), 0, 0, &mut out);
+        let q = p.take_quorum();
+        assert!(
+            matches!(&q[..], [ToQuorum::Request(s, _), ToQuorum::Request(c, _)]
+                if (s.op, s.session, c.op) == (op::CREATE_SESSION, session, op::CREATE)),
+            "{q:?}"
+        );
+        assert_eq!(p.local_session_count(), 0);
+    }
+
+    #[test]
+    fn without_upgrading_an_ephemeral_on_a_local_session_is_refused() {
+        let (mut p, tree, session) = follower_with_a_local_session(false);
+        let mut out = Vec::new();
+        p.step(&tree, request(session, 2, create("/e", 1)), 0, 0, &mut out);
+        let Some(CommitItem::Read(r)) = out.pop() else { panic!("answered here: {out:?}") };
+        assert!(matches!(r.op, ClientOp::Invalid { err: ErrorCode::EphemeralOnLocalSession, .. }));
+        assert!(p.take_quorum().is_empty());
+    }
+
+    #[test]
+    fn a_leader_takes_writes_from_another_servers_local_sessions() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        p.cfg.local_sessions = true;
+        p.set_role(Role::Leader, &tree, zxid(1, 1), 0);
+        let mut out = Vec::new();
+        let body = |o: &ClientOp| {
+            let mut b = Vec::new();
+            o.write_body(&mut b);
+            b
+        };
+        let o = create("/x", 0);
+        let foreign = Forwarded { session: 2 << 56 | 5, cxid: 1, op: op::CREATE, body: body(&o) };
+        p.step(&tree, PrepInput::FromLearner { learner: 3, request: foreign, auth: vec![] }, 0, 0, &mut out);
+        let ToQuorum::Propose(t) = &p.take_quorum()[0] else { panic!() };
+        assert_eq!(t.header.kind, op::CREATE, "a txn, not SESSIONEXPIRED");
+        let mine = Forwarded { session: 0x100 | 6, cxid: 1, op: op::CREATE, body: body(&create("/y", 0)) };
+        p.step(&tree, PrepInput::FromLearner { learner: 3, request: mine, auth: vec![] }, 0, 0, &mut out);
+        let ToQuorum::Propose(t) = &p.take_quorum()[0] else { panic!() };
+        assert_eq!(t.header.kind, op::ERROR, "an unknown session of our own has expired");
     }
 
     #[test]
@@ -1142,14 +1348,6 @@ mod tests {
         let mut p = prep();
         p.set_role(Role::ReadOnly, &tree, 0, 0);
         let mut out = Vec::new();
-        let connect = |read_only| ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            time_out: 1000,
-            session_id: 0,
-            passwd: Some(vec![0; 16]),
-            read_only,
-        };
         for refused in [None, Some(false)] {
             p.step(&tree, PrepInput::Connect { conn: 8, req: connect(refused) }, 0, 0, &mut out);
             assert!(matches!(out.pop(), Some(CommitItem::Close { conn: 8 })), "{refused:?}");

@@ -374,6 +374,36 @@ def read_only(impl, work):
         e.stop()
 
 
+def local_sessions(impl, work):
+    e = Ensemble(impl, work, 3, ["localSessionsEnabled=true", "localSessionsUpgradingEnabled=true"])
+    try:
+        e.start()
+        leader = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
+        follower = next(s for s in (1, 2, 3) if s != leader)
+        gauges = lambda sid: bench.mntr(e.members[sid].port)  # noqa: E731
+        zk = client([e.members[follower].port], auth=False)
+        # A local session: known to the follower only, no createSession txn.
+        bench.wait_for("a local session", lambda: gauges(follower).get("zk_local_sessions") == "1", DEADLINE, 0.05)
+        assert gauges(leader).get("zk_global_sessions") == "0", gauges(leader)
+        zk.create("/ls", b"persistent")
+        assert zk.get("/ls")[0] == b"persistent"
+        assert gauges(leader).get("zk_global_sessions") == "0", "writes do not make it global"
+        # An ephemeral node upgrades it to a global session, which owns the node.
+        zk.create("/ls/e", b"", ephemeral=True)
+        bench.wait_for("a global session", lambda: gauges(leader).get("zk_global_sessions") == "1", DEADLINE, 0.05)
+        assert zk.exists("/ls/e").ephemeralOwner == zk.client_id[0]
+        bench.wait_for("no local session", lambda: gauges(follower).get("zk_local_sessions") == "0", DEADLINE, 0.05)
+        zk.stop()
+        zk.close()
+        check = client([e.members[leader].port], auth=False)
+        bench.wait_for("the ephemeral gone with its session", lambda: check.exists("/ls/e") is None, DEADLINE, 0.05)
+        check.stop()
+        check.close()
+        print(f"OK local sessions {impl}")
+    finally:
+        e.stop()
+
+
 def expect(error, f):
     try:
         f()
@@ -436,4 +466,5 @@ def errors(impl, work):
 
 if __name__ == "__main__":
     scenario, impl, work = sys.argv[1:4]
-    {"membership": membership, "errors": errors, "leader": leader, "read-only": read_only}[scenario](impl, work)
+    {"membership": membership, "errors": errors, "leader": leader, "read-only": read_only,
+     "local-sessions": local_sessions}[scenario](impl, work)
