@@ -2,7 +2,7 @@
 //! `tests/interop/reconfig.py` against Rookery. Dynamic reconfiguration: a 3-server ensemble grows to 5 and shrinks back
 //! while a client writes (no acknowledged write lost), an observer joins and leaves, the leader
 //! removes itself and is added back, and the error cases (NOAUTH, BADVERSION, BADARGUMENTS,
-//! NEWCONFIGNOQUORUM, RECONFIGDISABLED, UNIMPLEMENTED) come back as ZooKeeper's. The same script passes against ZooKeeper 3.8
+//! NEWCONFIGNOQUORUM, RECONFIGINPROGRESS, RECONFIGDISABLED, UNIMPLEMENTED) come back as ZooKeeper's. The same script passes against ZooKeeper 3.8
 //! (`python tests/interop/reconfig.py membership zookeeper DIR`). Read-only mode: two of three
 //! servers stopped, the third serves a read-only kazoo client (writes get NOTREADONLY, `isro`
 //! answers `ro`, other clients are refused) and rejoins when they return. (ZooKeeper 3.8 fails

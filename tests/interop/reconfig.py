@@ -15,7 +15,8 @@
     python reconfig.py errors IMPL WORKDIR
         The error cases through kazoo: NOAUTH without the super user, BADVERSION for a stale
         fromConfig, BADARGUMENTS for garbage and for a configuration of one voter,
-        NEWCONFIGNOQUORUM when the new voters cannot form a synced quorum, RECONFIGDISABLED and
+        NEWCONFIGNOQUORUM when the new voters cannot form a synced quorum, RECONFIGINPROGRESS for a
+        reconfig sent while another is in flight, RECONFIGDISABLED and
         UNIMPLEMENTED (standalone) on single servers; every server keeps serving afterwards.
 
 IMPL is `rookery` or `zookeeper` (Debian's 3.8 jars), so the same script checks both. Servers
@@ -39,7 +40,7 @@ import bench  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import (BadArgumentsError, BadVersionError, ConnectionLoss,  # noqa: E402
                               NewConfigNoQuorumError, NoAuthError, NotReadOnlyCallError,
-                              ReconfigDisabledError, UnimplementedError)
+                              ReconfigDisabledError, ReconfigInProcessError, UnimplementedError)
 from kazoo.retry import KazooRetry  # noqa: E402
 
 logging.basicConfig(level=logging.CRITICAL)
@@ -429,6 +430,15 @@ def errors(impl, work):
         expect(BadArgumentsError, lambda: zk.reconfig(joining="server.9=127.0.0.1:1:2", leaving=None,
                                                     new_members=None))
         expect(BadArgumentsError, lambda: zk.reconfig(joining=None, leaving="2,3", new_members=None))
+        # Two reconfigs sent back to back: the second finds the first in flight.
+        obs = f"server.9={spec((bench.free_port(), bench.free_port(), bench.free_port()), 'observer')}"
+        first = zk.reconfig_async(joining=obs, leaving=None, new_members=None, from_config=-1)
+        second = zk.reconfig_async(joining=None, leaving="9", new_members=None, from_config=-1)
+        first.get(timeout=DEADLINE)
+        expect(ReconfigInProcessError, lambda: second.get(timeout=DEADLINE))
+        data, stat = zk.reconfig(joining=None, leaving="9", new_members=None)
+        version = stat.mzxid
+        assert sorted(members_of(data.decode())[0]) == [1, 2, 3], data
         # One voter down, two absent ones added: 2 synced of 5 voters is no quorum.
         leader = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
         down = next(s for s in (1, 2, 3) if s != leader)
