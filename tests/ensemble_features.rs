@@ -1,15 +1,20 @@
 //! The ensemble features of issue 8 through a real client (kazoo from `.venv`), driven by
-//! `tests/interop/reconfig.py` against Rookery. Dynamic reconfiguration: a 3-server ensemble grows to 5 and shrinks back
-//! while a client writes (no acknowledged write lost), an observer joins and leaves, the leader
-//! removes itself and is added back, and the error cases (NOAUTH, BADVERSION, BADARGUMENTS,
-//! NEWCONFIGNOQUORUM, RECONFIGINPROGRESS, RECONFIGDISABLED, UNIMPLEMENTED) come back as ZooKeeper's. The same script passes against ZooKeeper 3.8
-//! (`python tests/interop/reconfig.py membership zookeeper DIR`). Read-only mode: two of three
-//! servers stopped, the third serves a read-only kazoo client (writes get NOTREADONLY, `isro`
-//! answers `ro`, other clients are refused) and rejoins when they return. (ZooKeeper 3.8 fails
-//! that one: its read-only server answers kazoo's read-only handshake with a 16-byte response
-//! kazoo cannot parse.) Local sessions: a follower's new session is local (`mntr` counts it in
-//! `zk_local_sessions`, the leader has no global session) and its writes work; its first
-//! ephemeral upgrades it to a global session that owns the node (ZooKeeper 3.8 passes this one).
+//! `tests/interop/reconfig.py` against Rookery.
+//!
+//! Dynamic reconfiguration: a 3-server ensemble grows to 5 and shrinks back while a client writes
+//! (no acknowledged write lost), an observer joins and leaves, the leader removes itself and is
+//! added back, and the error cases (NOAUTH, BADVERSION, BADARGUMENTS, NEWCONFIGNOQUORUM,
+//! RECONFIGINPROGRESS, RECONFIGDISABLED, UNIMPLEMENTED) come back as ZooKeeper's. These pass
+//! against ZooKeeper 3.8 too (`python tests/interop/reconfig.py membership zookeeper DIR`).
+//!
+//! Read-only mode: two of three servers stopped, the third serves a read-only kazoo client
+//! (writes get NOTREADONLY, `isro` answers `ro`, other clients are refused) and rejoins when they
+//! return. ZooKeeper 3.8 fails this one: its read-only server answers kazoo's read-only handshake
+//! with a 16-byte response kazoo cannot parse.
+//!
+//! Local sessions: a follower's new session is local (`mntr` counts it in `zk_local_sessions`,
+//! the leader has no global session) and its writes work; its first ephemeral upgrades it to a
+//! global session that owns the node. ZooKeeper 3.8 passes this one too.
 
 mod common;
 
