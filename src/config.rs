@@ -380,6 +380,19 @@ impl Config {
         Ok(parser.config)
     }
 
+    /// The file at `path` and the `dynamicConfigFile` it names, without `myid`: the ensemble as
+    /// any host that has the files sees it (`rookery status`).
+    pub fn load_ensemble(path: &Path) -> Result<Config, ConfigError> {
+        let text = read_text(path, CONFIG_FILE_BYTES_MAX)?;
+        let mut parser = Parser::new(path);
+        parser.read_static(&text)?;
+        if let Some(dynamic) = parser.config.extra.get("dynamicConfigFile").cloned() {
+            parser.read_dynamic(Path::new(&dynamic))?;
+        }
+        parser.check_ensemble()?;
+        Ok(parser.config)
+    }
+
     /// Parses the text of a `zoo.cfg` found at `path` (used only in messages). Pure: it reads
     /// neither `myid` (so `my_id` is `None`) nor `dynamicConfigFile` (so a file that names one
     /// yields no servers); [`Config::load`] does both.

@@ -91,15 +91,9 @@ fn dump(args: &[String]) -> ExitCode {
 
 /// Exit status 0 when every server answered, 1 otherwise (as `zkServer.sh status`).
 fn status(path: PathBuf) -> ExitCode {
-    // Parsed without dataDir/myid: the status tool runs on any host that has the file.
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("rookery: cannot read {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
-    };
-    let cfg = match Config::parse(&path, &text) {
+    // Read without dataDir/myid: the status tool runs on any host that has the files. The
+    // ensemble comes from dynamicConfigFile when zoo.cfg names one (after a reconfig).
+    let cfg = match Config::load_ensemble(&path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rookery: invalid configuration: {e}");

@@ -63,6 +63,19 @@ fn status_reports_each_server() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert_eq!(text.matches("not running").count(), 3, "{text}");
+    // After a reconfig the servers live in the dynamic file zoo.cfg names: status follows it.
+    let dynamic = dir.0.join("zoo.cfg.dynamic.100000000");
+    std::fs::write(&dynamic, "server.1=127.0.0.1:2:11:participant;127.0.0.1:21\nserver.4=127.0.0.1:5:14;127.0.0.1:24")
+        .unwrap();
+    std::fs::write(
+        &cfg,
+        format!("dataDir=/tmp/none\ninitLimit=10\nsyncLimit=5\ndynamicConfigFile={}\n", dynamic.display()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rookery")).arg("status").arg(&cfg).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("not running").count(), 2, "{text}");
+    assert!(text.contains("127.0.0.1:24"), "{text}");
 }
 
 /// Scripts written for zkServer.sh set system properties in `SERVER_JVMFLAGS`/`JVMFLAGS`.
