@@ -259,7 +259,7 @@ pub fn start(
     let election = Election::new(my_id, voters, observers, last_zxid, current as i64, timing);
     let mut peer = Peer {
         config_text: verifier.text().into_bytes(),
-        last_seen: super::dynamic::load_next(&cfg).filter(|n| n.version > verifier.version),
+        last_seen: super::dynamic::load_next(&cfg).filter(|n| cfg.reconfig_enabled && n.version > verifier.version),
         verifier,
         read_only: false,
         ensemble_sent: None,
