@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Apache ZooKeeper 3.8 from Debian (the reference
-# server jars, zkCli.sh and the C client cli_mt), systemd-analyze, and kazoo and
+# server jars, zkCli.sh and the C client cli_mt), systemd-analyze, and kazoo, pure-sasl and
 # prometheus_client (whose text parser checks the metrics endpoint) in a project-local virtualenv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kazoo, prometheus_client' 2>/dev/null; then
+# pure-sasl: kazoo's SASL (DIGEST-MD5) support.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kazoo, prometheus_client, puresasl' 2>/dev/null; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check kazoo prometheus_client
+  .venv/bin/pip install -q --disable-pip-version-check kazoo prometheus_client pure-sasl
 fi

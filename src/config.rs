@@ -439,6 +439,20 @@ impl Config {
         self.four_letter_whitelist.iter().any(|c| c == "*" || c == command)
     }
 
+    /// A key Rookery keeps untyped (in [`Config::extra`]), as `zoo.cfg` or a JVM `-D` flag gave
+    /// it: `name` itself, else `zookeeper.<name>`.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.extra.get(name).or_else(|| self.extra.get(&format!("zookeeper.{name}"))).map(String::as_str)
+    }
+
+    /// The untyped keys that start with `prefix` (with or without `zookeeper.`), with their values.
+    pub fn properties_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.extra.iter().filter_map(move |(k, v)| {
+            let bare = k.strip_prefix("zookeeper.").unwrap_or(k);
+            bare.starts_with(prefix).then_some((bare, v.as_str()))
+        })
+    }
+
     /// The configuration of a file that sets only `dataDir`, before any key is applied.
     fn defaults(file: &Path) -> Config {
         Config {
@@ -574,6 +588,10 @@ const SYSTEM_PROPERTY_KEYS: &[(&str, Key)] = &[
     ("admin.serverAddress", Key::AdminServerAddress),
 ];
 
+/// The JVM system property naming the JAAS login configuration file (SASL users); Rookery also
+/// takes it as a `zoo.cfg` key.
+pub const JAAS_LOGIN_CONFIG: &str = "java.security.auth.login.config";
+
 /// The system properties ZooKeeper reads under their own names rather than `zookeeper.<name>`.
 const BARE_SYSTEM_PROPERTIES: [&str; 3] = ["jute.maxbuffer", "readonlymode.enabled", "znode.container.checkIntervalMs"];
 
@@ -688,6 +706,7 @@ const KNOWN_SYSTEM_PROPERTIES: &[&str] = &[
     "fsync.warningthresholdms",
     "jute.maxbuffer.extrasize",
     "kinit",
+    "letAnySaslUserDoX",
     "largeRequestMaxBytes",
     "largeRequestThreshold",
     "maxBatchSize",
@@ -727,6 +746,8 @@ const KNOWN_SYSTEM_PROPERTY_PREFIXES: &[&str] = &[
     "observer.",
     "requestStale",
     "requestThrottle",
+    "sasl.",
+    "SASLAuthenticationProvider.",
     "snapshot.",
     "ssl.",
     "watcherClean",
@@ -805,7 +826,15 @@ impl<'a> Parser<'a> {
         let entries = self.last_wins(self.file, entries);
         let in_file: std::collections::BTreeSet<Key> = entries.iter().filter_map(|e| typed_key(&e.key)).collect();
         for (source, name, value) in std::mem::take(&mut self.props) {
-            let Some(key) = system_property_key(&name) else { continue };
+            let Some(key) = system_property_key(&name) else {
+                // Untyped properties Rookery reads (authProvider.N, ssl.*, the JAAS file) go to
+                // `extra` by their zoo.cfg name; zoo.cfg's own entries, applied later, win.
+                let bare = name.strip_prefix("zookeeper.").filter(|k| is_known_system_property(k));
+                if let Some(k) = bare.or((name == JAAS_LOGIN_CONFIG).then_some(name.as_str())) {
+                    self.config.extra.insert(k.to_owned(), value);
+                }
+                continue;
+            };
             if in_file.contains(&key) {
                 let message = format!("{source}: -D{name} is overridden by {}", self.file.display());
                 self.config.warnings.push(message);
@@ -1043,7 +1072,7 @@ impl<'a> Parser<'a> {
                 }
             }
             Some(Untyped::Text) => {}
-            None if is_known_system_property(key) => {}
+            None if is_known_system_property(key) || key == JAAS_LOGIN_CONFIG => {}
             None => {
                 let message = format!("unknown key {key}: passed through as zookeeper.{key} as ZooKeeper does");
                 warn(&mut self.config.warnings, self.file, Some(entry.line), message);

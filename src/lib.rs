@@ -14,6 +14,7 @@
 //! `client` is a small synchronous client on the same codec, for the CLI, benchmarks and tests.
 
 pub mod admin;
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod client;

@@ -181,3 +181,16 @@ fn kazoo_ttl_nodes_unimplemented_without_extended_types() {
 fn kazoo_recipes_lock_election_counter_queue_barrier() {
     run_script("recipes.py", "");
 }
+
+#[test]
+fn kazoo_sasl_digest_md5_acls_super_user_and_bad_passwords() {
+    let jaas = common::root().join("tests/kazoo/sasl_jaas.conf");
+    run_script(
+        "sasl.py",
+        &format!(
+            "java.security.auth.login.config={}\n\
+             authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\nsuperUser=admin",
+            jaas.display()
+        ),
+    );
+}

@@ -10,9 +10,11 @@
 //! A connection whose first four bytes spell a known four-letter word gets a text answer instead.
 
 use super::{Gate, Shared, WriterMsg};
+use crate::auth::digest_md5::{DigestMd5Server, Step};
 use crate::codes::{op, ErrorCode};
 use crate::fourlw;
-use crate::jute::proto::{AuthPacket, ConnectRequest, ReplyHeader, RequestHeader};
+use crate::jute::data::Id;
+use crate::jute::proto::{AuthPacket, ConnectRequest, GetSaslRequest, ReplyHeader, RequestHeader, SetSaslResponse};
 use crate::jute::{Reader, Record};
 use crate::pipeline::commit::frame_of;
 use crate::pipeline::prep::PrepInput;
@@ -97,6 +99,7 @@ fn read_loop(
     let Ok(session) = ready.recv() else { return Ok(()) };
     let peer_ip = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let mut auth = Arc::new(crate::pipeline::prep::initial_auth(&peer_ip));
+    let mut sasl: Option<DigestMd5Server> = None;
     let mut frames = Frames::new();
     loop {
         // Back-pressure: no more reading while this connection's replies pile up.
@@ -107,6 +110,12 @@ fn read_loop(
         let body = r.rest();
         if hdr.op == op::AUTH {
             if !auth_packet(shared, conn, &hdr, body, &mut auth)? {
+                return Ok(());
+            }
+            continue;
+        }
+        if hdr.op == op::SASL && shared.auth.sasl_users.is_some() {
+            if !sasl_packet(shared, conn, &hdr, body, &mut sasl, &mut auth)? {
                 return Ok(());
             }
             continue;
@@ -248,20 +257,14 @@ fn auth_packet(
     conn: ConnId,
     hdr: &RequestHeader,
     body: &[u8],
-    auth: &mut Arc<Vec<crate::jute::data::Id>>,
+    auth: &mut Arc<Vec<Id>>,
 ) -> io::Result<bool> {
     let packet = AuthPacket::from_bytes(body).map_err(|e| invalid(format!("bad auth packet: {e}")))?;
     let granted =
         acl::authenticate(&packet.scheme, packet.auth.as_deref().unwrap_or(&[]), shared.super_digest.as_deref());
     let err = match granted {
         Ok(ids) => {
-            let mut next = (**auth).clone();
-            for id in ids {
-                if !next.contains(&id) {
-                    next.push(id);
-                }
-            }
-            *auth = Arc::new(next);
+            grant(auth, ids);
             0
         }
         Err(e) => {
@@ -270,6 +273,67 @@ fn auth_packet(
         }
     };
     let reply = frame_of(&ReplyHeader { xid: hdr.xid, zxid: 0, err });
+    shared.send_to(conn, WriterMsg::Frame(reply));
+    if err != 0 {
+        shared.send_to(conn, WriterMsg::Close);
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Adds identities to a connection's auth list (once each).
+fn grant(auth: &mut Arc<Vec<Id>>, ids: impl IntoIterator<Item = Id>) {
+    let mut next = (**auth).clone();
+    for id in ids {
+        if !next.contains(&id) {
+            next.push(id);
+        }
+    }
+    *auth = Arc::new(next);
+}
+
+/// A SASL token (`ZooKeeperServer.processSasl`), handled on the connection as ZooKeeper does:
+/// each token is answered at once with the server's next one; success adds `sasl:<user>` (and
+/// `super` for `zookeeper.superUser`). Failure answers AUTHFAILED and closes the connection:
+/// Ok(false) then.
+fn sasl_packet(
+    shared: &Shared,
+    conn: ConnId,
+    hdr: &RequestHeader,
+    body: &[u8],
+    sasl: &mut Option<DigestMd5Server>,
+    auth: &mut Arc<Vec<Id>>,
+) -> io::Result<bool> {
+    let users = shared.auth.sasl_users.as_ref().expect("only called with SASL configured");
+    let request = GetSaslRequest::from_bytes(body).map_err(|e| invalid(format!("bad SASL packet: {e}")))?;
+    if sasl.is_none() {
+        *sasl = Some(DigestMd5Server::new(crate::auth::random_nonce()?));
+    }
+    let server = sasl.as_mut().expect("just set");
+    let (err, token) = match server.evaluate(request.token.as_deref().unwrap_or(&[]), users) {
+        Ok(Step::Challenge(token)) => (0, Some(token)),
+        Ok(Step::Complete { token, user }) => {
+            log::info!("connection {conn}: adding SASL authorization for authorizationID: {user}");
+            let is_super = shared.auth.sasl_super_users.contains(&user);
+            let mut ids = vec![Id::new("sasl", &user)];
+            if is_super {
+                log::info!("connection {conn}: authenticated id '{user}' as super user");
+                ids.push(Id::new("super", ""));
+            }
+            grant(auth, ids);
+            (0, Some(token))
+        }
+        Err(e) => {
+            log::warn!("connection {conn}: client failed to SASL authenticate: {e}");
+            (ErrorCode::AuthFailed.code(), None)
+        }
+    };
+    let mut reply = Vec::with_capacity(64);
+    reply.extend_from_slice(&[0; 4]);
+    ReplyHeader { xid: hdr.xid, zxid: 0, err }.write(&mut reply);
+    SetSaslResponse { token }.write(&mut reply);
+    let len = (reply.len() - 4) as i32;
+    reply[..4].copy_from_slice(&len.to_be_bytes());
     shared.send_to(conn, WriterMsg::Frame(reply));
     if err != 0 {
         shared.send_to(conn, WriterMsg::Close);

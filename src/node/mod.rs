@@ -143,6 +143,8 @@ pub struct Shared {
     per_ip: Mutex<HashMap<IpAddr, u32>>,
     max_frame: usize,
     super_digest: Option<String>,
+    /// SASL users, registered ACL schemes and super users, from the configuration.
+    auth: crate::auth::ServerAuth,
     four_letter_whitelist: Vec<String>,
     started: Instant,
     /// How many times a log write has failed: commit bumps it, prep resets its in-flight state
@@ -465,6 +467,10 @@ impl QuorumWork {
 /// Binds the client port and starts every thread of a server: standalone, or an ensemble member
 /// when the configuration lists servers.
 pub fn start(cfg: Config) -> io::Result<Server> {
+    let auth = crate::auth::ServerAuth::from_config(&cfg).map_err(io::Error::other)?;
+    for w in &auth.warnings {
+        log::warn!("{w}");
+    }
     let (mut disk, mut tree) = disk::Disk::open(&cfg).map_err(|e| io::Error::other(e.to_string()))?;
     let quorum = cfg.is_quorum();
     if quorum {
@@ -485,6 +491,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         per_ip: Mutex::new(HashMap::new()),
         max_frame: cfg.jute_maxbuffer,
         super_digest: cfg.super_digest.clone(),
+        auth: auth.clone(),
         four_letter_whitelist: cfg.four_letter_whitelist.clone(),
         started,
         write_failures: AtomicU64::new(0),
@@ -510,6 +517,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         standalone_enabled: cfg.standalone_enabled,
         local_sessions: cfg.local_sessions_enabled,
         local_sessions_upgrading: cfg.local_sessions_upgrading_enabled,
+        providers: auth.providers,
     };
     let first_session = ids::initial_session_id(my_id, wall_ms() as u64);
     let mut prep = Prep::new(prep_cfg, tree.last_processed_zxid, first_session);

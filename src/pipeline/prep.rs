@@ -34,6 +34,8 @@ pub struct PrepConfig {
     /// `localSessionsUpgradingEnabled`: a local session that creates an ephemeral node first
     /// becomes a global one (a createSession txn); otherwise it gets EPHEMERALONLOCALSESSION.
     pub local_sessions_upgrading: bool,
+    /// The ACL schemes `authProvider.N` registers (`sasl`, `x509`).
+    pub providers: acl::Providers,
 }
 
 /// What the leader's quorum side tells prep, for `reconfig` (the peer thread sends it whenever
@@ -839,7 +841,7 @@ impl Prep {
             }
             ClientOp::SetAcl(s) => {
                 validate(&s.path)?;
-                let list = acl::fixup(&s.acl, &req.auth)?;
+                let list = acl::fixup(&s.acl, &req.auth, self.cfg.providers)?;
                 let mut node = self.record(tree, &s.path)?;
                 acl::check(&node.acl, perms::ADMIN, &req.auth, self.cfg.skip_acl)?;
                 let version = check_version(node.stat.aversion, s.version)?;
@@ -951,7 +953,7 @@ impl Prep {
         }
         let parent_path = path::split(path).0;
         let parent_path = if parent_path.is_empty() { "/" } else { parent_path };
-        let list = acl::fixup(acl_list, &req.auth)?;
+        let list = acl::fixup(acl_list, &req.auth, self.cfg.providers)?;
         let mut parent = self.record(tree, parent_path)?;
         acl::check(&parent.acl, perms::CREATE, &req.auth, self.cfg.skip_acl)?;
         let full = if mode.is_sequential() { format!("{path}{:010}", parent.stat.cversion) } else { path.to_string() };
@@ -1195,6 +1197,7 @@ mod tests {
             standalone_enabled: true,
             local_sessions: false,
             local_sessions_upgrading: false,
+            providers: acl::Providers::default(),
         };
         let mut p = Prep::new(cfg, 0, 0x100);
         p.sessions.add(7, 1000, 0);

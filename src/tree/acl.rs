@@ -48,9 +48,34 @@ pub fn authenticate(scheme: &str, auth: &[u8], super_digest: Option<&str>) -> Re
     }
 }
 
+/// The authentication providers registered beyond `ip` and `digest` (ZooKeeper's
+/// `authProvider.N`): their schemes are valid in ACLs only then.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Providers {
+    /// `SASLAuthenticationProvider`: the `sasl` scheme.
+    pub sasl: bool,
+    /// `X509AuthenticationProvider`: the `x509` scheme.
+    pub x509: bool,
+}
+
+impl Providers {
+    fn has(&self, scheme: &str) -> bool {
+        match scheme {
+            "ip" | "digest" => true,
+            "sasl" => self.sasl,
+            "x509" => self.x509,
+            _ => false,
+        }
+    }
+}
+
 /// Whether an id is well formed for its scheme (`ServerAuthenticationProvider.isValid`).
-fn is_valid(id: &Id) -> bool {
+fn is_valid(id: &Id, providers: Providers) -> bool {
     match id.scheme.as_str() {
+        _ if id.scheme != "world" && !providers.has(&id.scheme) => false,
+        // Any Kerberos-style name; a distinguished name (`X500Principal`).
+        "sasl" => !id.id.is_empty(),
+        "x509" => is_distinguished_name(&id.id),
         "world" => id.id == "anyone",
         // Java's split(":") drops trailing empty strings: "user:" has one part, so it is invalid.
         "digest" => {
@@ -62,14 +87,20 @@ fn is_valid(id: &Id) -> bool {
     }
 }
 
-/// Schemes whose ids mean an authenticated principal, which `auth` ACLs expand to.
-fn is_authenticated_scheme(scheme: &str) -> bool {
-    scheme == "digest"
+/// Whether `dn` reads as an X.500 distinguished name (`CN=a,O=b`): RDNs of `attr=value`.
+fn is_distinguished_name(dn: &str) -> bool {
+    !dn.is_empty() && dn.split([',', ';']).all(|rdn| rdn.split_once('=').is_some_and(|(k, _)| !k.trim().is_empty()))
+}
+
+/// Schemes whose ids mean an authenticated principal, which `auth` ACLs expand to
+/// (`isAuthenticated`), if their provider is registered.
+fn is_authenticated_scheme(scheme: &str, providers: Providers) -> bool {
+    matches!(scheme, "digest" | "sasl" | "x509") && providers.has(scheme)
 }
 
 /// `PrepRequestProcessor.fixupACL`: drops duplicates, expands `auth` to the requester's
 /// authenticated ids, and refuses empty lists, unknown schemes and malformed ids (INVALIDACL).
-pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+pub fn fixup(acl: &[Acl], auth: &[Id], providers: Providers) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for a in acl {
         if !unique.contains(&a) {
@@ -83,14 +114,14 @@ pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
     for a in unique {
         if a.id.scheme == "auth" {
             let mut any = false;
-            for id in auth.iter().filter(|id| is_authenticated_scheme(&id.scheme)) {
+            for id in auth.iter().filter(|id| is_authenticated_scheme(&id.scheme, providers)) {
                 any = true;
                 out.push(Acl { perms: a.perms, id: id.clone() });
             }
             if !any {
                 return Err(ErrorCode::InvalidAcl);
             }
-        } else if is_valid(&a.id) {
+        } else if is_valid(&a.id, providers) {
             out.push(a.clone());
         } else {
             return Err(ErrorCode::InvalidAcl);
@@ -111,6 +142,8 @@ pub fn allows(acl: &[Acl], perm: i32, auth: &[Id], skip_acl: bool) -> bool {
         }
         auth.iter().filter(|id| id.scheme == a.id.scheme).any(|id| match a.id.scheme.as_str() {
             "ip" => ip_matches(&id.id, &a.id.id),
+            // SASLAuthenticationProvider.matches: a SASL user named `super` matches every entry.
+            "sasl" => id.id == a.id.id || id.id == "super",
             _ => id.id == a.id.id,
         })
     })
@@ -185,18 +218,38 @@ mod tests {
         assert!(allows(&acl, perms::READ | perms::ADMIN, &[alice], false));
     }
 
+    const P: Providers = Providers { sasl: false, x509: false };
+
+    #[test]
+    fn provider_schemes() {
+        let sasl = Acl::new(perms::ALL, "sasl", "bob");
+        let x509 = Acl::new(perms::ALL, "x509", "CN=client,O=Rookery");
+        assert_eq!(fixup(std::slice::from_ref(&sasl), &[], P), Err(ErrorCode::InvalidAcl));
+        let both = Providers { sasl: true, x509: true };
+        assert!(fixup(&[sasl.clone(), x509.clone()], &[], both).is_ok());
+        assert_eq!(fixup(&[Acl::new(1, "x509", "client")], &[], both), Err(ErrorCode::InvalidAcl));
+        let who = [Id::new("sasl", "bob"), Id::new("x509", "CN=c")];
+        let expanded = fixup(&[Acl::new(perms::READ, "auth", "")], &who, both).unwrap();
+        assert_eq!(expanded.len(), 2);
+        assert_eq!(fixup(&[Acl::new(perms::READ, "auth", "")], &who, P), Err(ErrorCode::InvalidAcl));
+        assert!(allows(std::slice::from_ref(&sasl), perms::READ, &[Id::new("sasl", "bob")], false));
+        assert!(allows(std::slice::from_ref(&sasl), perms::READ, &[Id::new("sasl", "super")], false));
+        assert!(!allows(&[sasl], perms::READ, &[Id::new("sasl", "eve")], false));
+        assert!(allows(&[x509], perms::READ, &[Id::new("x509", "CN=client,O=Rookery")], false));
+    }
+
     #[test]
     fn fixup_rules() {
         let alice = Id::new("digest", &digest_id("alice:pw"));
         let ip = Id::new("ip", "127.0.0.1");
         let auth = [ip.clone(), alice.clone()];
-        let got = fixup(&[Acl::new(perms::ALL, "auth", ""), Acl::new(perms::ALL, "auth", "")], &auth).unwrap();
+        let got = fixup(&[Acl::new(perms::ALL, "auth", ""), Acl::new(perms::ALL, "auth", "")], &auth, P).unwrap();
         assert_eq!(got, vec![Acl { perms: perms::ALL, id: alice }]);
-        assert_eq!(fixup(&[Acl::new(perms::ALL, "auth", "")], &[ip]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(1, "digest", "nohash")], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(1, "ip", "1.2.3.4/33")], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(1, "nope", "x")], &[]), Err(ErrorCode::InvalidAcl));
-        assert!(fixup(&[Acl::new(1, "ip", "::1/128")], &[]).is_ok());
+        assert_eq!(fixup(&[Acl::new(perms::ALL, "auth", "")], &[ip], P), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[], &[], P), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(1, "digest", "nohash")], &[], P), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(1, "ip", "1.2.3.4/33")], &[], P), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(1, "nope", "x")], &[], P), Err(ErrorCode::InvalidAcl));
+        assert!(fixup(&[Acl::new(1, "ip", "::1/128")], &[], P).is_ok());
     }
 }

@@ -28,14 +28,15 @@ impl ReferenceZk {
             "Apache ZooKeeper's jars are missing: run `make deps`"
         );
         let dir = TempDir::new(tag);
-        // ZooKeeper reads the container check interval only as a JVM system property (Rookery
-        // reads it from zoo.cfg); other unknown keys become `zookeeper.<key>` properties.
+        // ZooKeeper reads the container check interval and the JAAS file only as JVM system
+        // properties (Rookery reads them from zoo.cfg); other unknown keys become
+        // `zookeeper.<key>` properties.
         let mut props: Vec<String> = vec!["-Dzookeeper.jmx.log4j.disable=true".into()];
         props.extend(jvm_flags.iter().map(|f| f.to_string()));
         let mut cfg_extra = String::new();
         for line in extra.lines() {
             match line.split_once('=') {
-                Some((k, v)) if k.trim() == "znode.container.checkIntervalMs" => {
+                Some((k, v)) if k.trim() == "znode.container.checkIntervalMs" || k.trim().starts_with("java.") => {
                     props.push(format!("-D{}={}", k.trim(), v.trim()))
                 }
                 _ => {
