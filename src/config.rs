@@ -688,6 +688,7 @@ const QUORUM_PEER_CONFIG_UNTYPED: &[(&str, Untyped)] = &[
 const KNOWN_SYSTEM_PROPERTIES: &[&str] = &[
     "allowSaslFailedClients",
     "bitHashCacheSize",
+    "client.portUnification",
     "clientCnxnSocket",
     "clientTcpKeepAlive",
     "closeSessionTxn.enabled",
@@ -761,8 +762,7 @@ fn is_known_system_property(key: &str) -> bool {
 fn unsupported(key: &str, value: &str) -> Option<&'static str> {
     let on = value.eq_ignore_ascii_case("true");
     match key {
-        "secureClientPort" if value != "0" => Some("Rookery has no TLS client listener"),
-        "sslQuorum" | "portUnification" if on => Some("Rookery does not speak TLS"),
+        "portUnification" if on => Some("Rookery's quorum port does not take plain and TLS peers at once"),
         "quorum.auth.enableSasl" if on => Some("Rookery does not support quorum SASL"),
         "oraclePath" => Some("Rookery does not support the oracle quorum verifier"),
         _ => None,

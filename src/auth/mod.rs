@@ -4,6 +4,7 @@
 
 pub mod digest_md5;
 pub mod jaas;
+pub mod x509;
 
 use crate::config::{Config, JAAS_LOGIN_CONFIG};
 use crate::tree::acl::Providers;

@@ -9,8 +9,11 @@
 //! ```
 //! A connection whose first four bytes spell a known four-letter word gets a text answer instead.
 
+use super::stream::Stream;
+use super::tls::ClientTls;
 use super::{Gate, Shared, WriterMsg};
 use crate::auth::digest_md5::{DigestMd5Server, Step};
+use crate::auth::x509;
 use crate::codes::{op, ErrorCode};
 use crate::fourlw;
 use crate::jute::data::Id;
@@ -20,6 +23,7 @@ use crate::pipeline::commit::frame_of;
 use crate::pipeline::prep::PrepInput;
 use crate::pipeline::{ClientOp, ConnId, Request};
 use crate::tree::acl;
+use crossbeam_channel::Sender;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -38,12 +42,84 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// leader to commit the close).
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(10);
 
+/// How a client port speaks.
+#[derive(Clone)]
+pub enum Transport {
+    Plain,
+    /// `secureClientPort`: TLS only.
+    Tls(Arc<ClientTls>),
+    /// `client.portUnification`: TLS if the first byte opens a TLS record, else plain.
+    Unified(Arc<ClientTls>),
+}
+
+/// The first byte of a TLS handshake record (`ContentType.handshake`).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Opens the connection's stream: TLS runs its handshake here, under the handshake timeout, and a
+/// client certificate becomes an `x509` identity as in ZooKeeper's `X509AuthenticationProvider`
+/// (which must then be registered: ZooKeeper closes the connection otherwise, and so do we).
+fn open(shared: &Shared, conn: ConnId, tcp: TcpStream, transport: &Transport) -> io::Result<(Stream, Vec<Id>)> {
+    tcp.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    let tls = match transport {
+        Transport::Plain => None,
+        Transport::Tls(t) => Some(t),
+        Transport::Unified(t) => {
+            let mut first = [0u8; 1];
+            let n = tcp.peek(&mut first).map_err(stalled_handshake)?;
+            (n == 1 && first[0] == TLS_HANDSHAKE_RECORD).then_some(t)
+        }
+    };
+    let Some(tls) = tls else { return Ok((Stream::plain(tcp), Vec::new())) };
+    let stream = tls.accept(tcp)?;
+    stream.complete_handshake().map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => invalid("TLS handshake timed out".into()),
+        _ => invalid(format!("TLS handshake failed: {e}")),
+    })?;
+    let mut ids = Vec::new();
+    if let Some(subject) = stream.peer_certificates().and_then(|c| c.first().and_then(|c| x509::subject_name(c))) {
+        if !shared.auth.providers.x509 {
+            return Err(invalid(format!(
+                "client certificate {subject} but no X509 auth provider (set \
+                 authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider)"
+            )));
+        }
+        log::info!("connection {conn}: authenticated by certificate as x509:{subject}");
+        if shared.auth.x509_super_user.as_deref() == Some(subject.as_str()) {
+            ids.push(Id::new("super", &subject));
+        }
+        ids.push(Id::new("x509", &subject));
+    }
+    Ok((stream, ids))
+}
+
 /// Reads frames until the client goes away or misbehaves, then tells prep the connection is gone.
-pub fn run_reader(shared: Arc<Shared>, conn: ConnId, mut stream: TcpStream, ready: Receiver<i64>, gate: Arc<Gate>) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+/// The writer gets its handle on the stream through `writer` once the stream is open.
+pub fn run_reader(
+    shared: Arc<Shared>,
+    conn: ConnId,
+    tcp: TcpStream,
+    transport: Transport,
+    writer: Sender<Stream>,
+    ready: Receiver<i64>,
+    gate: Arc<Gate>,
+) {
+    let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let opened = open(&shared, conn, tcp, &transport).and_then(|(s, ids)| {
+        writer.send(s.try_clone()?).map_err(|_| invalid("writer gone".into()))?;
+        Ok((s, ids))
+    });
+    drop(writer);
+    let (mut stream, x509_ids) = match opened {
+        Ok(o) => o,
+        Err(e) => {
+            log::warn!("closing connection {conn} from {peer}: {e}");
+            let _ = shared.prep_tx.send(PrepInput::Detach { conn });
+            return;
+        }
+    };
     // Ok means the writer closes the socket once the last reply is out (closeSession, failed
     // auth, an unknown opcode). Anything else ends the connection here.
-    match read_loop(&shared, conn, &mut stream, &ready, &gate) {
+    match read_loop(&shared, conn, &mut stream, x509_ids, &ready, &gate) {
         Ok(()) => log::debug!("connection {conn} from {peer}: session closed"),
         Err(e) => {
             if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -75,7 +151,8 @@ fn stalled_handshake(e: io::Error) -> io::Error {
 fn read_loop(
     shared: &Shared,
     conn: ConnId,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
+    x509_ids: Vec<Id>,
     ready: &Receiver<i64>,
     gate: &Gate,
 ) -> io::Result<()> {
@@ -99,6 +176,7 @@ fn read_loop(
     let Ok(session) = ready.recv() else { return Ok(()) };
     let peer_ip = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let mut auth = Arc::new(crate::pipeline::prep::initial_auth(&peer_ip));
+    grant(&mut auth, x509_ids);
     let mut sasl: Option<DigestMd5Server> = None;
     let mut frames = Frames::new();
     loop {
@@ -155,7 +233,7 @@ fn read_loop(
 
 /// Reads one frame body of `len` bytes into `buf`, refusing lengths over the limit before
 /// allocating ("Len error" in ZooKeeper).
-fn read_body(stream: &mut TcpStream, len: i32, max: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+fn read_body(stream: &mut Stream, len: i32, max: usize, buf: &mut Vec<u8>) -> io::Result<()> {
     if len < 0 || len as usize > max {
         return Err(invalid(format!("Len error {len}: frame over jute.maxbuffer")));
     }
@@ -189,7 +267,7 @@ impl Frames {
     /// The next frame's body. A peer that closes between frames ends the stream (UnexpectedEof);
     /// one that closes inside a frame sent a truncated one; a length over `max` is refused before
     /// anything is allocated for it ("Len error" in ZooKeeper).
-    fn next(&mut self, stream: &mut TcpStream, max: usize) -> io::Result<&[u8]> {
+    fn next(&mut self, stream: &mut Stream, max: usize) -> io::Result<&[u8]> {
         if self.start == self.end && self.buf.len() > Self::SMALL {
             self.buf = vec![0; Self::SMALL];
             (self.start, self.end) = (0, 0);
@@ -212,7 +290,7 @@ impl Frames {
 
     /// Reads until `need` unparsed bytes are buffered; `closed(got)` is the error for an end of
     /// stream with `got` of them.
-    fn fill(&mut self, stream: &mut TcpStream, need: usize, closed: impl Fn(usize) -> io::Error) -> io::Result<()> {
+    fn fill(&mut self, stream: &mut Stream, need: usize, closed: impl Fn(usize) -> io::Error) -> io::Result<()> {
         while self.end - self.start < need {
             if self.buf.len() - self.start < need || self.end == self.buf.len() {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -235,7 +313,7 @@ impl Frames {
 
 /// Reads the 4-byte length that starts a frame. A peer that closes between frames ends the stream
 /// (UnexpectedEof, logged at debug); one that closes inside the length sent a truncated frame.
-fn read_frame_len(stream: &mut TcpStream) -> io::Result<[u8; 4]> {
+fn read_frame_len(stream: &mut Stream) -> io::Result<[u8; 4]> {
     let mut len = [0u8; 4];
     let mut got = 0;
     while got < len.len() {
@@ -344,7 +422,7 @@ fn sasl_packet(
 
 /// Answers a four-letter word and closes. Whether it is whitelisted is decided here; the text
 /// comes from the commit thread, which sees the tree, the watches and the connections in order.
-fn four_letter(shared: &Shared, conn: ConnId, word: &'static str, stream: &mut TcpStream) -> io::Result<()> {
+fn four_letter(shared: &Shared, conn: ConnId, word: &'static str, stream: &mut Stream) -> io::Result<()> {
     let allowed = shared.four_letter_whitelist.iter().any(|w| w == "*" || w == word);
     // As ZooKeeper's NIOServerCnxn logs it, so a telnet close (which answers nothing) leaves a trace.
     log::info!("Processing {word} command from {}", stream.peer_addr().map(|a| a.to_string()).unwrap_or_default());
@@ -382,8 +460,13 @@ fn four_letter(shared: &Shared, conn: ConnId, word: &'static str, stream: &mut T
 }
 
 /// Drains the connection's queue; exits on Close, on a write error, or when every sender is gone.
-pub fn run_writer(stream: Arc<TcpStream>, rx: Receiver<WriterMsg>, gate: Arc<Gate>) {
-    let mut stream: &TcpStream = &stream;
+pub fn run_writer(stream: Receiver<Stream>, rx: Receiver<WriterMsg>, gate: Arc<Gate>) {
+    // The reader hands the stream over once it is open (after a TLS handshake).
+    let Ok(stream) = stream.recv() else {
+        gate.close();
+        return;
+    };
+    let mut stream: &Stream = &stream;
     // Grows to what the connection's bursts need (up to WRITE_BATCH_BYTES) and stays there; an
     // idle connection keeps a small one.
     let mut batch: Vec<u8> = Vec::with_capacity(4 * 1024);

@@ -58,6 +58,8 @@
 //! Shutdown closes every socket and drops every channel the threads wait on, then joins them all.
 //! When it returns, the net no longer holds the inbox's sender.
 
+use super::stream::Stream;
+use super::tls::QuorumTls;
 use crate::election::wire::{self, ElectionAddr, InitialMessage, Notification, WireError};
 use crate::election::wire::{INITIAL_ADDRESS_LEN_MAX, INITIAL_MESSAGE_HEAD_LEN, OBSERVER_ID, PACKET_MAX_SIZE};
 use crate::ids::ServerId;
@@ -135,6 +137,8 @@ struct Shared {
     /// by everything that would start a thread or register a socket.
     stopping: AtomicBool,
     state: Mutex<State>,
+    /// `sslQuorum=true`: every election connection is TLS.
+    tls: Option<Arc<QuorumTls>>,
 }
 
 /// The mutable part, under one lock. No one holds it across a blocking call.
@@ -156,7 +160,7 @@ struct State {
     /// Handshake threads running, at most `HANDSHAKES_MAX`.
     handshakes: usize,
     /// Sockets of handshakes and dials not yet registered, so the shutdown can cut them.
-    pending: BTreeMap<u64, TcpStream>,
+    pending: BTreeMap<u64, Stream>,
     /// Every thread started after the listener, reaped when a new one starts and joined by the
     /// shutdown. At most 2 per connection plus the handshakes and dials in flight.
     threads: Vec<JoinHandle<()>>,
@@ -204,7 +208,7 @@ struct Connection {
     id: u64,
     origin: Origin,
     /// A handle to shut the socket down, which ends the receiver's blocking read.
-    stream: TcpStream,
+    stream: Stream,
     local: SocketAddr,
     remote: SocketAddr,
     /// Never sent on. Dropping it (the connection is finished or replaced) disconnects the
@@ -278,6 +282,18 @@ impl ElectionNet {
         peers: BTreeMap<ServerId, SocketAddr>,
         inbox: Sender<Inbound>,
     ) -> io::Result<ElectionNet> {
+        ElectionNet::start_with_tls(my_id, my_election_addr_text, listen, peers, inbox, None)
+    }
+
+    /// [`ElectionNet::start`], with TLS on every connection when `tls` is given (`sslQuorum`).
+    pub fn start_with_tls(
+        my_id: ServerId,
+        my_election_addr_text: String,
+        listen: SocketAddr,
+        peers: BTreeMap<ServerId, SocketAddr>,
+        inbox: Sender<Inbound>,
+        tls: Option<Arc<QuorumTls>>,
+    ) -> io::Result<ElectionNet> {
         assert!(my_id != OBSERVER_ID, "a server with an id announces it");
         let mut addrs = parse_addr_list(&my_election_addr_text)?;
         let listener = TcpListener::bind(listen)?;
@@ -306,6 +322,7 @@ impl ElectionNet {
             inbox,
             stopping: AtomicBool::new(false),
             state: Mutex::new(state),
+            tls,
         });
         let for_listener = Arc::clone(&shared);
         let listener = thread::Builder::new()
@@ -459,6 +476,11 @@ fn run_listener(shared: Arc<Shared>, listener: TcpListener) {
         if shared.stopping() {
             break;
         }
+        let accepted = accepted.and_then(|(tcp, remote)| match &shared.tls {
+            // The handshake runs on the handshake thread, with the initial message.
+            Some(t) => Ok((t.accept(tcp)?, remote)),
+            None => Ok((Stream::plain(tcp), remote)),
+        });
         let (stream, remote) = match accepted {
             Ok(pair) => pair,
             Err(e) => {
@@ -533,7 +555,7 @@ impl std::fmt::Display for HandshakeError {
 }
 
 /// Reads exactly one initial message, never a byte of the frames that may follow it.
-fn read_initial_message(stream: &mut TcpStream) -> Result<InitialMessage, HandshakeError> {
+fn read_initial_message(stream: &mut Stream) -> Result<InitialMessage, HandshakeError> {
     let deadline = Instant::now() + INITIAL_MESSAGE_TIMEOUT;
     let mut buf = Vec::with_capacity(INITIAL_MESSAGE_HEAD_LEN + INITIAL_ADDRESS_LEN_MAX);
     loop {
@@ -564,7 +586,7 @@ fn read_initial_message(stream: &mut TcpStream) -> Result<InitialMessage, Handsh
 
 /// `receiveConnection` + `handleConnection`: the tie-break for a connection someone opened to us.
 /// `accepted` is the connection's place in the accept order.
-fn receive_connection(shared: &Arc<Shared>, mut stream: TcpStream, remote: SocketAddr, accepted: u64) {
+fn receive_connection(shared: &Arc<Shared>, mut stream: Stream, remote: SocketAddr, accepted: u64) {
     let my_id = shared.my_id;
     let _ = stream.set_nodelay(true);
     let message = match read_initial_message(&mut stream) {
@@ -666,7 +688,7 @@ fn initiate_connection(shared: &Arc<Shared>, sid: ServerId, dial: u64, announced
     let targets = dial_targets(shared, sid, &announced);
     let mut stream = None;
     for addr in &targets {
-        match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
+        match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT).and_then(|tcp| open_dialed(shared, tcp)) {
             Ok(s) => {
                 stream = Some((s, *addr));
                 break;
@@ -705,8 +727,19 @@ fn initiate_connection(shared: &Arc<Shared>, sid: ServerId, dial: u64, announced
     }
 }
 
+/// A dialed connection, with the TLS handshake done under sslQuorum (so that the initial
+/// message is on the wire before anything may close the connection).
+fn open_dialed(shared: &Shared, tcp: TcpStream) -> io::Result<Stream> {
+    let Some(tls) = &shared.tls else { return Ok(Stream::plain(tcp)) };
+    let stream = tls.connect(tcp)?;
+    stream.set_read_timeout(Some(INITIAL_MESSAGE_TIMEOUT))?;
+    stream.complete_handshake().map_err(|e| io::Error::other(format!("TLS handshake: {e}")))?;
+    stream.set_read_timeout(None)?;
+    Ok(stream)
+}
+
 /// Writes our initial message, bounded in time, and leaves the socket ready for frames.
-fn start_connection(shared: &Shared, stream: &mut TcpStream) -> io::Result<()> {
+fn start_connection(shared: &Shared, stream: &mut Stream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_write_timeout(Some(INITIAL_MESSAGE_TIMEOUT))?;
     stream.write_all(&shared.initial_message)?;
@@ -722,7 +755,7 @@ fn start_connection(shared: &Shared, stream: &mut TcpStream) -> io::Result<()> {
 /// Handshakes run in parallel, so two connections a peer opened one after the other can finish
 /// theirs in the other order; the one accepted later wins. (ZooKeeper reads initial messages one
 /// at a time in its listener, which keeps them in order.) Dials to one sid never overlap.
-fn register(shared: &Arc<Shared>, sid: ServerId, stream: TcpStream, origin: Origin) {
+fn register(shared: &Arc<Shared>, sid: ServerId, stream: Stream, origin: Origin) {
     let my_id = shared.my_id;
     let (local, remote) = match (stream.local_addr(), stream.peer_addr()) {
         (Ok(local), Ok(remote)) => (local, remote),
@@ -830,7 +863,7 @@ fn run_send_worker(
     shared: &Shared,
     sid: ServerId,
     id: u64,
-    mut stream: TcpStream,
+    mut stream: Stream,
     queue: Receiver<Arc<Vec<u8>>>,
     stop: Receiver<()>,
 ) {
@@ -877,7 +910,7 @@ fn run_send_worker(
 }
 
 /// Reads frames from `sid` and delivers the notifications, until the connection or the net ends.
-fn run_recv_worker(shared: &Shared, sid: ServerId, id: u64, stream: TcpStream, stop: Receiver<()>) {
+fn run_recv_worker(shared: &Shared, sid: ServerId, id: u64, stream: Stream, stop: Receiver<()>) {
     let my_id = shared.my_id;
     let mut reader = BufReader::with_capacity(RECV_BUFFER_BYTES, stream);
     loop {

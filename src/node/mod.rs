@@ -15,6 +15,12 @@ pub mod election_net;
 pub mod ops_http;
 pub mod peer;
 pub mod quorum_io;
+pub mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "tls_off.rs"]
+pub mod tls;
 
 use crate::codes::ErrorCode;
 use crate::config::Config;
@@ -145,6 +151,8 @@ pub struct Shared {
     super_digest: Option<String>,
     /// SASL users, registered ACL schemes and super users, from the configuration.
     auth: crate::auth::ServerAuth,
+    /// `sslQuorum=true`: TLS for the quorum and election ports.
+    quorum_tls: Option<Arc<tls::QuorumTls>>,
     four_letter_whitelist: Vec<String>,
     started: Instant,
     /// How many times a log write has failed: commit bumps it, prep resets its in-flight state
@@ -245,6 +253,8 @@ fn wall_ms() -> i64 {
 /// A running server.
 pub struct Server {
     pub client_addr: SocketAddr,
+    /// The TLS client port (`secureClientPort`), when configured.
+    pub secure_client_addr: Option<SocketAddr>,
     /// Where the metrics endpoint and the admin server listen, when configured.
     pub http_addrs: ops_http::Addrs,
     threads: Vec<thread::JoinHandle<()>>,
@@ -467,7 +477,10 @@ impl QuorumWork {
 /// Binds the client port and starts every thread of a server: standalone, or an ensemble member
 /// when the configuration lists servers.
 pub fn start(cfg: Config) -> io::Result<Server> {
+    // Settings that read files of their own are checked before anything touches the data.
     let auth = crate::auth::ServerAuth::from_config(&cfg).map_err(io::Error::other)?;
+    let client_tls = tls::ClientTls::from_config(&cfg).map_err(io::Error::other)?.map(Arc::new);
+    let quorum_tls = tls::QuorumTls::from_config(&cfg).map_err(io::Error::other)?;
     for w in &auth.warnings {
         log::warn!("{w}");
     }
@@ -492,6 +505,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         max_frame: cfg.jute_maxbuffer,
         super_digest: cfg.super_digest.clone(),
         auth: auth.clone(),
+        quorum_tls,
         four_letter_whitelist: cfg.four_letter_whitelist.clone(),
         started,
         write_failures: AtomicU64::new(0),
@@ -568,10 +582,30 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         let links = peer::Links { commit_tx, prep_ctl: prep_ctl_tx, from_prep: to_quorum_rx, events_tx, events_rx };
         threads.push(peer::start(cfg.clone(), shared.clone(), links, last_zxid, recent)?);
     }
+    let unified = cfg.property("client.portUnification").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     {
         let shared = shared.clone();
         let max_per_ip = cfg.max_client_cnxns;
-        threads.push(spawn("listener", move || run_listener(listener, shared, max_per_ip))?);
+        let transport = match &client_tls {
+            Some(t) if unified => conn::Transport::Unified(t.clone()),
+            _ => conn::Transport::Plain,
+        };
+        threads.push(spawn("listener", move || run_listener(listener, shared, max_per_ip, transport))?);
+    }
+    let mut secure_client_addr = None;
+    if let (Some(tls), Some(port)) = (client_tls, secure_client_port(&cfg)?) {
+        let ip = match cfg.property("secureClientPortAddress") {
+            Some(a) => {
+                a.parse().map_err(|_| io::Error::other(format!("secureClientPortAddress={a}: not an IP address")))?
+            }
+            None => cfg.client_port_address.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+        };
+        let secure = TcpListener::bind(SocketAddr::new(ip, port))?;
+        secure_client_addr = Some(secure.local_addr()?);
+        let shared = shared.clone();
+        let max_per_ip = cfg.max_client_cnxns;
+        let transport = conn::Transport::Tls(tls);
+        threads.push(spawn("secure-listener", move || run_listener(secure, shared, max_per_ip, transport))?);
     }
     let mut http_addrs = ops_http::Addrs::default();
     if let Some(port) = cfg.metrics_http_port {
@@ -588,7 +622,15 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         http_addrs.admin = Some(bound);
         threads.push(thread);
     }
-    Ok(Server { client_addr, http_addrs, threads, shared, commit_tx: stop_tx })
+    Ok(Server { client_addr, secure_client_addr, http_addrs, threads, shared, commit_tx: stop_tx })
+}
+
+/// `secureClientPort`, unless absent or 0 (ZooKeeper's "none").
+fn secure_client_port(cfg: &Config) -> io::Result<Option<u16>> {
+    match cfg.property("secureClientPort") {
+        None | Some("0") => Ok(None),
+        Some(p) => p.parse().map(Some).map_err(|_| io::Error::other(format!("secureClientPort={p}: not a port"))),
+    }
 }
 
 fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> io::Result<thread::JoinHandle<()>> {
@@ -608,7 +650,7 @@ fn connection_capacity() -> usize {
     )
 }
 
-fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
+fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32, transport: conn::Transport) {
     let capacity = connection_capacity();
     log::debug!("at most {capacity} client connections (vm.max_map_count and pid_max allow that many threads)");
     let mut refused_since_log = 0u64;
@@ -657,6 +699,7 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
             Ok(s) => Arc::new(s),
             Err(_) => continue,
         };
+        let (stream_tx, stream_rx) = bounded(1);
         let gate = Arc::new(Gate::default());
         let handle = ConnHandle { tx, ready: ready_tx, stream: write_half, ip: peer.ip(), gate: gate.clone() };
         shared.conns.lock().expect("conn table lock").insert(conn, handle.clone());
@@ -664,11 +707,11 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32) {
         let _ = shared.prep_tx.send(PrepInput::Accept { conn, remote: format!("/{peer}") });
         let reader_shared = shared.clone();
         let reader_gate = gate.clone();
+        let transport = transport.clone();
         let r = spawn(&format!("conn-{conn}-reader"), move || {
-            conn::run_reader(reader_shared, conn, stream, ready_rx, reader_gate)
+            conn::run_reader(reader_shared, conn, stream, transport, stream_tx, ready_rx, reader_gate)
         });
-        let write_half = handle.stream.clone();
-        let w = spawn(&format!("conn-{conn}-writer"), move || conn::run_writer(write_half, rx, gate));
+        let w = spawn(&format!("conn-{conn}-writer"), move || conn::run_writer(stream_rx, rx, gate));
         if r.is_err() || w.is_err() {
             log::error!("could not start threads for connection {conn}");
             shared.forget(conn);

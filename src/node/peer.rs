@@ -15,6 +15,8 @@
 
 use super::election_net::{ElectionNet, Inbound};
 use super::quorum_io::{read_packet, write_packet};
+use super::stream::Stream;
+use super::tls::QuorumTls;
 use super::{spawn, CommitMsg, PrepControl, QuorumWork, Shared};
 use crate::config::Config;
 use crate::election::{Election, Output as Elect, PeerState, Timing};
@@ -58,7 +60,7 @@ pub enum PeerEvent {
     /// The log (or a snapshot the sync needs) could not be written: leave the role.
     LogFailed(String),
     /// A connection on our quorum port (useful only while leading).
-    QuorumConnection(TcpStream),
+    QuorumConnection(Stream),
     LearnerPacket(LearnerId, QuorumPacket),
     LearnerGone(LearnerId),
     /// Learner side, tagged with the attempt they belong to (older attempts are ignored).
@@ -86,7 +88,7 @@ enum Outgoing {
 /// One quorum connection: its FIFO send queue and the socket, to cut it.
 pub struct Link {
     tx: Sender<Outgoing>,
-    stream: Arc<TcpStream>,
+    stream: Arc<Stream>,
 }
 
 impl Link {
@@ -101,7 +103,7 @@ impl Link {
 }
 
 /// Starts the writer thread of a quorum connection and returns its link.
-fn open_link(stream: TcpStream, capacity: usize, name: String) -> io::Result<Link> {
+fn open_link(stream: Stream, capacity: usize, name: String) -> io::Result<Link> {
     let stream = Arc::new(stream);
     let (tx, rx) = bounded::<Outgoing>(capacity);
     let write_half = stream.clone();
@@ -110,7 +112,7 @@ fn open_link(stream: TcpStream, capacity: usize, name: String) -> io::Result<Lin
 }
 
 /// Writes queued packets, flushing whenever the queue runs dry (many packets per syscall).
-fn run_link_writer(stream: Arc<TcpStream>, rx: Receiver<Outgoing>) {
+fn run_link_writer(stream: Arc<Stream>, rx: Receiver<Outgoing>) {
     let mut w = BufWriter::with_capacity(64 * 1024, &*stream);
     let result = (|| -> io::Result<()> {
         while let Ok(first) = rx.recv() {
@@ -187,7 +189,7 @@ struct Peer {
     next_learner: LearnerId,
     looking_since: Instant,
     /// Quorum connections that arrived while not leading, kept for initLimit ticks.
-    parked: Vec<(TcpStream, Instant)>,
+    parked: Vec<(Stream, Instant)>,
 }
 
 /// The election's view of `qv` from `my_id`: its voters, and its observers plus `my_id` if
@@ -224,8 +226,14 @@ pub fn start(
     let quorum_listener = TcpListener::bind(resolve(&me.host, me.quorum_port)?)?;
     log::info!("server {my_id} listens for learners on {}", quorum_listener.local_addr()?);
     let events = links.events_tx.clone();
+    let tls = shared.quorum_tls.clone();
     spawn("quorum-listener", move || {
         for stream in quorum_listener.incoming() {
+            // With sslQuorum the handshake runs on the learner's reader thread, not here.
+            let stream = stream.and_then(|s| match &tls {
+                Some(t) => t.accept(s),
+                None => Ok(Stream::plain(s)),
+            });
             match stream {
                 Ok(s) => {
                     if events.send(PeerEvent::QuorumConnection(s)).is_err() {
@@ -251,7 +259,8 @@ pub fn start(
     }
     let (election_tx, election_rx) = bounded::<Inbound>(1024);
     let listen = resolve(&me.host, me.election_port)?;
-    let net = ElectionNet::start(my_id, format!("{}:{}", me.host, me.election_port), listen, peers, election_tx)?;
+    let announce = format!("{}:{}", me.host, me.election_port);
+    let net = ElectionNet::start_with_tls(my_id, announce, listen, peers, election_tx, shared.quorum_tls.clone())?;
 
     let epoch_dir = cfg.data_dir.join("version-2");
     let current = epoch_or_default(&epoch_dir, CURRENT_EPOCH, last_zxid)?;
@@ -455,8 +464,10 @@ impl Peer {
                 let events = self.links.events_tx.clone();
                 let stop2 = stop.clone();
                 let name = format!("learner-link-{attempt}");
+                let tls = self.shared.quorum_tls.clone();
+                let target = LeaderAddr { host, port, tls };
                 if let Err(e) =
-                    spawn(&name.clone(), move || run_learner_link(attempt, host, port, deadline, stop2, events, name))
+                    spawn(&name.clone(), move || run_learner_link(attempt, target, deadline, stop2, events, name))
                 {
                     return self.leave_role(format!("cannot start the link to the leader: {e}"));
                 }
@@ -890,7 +901,7 @@ impl Peer {
 }
 
 /// Leader side: reads one learner's packets until the connection ends.
-fn run_learner_reader(id: LearnerId, stream: TcpStream, events: Sender<PeerEvent>) {
+fn run_learner_reader(id: LearnerId, stream: Stream, events: Sender<PeerEvent>) {
     let mut r = BufReader::with_capacity(64 * 1024, stream);
     loop {
         match read_packet(&mut r) {
@@ -910,10 +921,32 @@ fn run_learner_reader(id: LearnerId, stream: TcpStream, events: Sender<PeerEvent
 
 /// Learner side: connects to the leader (retrying until `deadline`), then reads its packets;
 /// a SNAP's snapshot stream is read right here, off the same buffered stream.
-fn run_learner_link(
-    attempt: u64,
+/// Where a learner finds its leader's quorum port, and how to speak to it.
+struct LeaderAddr {
     host: String,
     port: u16,
+    tls: Option<Arc<QuorumTls>>,
+}
+
+impl LeaderAddr {
+    fn connect(&self) -> io::Result<Stream> {
+        let tcp = TcpStream::connect_timeout(&resolve(&self.host, self.port)?, Duration::from_secs(1))?;
+        match &self.tls {
+            Some(t) => {
+                let s = t.connect(tcp)?;
+                s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                s.complete_handshake().map_err(|e| io::Error::other(format!("TLS handshake: {e}")))?;
+                s.set_read_timeout(None)?;
+                Ok(s)
+            }
+            None => Ok(Stream::plain(tcp)),
+        }
+    }
+}
+
+fn run_learner_link(
+    attempt: u64,
+    leader: LeaderAddr,
     deadline: Duration,
     stop: Arc<AtomicBool>,
     events: Sender<PeerEvent>,
@@ -924,10 +957,10 @@ fn run_learner_link(
         if stop.load(Ordering::Acquire) {
             return;
         }
-        let tried = resolve(&host, port).and_then(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1)));
-        match tried {
+        match leader.connect() {
             Ok(s) => break s,
             Err(e) if Instant::now() >= until => {
+                let (host, port) = (&leader.host, leader.port);
                 let _ = events.send(PeerEvent::LeaderGone(attempt, format!("cannot reach {host}:{port}: {e}")));
                 return;
             }

@@ -179,7 +179,12 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     };
     // Tests and scripts read this line to learn the port when clientPort=0.
-    println!("rookery {} serving clients on {}", env!("CARGO_PKG_VERSION"), server.client_addr);
+    // Written whole and unchecked: a reader that took the first line and left must not matter.
+    let mut ready = format!("rookery {} serving clients on {}\n", env!("CARGO_PKG_VERSION"), server.client_addr);
+    if let Some(addr) = server.secure_client_addr {
+        ready.push_str(&format!("rookery {} serving TLS clients on {addr}\n", env!("CARGO_PKG_VERSION")));
+    }
+    let _ = std::io::stdout().write_all(ready.as_bytes());
     let _ = std::io::stdout().flush();
     log::info!("{} stops the server gracefully (a second one exits at once)", taken.join(" or "));
 

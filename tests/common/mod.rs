@@ -42,6 +42,8 @@ impl Drop for TempDir {
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The TLS client port, when the configuration has `secureClientPort`.
+    pub secure_addr: Option<SocketAddr>,
     pub dir: TempDir,
     pub stderr_path: PathBuf,
 }
@@ -80,13 +82,19 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .expect("spawn rookery");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read ready line");
-        let addr = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok()).unwrap_or_else(|| {
-            panic!("no address in {line:?}; log: {}", std::fs::read_to_string(&stderr_path).unwrap_or_default())
-        });
-        Server { child, addr, dir, stderr_path }
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut read_addr = || {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("read ready line");
+            line.trim().rsplit(' ').next().and_then(|a| a.parse().ok()).unwrap_or_else(|| {
+                panic!("no address in {line:?}; log: {}", std::fs::read_to_string(&stderr_path).unwrap_or_default())
+            })
+        };
+        let addr = read_addr();
+        // A second line gives the TLS client port.
+        let text = std::fs::read_to_string(cfg).unwrap_or_default();
+        let secure_addr = text.lines().any(|l| l.starts_with("secureClientPort=")).then(&mut read_addr);
+        Server { child, addr, secure_addr, dir, stderr_path }
     }
 
     /// The zoo.cfg this server was started with.

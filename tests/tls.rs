@@ -1,0 +1,280 @@
+//! TLS, through real clients: the secure client port with kazoo, openssl s_client and zkCli.sh
+//! (ZooKeeper's Netty client with PEM stores), x509 identities and ACLs, the failure paths
+//! (another CA, an expired certificate, no certificate, plain text on the TLS port), port
+//! unification, stores Rookery refuses at start-up, and a 3-server ensemble with sslQuorum=true
+//! that a server with a certificate from another CA cannot join.
+//!
+//! Certificates are made fresh for each test by tests/tls/certs.py (Python's `cryptography`, in
+//! the project's virtualenv: `make deps`).
+
+mod common;
+
+use common::ensemble::{reserve_ports, Ensemble};
+use common::{wait_until, Server, TempDir};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Time allowed for an election, a handshake, a client to connect.
+const T: Duration = Duration::from_secs(30);
+
+fn python() -> PathBuf {
+    let py = common::root().join(".venv/bin/python");
+    assert!(py.exists(), "{} is missing: run `make deps`", py.display());
+    py
+}
+
+/// A directory with the PEM files of tests/tls/certs.py.
+fn certs() -> TempDir {
+    let dir = TempDir::new("certs");
+    let out = Command::new(python())
+        .arg(common::root().join("tests/tls/certs.py"))
+        .arg(&dir.0)
+        .output()
+        .expect("run certs.py");
+    assert!(out.status.success(), "certs.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
+
+/// zoo.cfg lines for a TLS client port on a port reserved now, with the test CA.
+fn secure_port_cfg(certs: &Path, extra: &str) -> String {
+    let port = reserve_ports(1)[0].local_addr().unwrap().port();
+    format!(
+        "secureClientPort={port}\nssl.keyStore.location={0}/server.pem\nssl.keyStore.type=PEM\n\
+         ssl.trustStore.location={0}/ca.pem\nssl.trustStore.type=PEM\n\
+         authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n{extra}",
+        certs.display()
+    )
+}
+
+/// Runs a script of tests/kazoo with `args`; fails with its output and the server log.
+fn run_python(script: &str, args: &[String], server: &Server) {
+    let out = Command::new(python())
+        .arg(common::root().join("tests/kazoo").join(script))
+        .args(args)
+        .current_dir(common::root().join("tests/kazoo"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{script} failed\n--- stdout\n{}\n--- stderr\n{}\n--- server log\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+}
+
+#[test]
+fn secure_client_port_with_kazoo_openssl_x509_acls_and_failure_paths() {
+    let c = certs();
+    let extra = secure_port_cfg(&c.0, "X509AuthenticationProvider.superUser=CN=server,O=Rookery");
+    let mut server = Server::start(&extra);
+    let tls = server.secure_addr.expect("a TLS port").to_string();
+    let args = [tls, server.hostport(), c.0.display().to_string()];
+    run_python("tls.py", &args, &server);
+    assert!(server.alive(), "the server died");
+    let log = server.log();
+    assert!(log.contains("TLS handshake failed"), "refused handshakes are logged:\n{log}");
+}
+
+/// ZooKeeper's Netty client as zkCli.sh runs it: Debian's zkCli.sh puts only zookeeper.jar on
+/// the class path, so the Netty jars are added the way a user would, through CLIENT_JVMFLAGS.
+fn zkcli_over_tls(addr: &str, certs: &Path, commands: &[&str]) -> String {
+    let jars = [
+        "zookeeper.jar",
+        "zookeeper-jute.jar",
+        "netty-common.jar",
+        "netty-buffer.jar",
+        "netty-transport.jar",
+        "netty-handler.jar",
+        "netty-codec.jar",
+        "netty-resolver.jar",
+        "slf4j-api.jar",
+        "log4j-1.2.jar",
+        "commons-cli.jar",
+    ];
+    let cp: Vec<String> = jars.iter().map(|j| format!("/usr/share/java/{j}")).collect();
+    let flags = format!(
+        "-cp /etc/zookeeper/conf:{} -Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty \
+         -Dzookeeper.client.secure=true -Dzookeeper.ssl.keyStore.location={1}/client.pem \
+         -Dzookeeper.ssl.keyStore.type=PEM -Dzookeeper.ssl.trustStore.location={1}/ca.pem \
+         -Dzookeeper.ssl.trustStore.type=PEM",
+        cp.join(":"),
+        certs.display()
+    );
+    let mut child = Command::new("/usr/share/zookeeper/bin/zkCli.sh")
+        .args(["-server", addr])
+        .env("CLIENT_JVMFLAGS", flags)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("zkCli.sh (make deps)");
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let deadline = Instant::now() + T;
+    while !seen.contains("SyncConnected") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push_str(&(line + "\n")),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("zkCli.sh did not connect over TLS:\n{seen}");
+            }
+        }
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    for c in commands {
+        writeln!(stdin, "{c}").unwrap();
+    }
+    writeln!(stdin, "quit").unwrap();
+    drop(stdin);
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        seen.push_str(&(line + "\n"));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
+}
+
+#[test]
+fn zkcli_with_the_netty_client_and_pem_stores() {
+    let c = certs();
+    let server = Server::start(&secure_port_cfg(&c.0, ""));
+    let tls = server.secure_addr.expect("a TLS port").to_string();
+    let out = zkcli_over_tls(&tls, &c.0, &["create /zk-tls over-tls", "get /zk-tls", "whoami"]);
+    assert!(out.contains("\nover-tls\n"), "{out}");
+    assert!(out.contains("x509: CN=client,O=Rookery"), "{out}");
+}
+
+/// A four-letter word over a plain socket.
+fn plain_four(addr: &str, word: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    s.write_all(word.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// A four-letter word through openssl s_client; the exit status and what came back.
+fn tls_four(addr: &str, certs: &Path, word: &str) -> (bool, String) {
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-verify_return_error", "-connect", addr])
+        .arg("-CAfile")
+        .arg(certs.join("ca.pem"))
+        .arg("-cert")
+        .arg(certs.join("client-cert.pem"))
+        .arg("-key")
+        .arg(certs.join("client-key.pem"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl (make deps)");
+    child.stdin.take().unwrap().write_all(word.as_bytes()).unwrap();
+    let deadline = Instant::now() + T;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "openssl s_client did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    (status.success(), out)
+}
+
+#[test]
+fn port_unification_takes_plain_and_tls_clients_on_one_port() {
+    let c = certs();
+    let extra = format!(
+        "client.portUnification=true\nssl.keyStore.location={0}/server.pem\nssl.trustStore.location={0}/ca.pem\n\
+         authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+        c.0.display()
+    );
+    let server = Server::start(&extra);
+    assert_eq!(plain_four(&server.hostport(), "ruok"), "imok");
+    assert_eq!(tls_four(&server.hostport(), &c.0, "ruok"), (true, "imok".to_string()));
+    assert_eq!(plain_four(&server.hostport(), "ruok"), "imok");
+}
+
+/// Starts the server on `extra` and expects it to exit at once with `message` on stderr.
+fn refused_at_start(extra: &str, message: &str) {
+    let dir = TempDir::new("tls-bad");
+    let cfg = dir.0.join("zoo.cfg");
+    std::fs::write(&cfg, format!("dataDir={}\nclientPort=0\n{extra}\n", dir.0.join("data").display())).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rookery")).arg("server").arg(&cfg).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with {extra}");
+    assert!(stderr.contains(message), "expected {message:?} in:\n{stderr}");
+}
+
+#[test]
+fn stores_rookery_cannot_read_are_refused_with_what_to_do() {
+    let c = certs();
+    let port = reserve_ports(1)[0].local_addr().unwrap().port();
+    refused_at_start(
+        &format!("secureClientPort={port}\nssl.keyStore.location=/etc/keystore.jks\nssl.keyStore.password=x"),
+        "JKS stores are not supported, only PEM (ssl.keyStore.type=PEM). Convert it: `keytool -importkeystore",
+    );
+    refused_at_start(
+        &format!("secureClientPort={port}\nssl.keyStore.location=/k.p12\nssl.keyStore.type=PKCS12"),
+        "PKCS12 stores are not supported",
+    );
+    refused_at_start(&format!("secureClientPort={port}"), "ssl.keyStore.location is required for TLS");
+    refused_at_start(
+        &format!("secureClientPort={port}\nssl.keyStore.location={}/server.pem", c.0.display()),
+        "ssl.trustStore.location is required to check client certificates",
+    );
+    refused_at_start(
+        &format!("sslQuorum=true\nssl.quorum.keyStore.location={}/server.pem", c.0.display()),
+        "ssl.quorum.trustStore.location is required with sslQuorum=true",
+    );
+}
+
+#[test]
+fn ssl_quorum_ensemble_refuses_a_server_with_another_ca() {
+    let c = certs();
+    let extra = format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={0}/server.pem\nssl.quorum.keyStore.type=PEM\n\
+         ssl.quorum.trustStore.location={0}/ca.pem\nssl.quorum.trustStore.type=PEM",
+        c.0.display()
+    );
+    let mut e = Ensemble::prepare(3, &extra);
+    // Server 3 shows a certificate from another CA (and trusts only that CA).
+    let cfg3 = e.member(3).cfg_path();
+    let text = std::fs::read_to_string(&cfg3).unwrap();
+    let rogue = text
+        .replace(&format!("{}/server.pem", c.0.display()), &format!("{}/rogue.pem", c.0.display()))
+        .replace(&format!("{}/ca.pem", c.0.display()), &format!("{}/rogue-ca.pem", c.0.display()));
+    std::fs::write(&cfg3, rogue).unwrap();
+    e.start_all();
+    let leader = e.wait_for_leader_among(&[1, 2], T);
+    let follower = if leader == 1 { 2 } else { 1 };
+    e.wait_for_mode(follower, Some("follower"), T);
+    let mut client = e.client(follower);
+    client.create("/over-tls", b"quorum", 0).unwrap();
+    let mut leader_client = e.client(leader);
+    leader_client.sync("/").unwrap();
+    assert_eq!(leader_client.get_data("/over-tls", false).unwrap().0.as_deref(), Some(&b"quorum"[..]));
+    // Server 3 never joins: it stays without a quorum while the other two serve.
+    e.assert_no_quorum_for(&[3], Duration::from_secs(3));
+    assert!(
+        wait_until(T, || e.log(3).contains("TLS") || e.log(1).contains("TLS") || e.log(2).contains("TLS")),
+        "no TLS refusal in the logs"
+    );
+    assert!(e.mode(follower).as_deref() == Some("follower"));
+}
