@@ -598,6 +598,7 @@ mod tests {
                     established_wall_ms: 1_795_335_570_115,
                     timeout_ms,
                     stats,
+                    ..ConnInfo::default()
                 }
             };
             let conns = vec![(1, conn(A, 40720, 10_000)), (2, conn(B, 40728, 20_000))];

@@ -17,6 +17,7 @@ use crate::sessions::password;
 use crate::tree::{acl, Applied, Change, DataTree};
 use crate::watches::Watches;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 /// What the shell must do, in order.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,6 +39,9 @@ pub struct ConnInfo {
     pub established_wall_ms: i64,
     pub timeout_ms: u32,
     pub stats: ConnView,
+    /// The identities the connection's last request carried: who its watch events may reach
+    /// (every watch is set by a request, so this is at least as new as the watch).
+    pub auth: Arc<Vec<Id>>,
 }
 
 /// What waits in a session's queue behind a write that is out at the leader.
@@ -330,7 +334,7 @@ impl Commit {
         // Watch events first: a client must see the event before any reply showing the change.
         let changes = std::mem::take(&mut self.changes);
         for ch in &changes {
-            self.fire(ch, zxid, out);
+            self.fire(tree, ch, zxid, out);
         }
         self.changes = changes;
         if hdr.kind == op::CLOSE_SESSION {
@@ -388,9 +392,20 @@ impl Commit {
         out.push(Output::Send { conn: origin.conn, frame: frame_of(&hdr), reply: true });
     }
 
-    fn fire(&mut self, ch: &Change, zxid: Zxid, out: &mut Vec<Output>) {
+    /// Sends the watch events of one change. As in ZooKeeper (3.8.4, CVE-2024-23944), an event
+    /// reaches only watchers allowed to READ the node it is about: the node itself, or the
+    /// parent for NodeChildrenChanged; a deleted node's ACL as it was.
+    fn fire(&mut self, tree: &DataTree, ch: &Change, zxid: Zxid, out: &mut Vec<Output>) {
+        let acl = match &ch.deleted_acl {
+            Some(list) => Some(&list[..]),
+            None => tree.get(&ch.path).map(|n| tree.acl_list(n)),
+        };
         for w in self.watches.trigger(ch.kind, &ch.path) {
             if let Some(c) = self.conns.get_mut(&w) {
+                if acl.is_some_and(|a| !acl::allows(a, perms::READ, &c.auth, self.skip_acl)) {
+                    log::debug!("not delivering event {} {} to connection {w} (filtered by ACL)", ch.kind, ch.path);
+                    continue;
+                }
                 // A notification is a packet sent, in `srvr` and `cons` as in ZooKeeper.
                 c.stats.sent += 1;
                 self.stats.sent += 1;
@@ -407,6 +422,11 @@ impl Commit {
         let last = tree.last_processed_zxid;
         let op_code = req.op.opcode();
         self.note(conn, op_code, req.xid, last, req.received_ms, now_ms, false);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if !Arc::ptr_eq(&c.auth, &req.auth) {
+                c.auth = req.auth.clone();
+            }
+        }
         if let ClientOp::Ping = req.op {
             let hdr = ReplyHeader { xid: -2, zxid: last, err: 0 };
             out.push(Output::Send { conn, frame: frame_of(&hdr), reply: true });

@@ -130,6 +130,15 @@ impl AclCache {
 pub struct Change {
     pub kind: i32,
     pub path: String,
+    /// A deleted node's ACL, which decides who may see its NodeDeleted event (the node is gone
+    /// by the time watches fire). `None` for other changes: the tree has the node's ACL.
+    pub deleted_acl: Option<Vec<Acl>>,
+}
+
+impl Change {
+    fn new(kind: i32, path: &str) -> Change {
+        Change { kind, path: path.to_string(), deleted_acl: None }
+    }
 }
 
 /// What applying one txn did (`DataTree.ProcessTxnResult`).
@@ -522,8 +531,8 @@ impl DataTree {
         self.digest = self.digest.wrapping_add(node_digest(path, &node));
         self.nodes.insert(path.to_string(), node);
         self.index(path, ephemeral_owner);
-        changes.push(Change { kind: event::NODE_CREATED, path: path.to_string() });
-        changes.push(Change { kind: event::NODE_CHILDREN_CHANGED, path: parent_path.to_string() });
+        changes.push(Change::new(event::NODE_CREATED, path));
+        changes.push(Change::new(event::NODE_CHILDREN_CHANGED, parent_path));
         Ok(Some(out))
     }
 
@@ -544,6 +553,7 @@ impl DataTree {
             return Err(ErrorCode::NoNode.code());
         };
         self.digest = self.digest.wrapping_sub(node_digest(path, &node));
+        let deleted_acl = self.acls.list(node.acl).to_vec();
         self.acls.remove_usage(node.acl);
         let owner = node.stat.ephemeral_owner;
         if owner == owner::CONTAINER {
@@ -558,8 +568,8 @@ impl DataTree {
                 }
             }
         }
-        changes.push(Change { kind: event::NODE_DELETED, path: path.to_string() });
-        changes.push(Change { kind: event::NODE_CHILDREN_CHANGED, path: parent_path.to_string() });
+        changes.push(Change { kind: event::NODE_DELETED, path: path.to_string(), deleted_acl: Some(deleted_acl) });
+        changes.push(Change::new(event::NODE_CHILDREN_CHANGED, parent_path));
         Ok(())
     }
 
@@ -580,7 +590,7 @@ impl DataTree {
                 node.stat()
             })
             .ok_or(ErrorCode::NoNode.code())?;
-        changes.push(Change { kind: event::NODE_DATA_CHANGED, path: path.to_string() });
+        changes.push(Change::new(event::NODE_DATA_CHANGED, path));
         Ok(stat)
     }
 
@@ -721,7 +731,8 @@ mod tests {
         t.apply(&hdr(3, op::CLOSE_SESSION), &close, &mut ch);
         assert!(t.get("/e").is_none());
         assert!(t.sessions.is_empty());
-        assert_eq!(ch[0], Change { kind: event::NODE_DELETED, path: "/e".into() });
+        assert_eq!((ch[0].kind, ch[0].path.as_str()), (event::NODE_DELETED, "/e"));
+        assert_eq!(ch[0].deleted_acl.as_deref(), Some(&[Acl::new(crate::jute::data::perms::ALL, "world", "anyone")][..]));
     }
 
     #[test]

@@ -3,6 +3,7 @@ through kazoo's connection (kazoo 2.11 has no API for them; see zkhelp.py). Even
 kazoo's connection thread in arrival order."""
 
 from kazoo.exceptions import MarshallingError, NoWatcherError
+from kazoo.security import make_digest_acl
 
 from zkhelp import (
     ADD_WATCH_PERSISTENT,
@@ -213,6 +214,26 @@ try:
     expect_events((NODE_DATA_CHANGED, "/pw"), (NODE_CREATED, "/pr/back"))
     b.set("/pw", b"again")
     expect_events((NODE_DATA_CHANGED, "/pw"))
+
+    step("events reach only watchers that may READ the node (ZooKeeper 3.8.4, CVE-2024-23944)")
+    b.add_auth("digest", "owner:pw")
+    secret = [make_digest_acl("owner", "pw", all=True)]
+    assert call(a, AddWatch("/guarded", ADD_WATCH_PERSISTENT_RECURSIVE)) is True
+    b.create("/guarded")
+    expect_events((NODE_CREATED, "/guarded"))
+    b.create("/guarded/secret", b"s", acl=secret)
+    b.set("/guarded/secret", b"t")
+    b.create("/guarded/secret-parent", b"", acl=secret)
+    b.delete("/guarded/secret")
+    quiet()
+    # A readable node under an unreadable one is seen.
+    b.create("/guarded/secret-parent/open-kid", b"")
+    expect_events((NODE_CREATED, "/guarded/secret-parent/open-kid"))
+    b.create("/guarded/open", b"")
+    b.set_acls("/guarded/open", secret)
+    b.set("/guarded/open", b"now secret")
+    b.delete("/guarded/open")
+    expect_events((NODE_CREATED, "/guarded/open"))
 finally:
     close(a, b)
 print("persistent_watches: ok")
