@@ -9,7 +9,7 @@ need_apt=()
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || need_apt+=(zookeeper zookeeper-bin)
 [ -x /usr/lib/zookeeper/bin/cli_mt ] || need_apt+=(zookeeper-bin libzookeeper-mt-dev)
 command -v java >/dev/null || need_apt+=(default-jre-headless)
-# openssl s_client talks to the TLS client port in tests/tls.rs.
+# openssl s_client talks to the TLS client port in tests/security.rs.
 command -v openssl >/dev/null || need_apt+=(openssl)
 # `script` runs the CLI's interactive test in a pseudo-terminal.
 command -v script >/dev/null || need_apt+=(bsdutils)

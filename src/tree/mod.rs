@@ -732,7 +732,10 @@ mod tests {
         assert!(t.get("/e").is_none());
         assert!(t.sessions.is_empty());
         assert_eq!((ch[0].kind, ch[0].path.as_str()), (event::NODE_DELETED, "/e"));
-        assert_eq!(ch[0].deleted_acl.as_deref(), Some(&[Acl::new(crate::jute::data::perms::ALL, "world", "anyone")][..]));
+        assert_eq!(
+            ch[0].deleted_acl.as_deref(),
+            Some(&[Acl::new(crate::jute::data::perms::ALL, "world", "anyone")][..])
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! TLS, through real clients: the secure client port with kazoo, openssl s_client and zkCli.sh
+//! Security through real clients. SASL DIGEST-MD5 with zkCli.sh (Java's SASL client; kazoo's is
+//! tests/kazoo/sasl.py). TLS: the secure client port with kazoo, openssl s_client and zkCli.sh
 //! (ZooKeeper's Netty client with PEM stores), x509 identities and ACLs, the failure paths
 //! (another CA, an expired certificate, no certificate, plain text on the TLS port), port
 //! unification, stores Rookery refuses at start-up, and a 3-server ensemble with sslQuorum=true
@@ -106,6 +107,12 @@ fn zkcli_over_tls(addr: &str, certs: &Path, commands: &[&str]) -> String {
         cp.join(":"),
         certs.display()
     );
+    zkcli(addr, &flags, "SyncConnected", commands)
+}
+
+/// Runs zkCli.sh against `addr` with `CLIENT_JVMFLAGS=flags`; once its output shows `ready`,
+/// types `commands` and `quit`. Returns everything it printed.
+fn zkcli(addr: &str, flags: &str, ready: &str, commands: &[&str]) -> String {
     let mut child = Command::new("/usr/share/zookeeper/bin/zkCli.sh")
         .args(["-server", addr])
         .env("CLIENT_JVMFLAGS", flags)
@@ -123,14 +130,14 @@ fn zkcli_over_tls(addr: &str, certs: &Path, commands: &[&str]) -> String {
     });
     let mut seen = String::new();
     let deadline = Instant::now() + T;
-    while !seen.contains("SyncConnected") {
+    while !seen.contains(ready) {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => seen.push_str(&(line + "\n")),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("zkCli.sh did not connect over TLS:\n{seen}");
+                panic!("zkCli.sh never printed {ready:?}:\n{seen}");
             }
         }
     }
@@ -277,4 +284,39 @@ fn ssl_quorum_ensemble_refuses_a_server_with_another_ca() {
         "no TLS refusal in the logs"
     );
     assert!(e.mode(follower).as_deref() == Some("follower"));
+}
+
+#[test]
+fn zkcli_logs_in_with_sasl_digest_md5_and_a_wrong_password_fails() {
+    let dir = TempDir::new("jaas");
+    let jaas = common::root().join("tests/kazoo/sasl_jaas.conf");
+    let server = Server::start(&format!(
+        "java.security.auth.login.config={}\n\
+         authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+        jaas.display()
+    ));
+    let client_jaas = |password: &str| {
+        let path = dir.0.join(format!("client-{password}.conf"));
+        std::fs::write(
+            &path,
+            format!(
+                "Client {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
+                 username=\"bob\"\n  password=\"{password}\";\n}};\n"
+            ),
+        )
+        .unwrap();
+        format!("-Djava.security.auth.login.config={}", path.display())
+    };
+    let out = zkcli(
+        &server.hostport(),
+        &client_jaas("bobsecret"),
+        "SaslAuthenticated",
+        &["whoami", "create /java-sasl x sasl:bob:cdrwa", "getAcl /java-sasl"],
+    );
+    assert!(out.contains("sasl: bob"), "{out}");
+    assert!(out.contains("'sasl,'bob\n: cdrwa"), "{out}");
+    let out = zkcli(&server.hostport(), &client_jaas("wrong"), "AuthFailed", &[]);
+    assert!(out.contains("state:AuthFailed"), "{out}");
+    assert_eq!(server.four("ruok"), "imok", "the server keeps serving");
+    assert!(server.log().contains("client failed to SASL authenticate"), "{}", server.log());
 }
