@@ -1,4 +1,5 @@
-//! Security through real clients. SASL DIGEST-MD5 with zkCli.sh (Java's SASL client; kazoo's is
+//! Security through real clients. Quotas enforced (kazoo; zkCli's quota commands are compared
+//! in tests/rookery_cli.rs). SASL DIGEST-MD5 with zkCli.sh (Java's SASL client; kazoo's is
 //! tests/kazoo/sasl.py). TLS: the secure client port with kazoo, openssl s_client and zkCli.sh
 //! (ZooKeeper's Netty client with PEM stores), x509 identities and ACLs, the failure paths
 //! (another CA, an expired certificate, no certificate, plain text on the TLS port), port
@@ -319,4 +320,15 @@ fn zkcli_logs_in_with_sasl_digest_md5_and_a_wrong_password_fails() {
     assert!(out.contains("state:AuthFailed"), "{out}");
     assert_eq!(server.four("ruok"), "imok", "the server keeps serving");
     assert!(server.log().contains("client failed to SASL authenticate"), "{}", server.log());
+}
+
+#[test]
+fn quotas_enforced_through_kazoo_and_recounted_after_a_restart() {
+    let server = Server::start("enforceQuota=true");
+    run_python("quota.py", &[server.hostport(), "setup".into()], &server);
+    let log = server.log();
+    assert!(log.contains("Quota exceeded: /hard [current count=4, hardCountLimit=3]"), "{log}");
+    assert!(log.contains("Quota exceeded: /soft [current count=2, softCountLimit=1]"), "soft limits warn:\n{log}");
+    let server = server.restart();
+    run_python("quota.py", &[server.hostport(), "after-restart".into()], &server);
 }

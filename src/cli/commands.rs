@@ -24,12 +24,14 @@ const COMMANDS: &[(&str, &str)] = &[
     ("connect", "host:port"),
     ("create", "[-s] [-e] [-c] [-t ttl] path [data] [acl]"),
     ("delete", "[-v version] path"),
+    ("delquota", "[-n|-b|-N|-B] path"),
     ("deleteall", "path [-b batch size]"),
     ("get", "[-s] [-w] path"),
     ("getAcl", "[-s] path"),
     ("getAllChildrenNumber", "path"),
     ("getEphemerals", "path"),
     ("history", ""),
+    ("listquota", "path"),
     ("ls", "[-s] [-w] [-R] path"),
     ("printwatches", "on|off"),
     ("quit", ""),
@@ -37,6 +39,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("removewatches", "path [-c|-d|-a] [-l]"),
     ("set", "[-s] [-v version] path data"),
     ("setAcl", "[-s] [-v version] [-R] path acl"),
+    ("setquota", "-n|-b|-N|-B val path"),
     ("stat", "[-w] path"),
     ("sync", "path"),
     ("version", ""),
@@ -50,13 +53,13 @@ const LS_HELP: &str = "usage: ls [options] path\n -?   help\n -R   recurse\n -s 
 const TTL_MAX: i64 = crate::codes::owner::MAX_TTL;
 
 /// `CliParseException(getUsageStr())`: the command's synopsis as the error.
-fn usage(cmd: &str) -> CliError {
+pub(super) fn usage(cmd: &str) -> CliError {
     let opts = COMMANDS.iter().find(|c| c.0 == cmd).map_or("", |c| c.1);
     CliError::new(format!("{cmd} {opts}"))
 }
 
 /// `CliWrapperException` around what the client library threw for `path`.
-fn wrap(e: SessionError, path: Option<&str>) -> CliError {
+pub(super) fn wrap(e: SessionError, path: Option<&str>) -> CliError {
     match e {
         SessionError::InvalidArgument(m) => CliError::new(m),
         SessionError::Keeper(code) => CliError::new(cli_message(code, path)),
@@ -127,6 +130,9 @@ impl Shell {
             "create" => self.create(words),
             "delete" => self.delete(words),
             "deleteall" => self.delete_all(words),
+            "delquota" => self.del_quota(words),
+            "listquota" => self.list_quota(words),
+            "setquota" => self.set_quota(words),
             "get" => self.get(words),
             "getAcl" => self.get_acl(words),
             "getAllChildrenNumber" => self.get_all_children_number(words),
@@ -176,7 +182,7 @@ impl Shell {
 
     /// Runs `f` on the session, then prints the events that arrived meanwhile (they came before
     /// the reply, so before the output it leads to).
-    fn with_zk<T>(&mut self, f: impl FnOnce(&Session) -> T) -> T {
+    pub(super) fn with_zk<T>(&mut self, f: impl FnOnce(&Session) -> T) -> T {
         let r = f(self.zk.as_ref().expect("commands run only on a live session"));
         self.drain_events();
         r

@@ -16,6 +16,7 @@
 mod commands;
 pub mod format;
 pub mod parse;
+mod quota;
 
 use crate::client::session::{AddWatchMode, Session, SessionConfig, States};
 use crate::client::watches::WatchedEvent;
@@ -255,11 +256,11 @@ impl Shell {
         let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
     }
 
-    fn out_line(&self, line: &str) {
+    pub(super) fn out_line(&self, line: &str) {
         self.out(&format!("{line}\n"));
     }
 
-    fn err_line(&self, line: &str) {
+    pub(super) fn err_line(&self, line: &str) {
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 

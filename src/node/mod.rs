@@ -532,6 +532,8 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         local_sessions: cfg.local_sessions_enabled,
         local_sessions_upgrading: cfg.local_sessions_upgrading_enabled,
         providers: auth.providers,
+        // Boolean.parseBoolean, as ZooKeeper reads zookeeper.enforceQuota.
+        enforce_quota: cfg.property("enforceQuota").is_some_and(|v| v.eq_ignore_ascii_case("true")),
     };
     let first_session = ids::initial_session_id(my_id, wall_ms() as u64);
     let mut prep = Prep::new(prep_cfg, tree.last_processed_zxid, first_session);

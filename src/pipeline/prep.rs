@@ -36,6 +36,8 @@ pub struct PrepConfig {
     pub local_sessions_upgrading: bool,
     /// The ACL schemes `authProvider.N` registers (`sasl`, `x509`).
     pub providers: acl::Providers,
+    /// `enforceQuota`: a create or setData past a hard quota gets QUOTAEXCEEDED.
+    pub enforce_quota: bool,
 }
 
 /// What the leader's quorum side tells prep, for `reconfig` (the peer thread sends it whenever
@@ -831,6 +833,9 @@ impl Prep {
                 validate(&s.path)?;
                 let mut node = self.record(tree, &s.path)?;
                 acl::check(&node.acl, perms::WRITE, &req.auth, self.cfg.skip_acl)?;
+                let grown =
+                    s.data.as_ref().map_or(0, Vec::len) as i64 - node.data.as_deref().map_or(0, <[u8]>::len) as i64;
+                tree.check_quota(&s.path, grown, 0, self.cfg.enforce_quota)?;
                 let version = check_version(node.stat.version, s.version)?;
                 node.stat.version = version;
                 node.stat.mtime = header.time;
@@ -968,6 +973,7 @@ impl Prep {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let new_cversion = parent.stat.cversion + 1;
+        tree.check_quota(&full, data.as_ref().map_or(0, Vec::len) as i64, 1, self.cfg.enforce_quota)?;
         let ephemeral_owner = if kind == op::CREATE_CONTAINER || mode == CreateMode::Container {
             owner::CONTAINER
         } else if mode.is_ttl() {
@@ -1198,6 +1204,7 @@ mod tests {
             local_sessions: false,
             local_sessions_upgrading: false,
             providers: acl::Providers::default(),
+            enforce_quota: false,
         };
         let mut p = Prep::new(cfg, 0, 0x100);
         p.sessions.add(7, 1000, 0);

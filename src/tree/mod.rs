@@ -7,6 +7,7 @@
 
 pub mod acl;
 pub mod path;
+pub mod quota;
 
 use crate::codes::{event, op, owner, ErrorCode};
 use crate::ids::{SessionId, Zxid};
@@ -198,6 +199,8 @@ pub struct DataTree {
     /// Live sessions and their timeouts, as created and closed by txns (snapshots store them).
     pub sessions: BTreeMap<SessionId, i32>,
     pub last_processed_zxid: Zxid,
+    /// The paths that have a quota (ZooKeeper's `pTrie`): see `quota.rs`.
+    quotas: BTreeSet<String>,
 }
 
 impl Default for DataTree {
@@ -219,6 +222,7 @@ impl DataTree {
             acls: AclCache::default(),
             sessions: BTreeMap::new(),
             last_processed_zxid: 0,
+            quotas: BTreeSet::new(),
         };
         let empty = || Node::new(Some(Vec::new()), OPEN_ACL_INDEX, StatPersisted::default());
         t.nodes.insert("/".into(), empty());
@@ -306,6 +310,7 @@ impl DataTree {
             acls,
             sessions,
             last_processed_zxid,
+            quotas: BTreeSet::new(),
         };
         for (p, mut n) in nodes {
             t.acls.count_usage(n.acl);
@@ -324,6 +329,7 @@ impl DataTree {
             return Err("no root node".into());
         }
         t.recompute_digest();
+        t.setup_quota();
         Ok(t)
     }
 
@@ -531,6 +537,7 @@ impl DataTree {
         self.digest = self.digest.wrapping_add(node_digest(path, &node));
         self.nodes.insert(path.to_string(), node);
         self.index(path, ephemeral_owner);
+        self.quota_on_create(path, data.as_ref().map_or(0, Vec::len));
         changes.push(Change::new(event::NODE_CREATED, path));
         changes.push(Change::new(event::NODE_CHILDREN_CHANGED, parent_path));
         Ok(Some(out))
@@ -568,6 +575,7 @@ impl DataTree {
                 }
             }
         }
+        self.quota_on_delete(path, node.data.as_deref().map_or(0, <[u8]>::len));
         changes.push(Change { kind: event::NODE_DELETED, path: path.to_string(), deleted_acl: Some(deleted_acl) });
         changes.push(Change::new(event::NODE_CHILDREN_CHANGED, parent_path));
         Ok(())
@@ -581,6 +589,7 @@ impl DataTree {
         hdr: &TxnHeader,
         changes: &mut Vec<Change>,
     ) -> Result<Stat, i32> {
+        let old_len = self.nodes.get(path).and_then(|n| n.data.as_deref()).map_or(0, <[u8]>::len) as i64;
         let stat = self
             .change(path, |node| {
                 node.data = data.clone().map(Vec::into_boxed_slice);
@@ -590,6 +599,7 @@ impl DataTree {
                 node.stat()
             })
             .ok_or(ErrorCode::NoNode.code())?;
+        self.quota_on_set(path, data.as_ref().map_or(0, Vec::len) as i64 - old_len);
         changes.push(Change::new(event::NODE_DATA_CHANGED, path));
         Ok(stat)
     }
@@ -646,6 +656,63 @@ mod tests {
             ephemeral,
             parent_cversion,
         })
+    }
+
+    fn create_with(path: &str, data: &[u8]) -> TxnBody {
+        TxnBody::Create(CreateTxn {
+            path: path.into(),
+            data: Some(data.to_vec()),
+            acl: open_acl_unsafe(),
+            ephemeral: false,
+            parent_cversion: -1,
+        })
+    }
+
+    fn data_of(t: &DataTree, path: &str) -> String {
+        String::from_utf8_lossy(t.get(path).unwrap().data.as_deref().unwrap_or(&[])).into_owned()
+    }
+
+    #[test]
+    fn quota_usage_follows_creates_sets_and_deletes_and_survives_a_reload() {
+        let mut t = DataTree::new();
+        let mut ch = Vec::new();
+        let mut z = 0;
+        let mut apply = |t: &mut DataTree, kind: i32, body: TxnBody| {
+            z += 1;
+            let a = t.apply(&hdr(z, kind), &body, &mut ch);
+            assert_eq!(a.err, 0, "{body:?}");
+        };
+        apply(&mut t, op::CREATE, create_with("/a", b"12345"));
+        apply(&mut t, op::CREATE, create_with("/a/b", b"xy"));
+        // As zkCli's setquota -N 3 /a lays it out.
+        apply(&mut t, op::CREATE, create_with("/zookeeper/quota/a", b""));
+        let limits = "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=3";
+        apply(&mut t, op::CREATE, create_with("/zookeeper/quota/a/zookeeper_limits", limits.as_bytes()));
+        apply(&mut t, op::CREATE, create_with("/zookeeper/quota/a/zookeeper_stats", b"count=0,bytes=0"));
+        assert_eq!(data_of(&t, "/zookeeper/quota/a/zookeeper_stats"), "count=2,bytes=7", "recounted on creation");
+        let stats_version = t.get("/zookeeper/quota/a/zookeeper_stats").unwrap().stat.version;
+        apply(&mut t, op::CREATE, create_with("/a/c", b"abc"));
+        apply(&mut t, op::SET_DATA, TxnBody::SetData(SetDataTxn { path: "/a/b".into(), data: None, version: 1 }));
+        assert_eq!(data_of(&t, "/zookeeper/quota/a/zookeeper_stats"), "count=3,bytes=8");
+        assert_eq!(t.get("/zookeeper/quota/a/zookeeper_stats").unwrap().stat.version, stats_version);
+        assert_eq!(t.check_quota("/a/d", 0, 1, true), Err(ErrorCode::QuotaExceeded));
+        assert_eq!(t.check_quota("/a/d", 0, 1, false), Ok(()), "only enforceQuota refuses");
+        assert_eq!(t.check_quota("/a/b", 100, 0, true), Ok(()), "no byte limit");
+        assert_eq!(t.check_quota("/elsewhere", 0, 1, true), Ok(()));
+        apply(&mut t, op::DELETE, TxnBody::Delete(DeleteTxn { path: "/a/c".into() }));
+        assert_eq!(data_of(&t, "/zookeeper/quota/a/zookeeper_stats"), "count=2,bytes=5");
+
+        // A reload (snapshot) recounts, whatever the stats node held.
+        let nodes: Vec<(String, Node)> = t.nodes_after(None, usize::MAX).map(|(p, n)| (p.clone(), n.clone())).collect();
+        let mut reloaded = DataTree::from_parts(nodes, t.acls.clone(), BTreeMap::new(), z).unwrap();
+        assert_eq!(reloaded.max_prefix_with_quota("/a/b/c"), Some("/a"));
+        assert_eq!(data_of(&reloaded, "/zookeeper/quota/a/zookeeper_stats"), "count=2,bytes=5");
+        reloaded.apply(
+            &hdr(z + 1, op::DELETE),
+            &TxnBody::Delete(DeleteTxn { path: "/zookeeper/quota/a/zookeeper_limits".into() }),
+            &mut Vec::new(),
+        );
+        assert_eq!(reloaded.max_prefix_with_quota("/a/b"), None, "delquota removes the quota");
     }
 
     #[test]
