@@ -254,6 +254,28 @@ fn stores_rookery_cannot_read_are_refused_with_what_to_do() {
 }
 
 #[test]
+fn kerberos_and_missing_jaas_files_are_refused_at_start() {
+    let dir = TempDir::new("krb");
+    let jaas = dir.0.join("jaas.conf");
+    std::fs::write(
+        &jaas,
+        "Server {\n  com.sun.security.auth.module.Krb5LoginModule required\n  useKeyTab=true\n  \
+         keyTab=\"/etc/zk.keytab\"\n  principal=\"zookeeper/host@REALM\";\n};\n",
+    )
+    .unwrap();
+    refused_at_start(
+        &format!("java.security.auth.login.config={}", jaas.display()),
+        "the SASL mechanism GSSAPI (Kerberos) is not supported by Rookery",
+    );
+    refused_at_start(
+        &format!("java.security.auth.login.config={}", dir.0.join("missing.conf").display()),
+        "java.security.auth.login.config: cannot read",
+    );
+    std::fs::write(&jaas, "Client { m required; };").unwrap();
+    refused_at_start(&format!("java.security.auth.login.config={}", jaas.display()), "no 'Server' section");
+}
+
+#[test]
 fn ssl_quorum_ensemble_refuses_a_server_with_another_ca() {
     let c = certs();
     let extra = format!(
