@@ -967,7 +967,8 @@ fn where_zkcli_crashes_rookery_cli_reports_an_error() {
     // One-shot: the status of a failed command is 1, of an unknown one 127.
     assert_eq!(run(ROOKERY, &rookery_args(&s.hostport(), &["set", "-v", "abc", "/a", "y"]), &[]).code, Some(1));
     assert_eq!(run(ROOKERY, &rookery_args(&s.hostport(), &["help"]), &[]).code, Some(0));
-    assert_eq!(run(ROOKERY, &rookery_args(&s.hostport(), &["setquota", "-n", "2", "/a"]), &[]).code, Some(127));
+    assert_eq!(run(ROOKERY, &rookery_args(&s.hostport(), &["reconfig", "-remove", "2"]), &[]).code, Some(127));
+    assert_eq!(run(ROOKERY, &rookery_args(&s.hostport(), &["setquota", "-n", "2", "/a"]), &[]).code, Some(0));
 }
 
 /// A real ensemble: the shell is connected to the leader, which dies; it reconnects to another

@@ -276,7 +276,7 @@ fn kerberos_and_missing_jaas_files_are_refused_at_start() {
 }
 
 #[test]
-fn ssl_quorum_ensemble_refuses_a_server_with_another_ca() {
+fn ssl_quorum_ensemble_refuses_a_server_with_another_ca_until_it_has_the_right_one() {
     let c = certs();
     let extra = format!(
         "sslQuorum=true\nssl.quorum.keyStore.location={0}/server.pem\nssl.quorum.keyStore.type=PEM\n\
@@ -307,6 +307,20 @@ fn ssl_quorum_ensemble_refuses_a_server_with_another_ca() {
         "no TLS refusal in the logs"
     );
     assert!(e.mode(follower).as_deref() == Some("follower"));
+
+    // Given the right certificate, server 3 joins and catches up (a megabyte over TLS).
+    let value = vec![b'z'; 4096];
+    for i in 0..256 {
+        client.create(&format!("/over-tls/{i}"), &value, 0).unwrap();
+    }
+    e.kill(3);
+    std::fs::write(&cfg3, text).unwrap();
+    e.start_member(3);
+    e.wait_for_mode(3, Some("follower"), T);
+    let mut third = e.client(3);
+    third.sync("/").unwrap();
+    assert_eq!(third.get_children("/over-tls", false).unwrap().len(), 256);
+    assert_eq!(third.get_data("/over-tls/255", false).unwrap().0, Some(value));
 }
 
 #[test]

@@ -49,7 +49,10 @@ impl Stream {
 
     /// TLS over `tcp` with `conn`'s side of the handshake, which runs on the first read or write.
     #[cfg(feature = "tls")]
-    pub fn tls(tcp: TcpStream, conn: rustls::Connection) -> Stream {
+    pub fn tls(tcp: TcpStream, mut conn: rustls::Connection) -> Stream {
+        // Writes are sent as soon as they are encrypted; rustls's own 64 KiB cap on what it
+        // holds would only make large replies and SNAP streams fail.
+        conn.set_buffer_limit(None);
         let state = TlsState { conn, plain: Vec::new(), start: 0, closed: false };
         let tls = Tls { state: Mutex::new(state), send: Mutex::new(()) };
         Stream { tcp, tls: Some(Arc::new(tls)) }
@@ -250,12 +253,20 @@ impl Write for &Stream {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            let mut state = tls.state.lock().expect("tls state lock");
-            state.conn.writer().write_all(buf)?;
-            let outgoing = take_outgoing(&mut state.conn);
-            let _sending = tls.send.lock().expect("tls send lock");
-            drop(state);
-            return (&self.tcp).write_all(&outgoing);
+            let mut rest = buf;
+            while !rest.is_empty() {
+                let mut state = tls.state.lock().expect("tls state lock");
+                let n = state.conn.writer().write(rest)?;
+                rest = &rest[n..];
+                let outgoing = take_outgoing(&mut state.conn);
+                if n == 0 && outgoing.is_empty() {
+                    return Err(io::Error::new(io::ErrorKind::WriteZero, "TLS: nothing could be sent"));
+                }
+                let _sending = tls.send.lock().expect("tls send lock");
+                drop(state);
+                (&self.tcp).write_all(&outgoing)?;
+            }
+            return Ok(());
         }
         (&self.tcp).write_all(buf)
     }

@@ -83,6 +83,9 @@ try:
     assert ("x509", CLIENT_ID) in set(call(good, WhoAmI())), call(good, WhoAmI())
     good.create("/tls", b"over tls", acl=[make_acl("x509", CLIENT_ID, all=True)])
     assert good.get("/tls")[0] == b"over tls"
+    big = bytes(range(256)) * 2000  # 512000 bytes: many TLS records each way
+    good.create("/tls-big", big)
+    assert good.get("/tls-big")[0] == big
 
     step("the plain port still serves, and the x509 ACL keeps its clients out")
     plain = KazooClient(hosts=PLAIN, timeout=10.0)
