@@ -278,12 +278,7 @@ fn kerberos_and_missing_jaas_files_are_refused_at_start() {
 #[test]
 fn ssl_quorum_ensemble_refuses_a_server_with_another_ca_until_it_has_the_right_one() {
     let c = certs();
-    let extra = format!(
-        "sslQuorum=true\nssl.quorum.keyStore.location={0}/server.pem\nssl.quorum.keyStore.type=PEM\n\
-         ssl.quorum.trustStore.location={0}/ca.pem\nssl.quorum.trustStore.type=PEM",
-        c.0.display()
-    );
-    let mut e = Ensemble::prepare(3, &extra);
+    let mut e = Ensemble::prepare(3, &ssl_quorum_cfg(&c.0));
     // Server 3 shows a certificate from another CA (and trusts only that CA).
     let cfg3 = e.member(3).cfg_path();
     let text = std::fs::read_to_string(&cfg3).unwrap();
@@ -367,4 +362,43 @@ fn quotas_enforced_through_kazoo_and_recounted_after_a_restart() {
     assert!(log.contains("Quota exceeded: /soft [current count=2, softCountLimit=1]"), "soft limits warn:\n{log}");
     let server = server.restart();
     run_python("quota.py", &[server.hostport(), "after-restart".into()], &server);
+}
+
+/// zoo.cfg lines for sslQuorum with the test CA's server certificate.
+fn ssl_quorum_cfg(certs: &Path) -> String {
+    format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={0}/server.pem\nssl.quorum.keyStore.type=PEM\n\
+         ssl.quorum.trustStore.location={0}/ca.pem\nssl.quorum.trustStore.type=PEM",
+        certs.display()
+    )
+}
+
+#[test]
+fn ssl_quorum_hostname_verification_checks_the_peer_address() {
+    let c = certs();
+    let mut e = Ensemble::prepare(3, &ssl_quorum_cfg(&c.0));
+    // Server 3's certificate is from the right CA but names 10.9.9.9, not 127.0.0.1.
+    let server_pem = format!("{}/server.pem", c.0.display());
+    let elsewhere = format!("{}/elsewhere.pem", c.0.display());
+    let cfg3 = e.member(3).cfg_path();
+    std::fs::write(&cfg3, std::fs::read_to_string(&cfg3).unwrap().replace(&server_pem, &elsewhere)).unwrap();
+    e.start_all();
+    let leader = e.wait_for_leader_among(&[1, 2], T);
+    e.assert_no_quorum_for(&[3], Duration::from_secs(3));
+    assert!(e.mode(leader).as_deref() == Some("leader"));
+    // ssl.quorum.hostnameVerification=false everywhere: the address no longer matters.
+    for id in e.ids() {
+        e.kill(id);
+        let cfg = e.member(id).cfg_path();
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{text}\nssl.quorum.hostnameVerification=false\n")).unwrap();
+    }
+    e.start_all();
+    e.wait_for_leader(T);
+    let all = e.ids();
+    assert!(
+        wait_until(T, || all.iter().all(|&id| matches!(e.mode(id).as_deref(), Some("leader" | "follower")))),
+        "modes: {:?}",
+        all.iter().map(|&id| e.mode(id)).collect::<Vec<_>>()
+    );
 }

@@ -298,6 +298,24 @@ fn auth_whoami_and_acl_denial() {
     let mut stranger = Client::connect(s.addr, T).unwrap();
     assert_eq!(keeper(stranger.get_data("/private", false).unwrap_err()), ErrorCode::NoAuth);
     assert_eq!(keeper(stranger.set_data("/private", b"x", -1).unwrap_err()), ErrorCode::NoAuth);
+    // The rest of ZooKeeper 3.8's checks (FinalRequestProcessor): READ for exists,
+    // getAllChildrenNumber and the reads of multiRead; nothing for addWatch and getEphemerals.
+    assert_eq!(keeper(stranger.exists("/private", false).unwrap_err()), ErrorCode::NoAuth);
+    let count = GetAllChildrenNumberRequest { path: "/private".into() };
+    assert_eq!(keeper(stranger.call(op::GET_ALL_CHILDREN_NUMBER, &count.to_bytes()).unwrap_err()), ErrorCode::NoAuth);
+    let mut b = Vec::new();
+    MultiHeader { op: op::GET_DATA, done: false, err: -1 }.write(&mut b);
+    GetDataRequest { path: "/private".into(), watch: false }.write(&mut b);
+    MultiHeader { op: op::GET_CHILDREN, done: false, err: -1 }.write(&mut b);
+    GetChildrenRequest { path: "/private".into(), watch: false }.write(&mut b);
+    MultiHeader { op: -1, done: true, err: -1 }.write(&mut b);
+    let body = stranger.call(op::MULTI_READ, &b).unwrap();
+    let res = decode_multi_response(&mut Reader::new(&body)).unwrap();
+    assert_eq!(res, [OpResult::Error(ErrorCode::NoAuth.code()), OpResult::Error(ErrorCode::NoAuth.code())]);
+    let watch = AddWatchRequest { path: "/private".into(), mode: 1 };
+    stranger.call(op::ADD_WATCH, &watch.to_bytes()).unwrap();
+    let eph = GetEphemeralsRequest { prefix_path: "/private".into() };
+    stranger.call(op::GET_EPHEMERALS, &eph.to_bytes()).unwrap();
     let mut root = Client::connect(s.addr, T).unwrap();
     root.add_auth("digest", b"super:test").unwrap();
     assert_eq!(root.get_data("/private", false).unwrap().0.as_deref(), Some(&b"s"[..]));

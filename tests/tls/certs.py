@@ -1,7 +1,7 @@
 """Writes the PEM files of the TLS tests into DIR (python certs.py DIR): a test CA, a server
 certificate for 127.0.0.1/localhost, a client certificate (CN=client,O=Rookery), and the failure
-cases: an expired client certificate, and a "rogue" CA with a client and a server certificate of
-its own. Key stores are PEM files holding the PKCS#8 key and then the certificate, as ZooKeeper's
+cases: an expired client certificate, a certificate of the right CA for another address
+(10.9.9.9), and a "rogue" CA with a certificate of its own. Key stores are PEM files holding the PKCS#8 key and then the certificate, as ZooKeeper's
 ssl.keyStore.type=PEM reads them; trust stores hold CA certificates."""
 
 import datetime
@@ -39,11 +39,13 @@ def ca(cn):
     return key, cert
 
 
-def leaf(issuer, cn, expired=False):
+def leaf(issuer, cn, expired=False, ip="127.0.0.1"):
     issuer_key, issuer_cert = issuer
     key = ec.generate_private_key(ec.SECP256R1())
     before, after = (NOW - 30 * DAY, NOW - DAY) if expired else (NOW - DAY, NOW + 3650 * DAY)
-    san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    san = [x509.IPAddress(ipaddress.ip_address(ip))]
+    if ip == "127.0.0.1":
+        san.insert(0, x509.DNSName("localhost"))
     cert = (
         x509.CertificateBuilder()
         .subject_name(name(cn))
@@ -80,13 +82,15 @@ def main(out):
     good, rogue = ca("Rookery Test CA"), ca("Rogue CA")
     write(os.path.join(out, "ca.pem"), pem_cert(good[1]))
     write(os.path.join(out, "rogue-ca.pem"), pem_cert(rogue[1]))
-    for stem, issuer, cn, expired in [
-        ("server", good, "server", False),
-        ("client", good, "client", False),
-        ("expired", good, "expired", True),
-        ("rogue", rogue, "rogue", False),
+    for stem, issuer, cn, expired, ip in [
+        ("server", good, "server", False, "127.0.0.1"),
+        ("client", good, "client", False, "127.0.0.1"),
+        ("expired", good, "expired", True, "127.0.0.1"),
+        ("rogue", rogue, "rogue", False, "127.0.0.1"),
+        # From the right CA, for another host's address (hostname verification).
+        ("elsewhere", good, "elsewhere", False, "10.9.9.9"),
     ]:
-        key, cert = leaf(issuer, cn, expired)
+        key, cert = leaf(issuer, cn, expired, ip)
         # A key store (key then certificate), and the two halves for clients that want them apart.
         write(os.path.join(out, stem + ".pem"), pem_key(key) + pem_cert(cert))
         write(os.path.join(out, stem + "-cert.pem"), pem_cert(cert))
