@@ -325,7 +325,6 @@ fn unknown_auth_scheme_fails_the_session() {
 }
 
 #[test]
-#[ignore = "quota accounting (zookeeper_stats under /zookeeper/quota) is issue 9"]
 fn quota_nodes_track_usage() {
     let s = Target::start("");
     let mut z = ZkCli::connect(&s.hostport());
@@ -347,6 +346,32 @@ fn quota_nodes_track_usage() {
         z.cmd("listquota /q"),
         ["absolute path is /zookeeper/quota/q/zookeeper_limits", "quota for /q does not exist."]
     );
+    z.quit();
+}
+
+#[test]
+fn enforced_quota_refuses_past_the_hard_limit() {
+    let s = Target::start("enforceQuota=true");
+    let mut z = ZkCli::connect(&s.hostport());
+    assert_eq!(z.cmd("create /q x"), ["Created /q"]);
+    assert_eq!(z.cmd("setquota -N 2 /q"), [] as [String; 0]);
+    assert_eq!(z.cmd("setquota -B 8 /q"), [] as [String; 0]);
+    assert_eq!(
+        z.cmd("listquota /q"),
+        [
+            "absolute path is /zookeeper/quota/q/zookeeper_limits",
+            "Output quota for /q count=-1,bytes=-1=;byteHardLimit=8;countHardLimit=2",
+            "Output stat for /q count=1,bytes=1",
+        ]
+    );
+    assert_eq!(z.cmd("create /q/a"), ["Created /q/a"]);
+    let refused = z.cmd("create /q/b");
+    assert_eq!(refused, ["Quota has exceeded : /q/b"]);
+    assert_eq!(z.cmd("set /q 123456789"), ["Quota has exceeded : /q"]);
+    assert_eq!(z.cmd("set /q 1234567"), [] as [String; 0]);
+    assert_eq!(z.cmd("listquota /q")[2], "Output stat for /q count=2,bytes=7");
+    assert_eq!(z.cmd("delquota /q"), [] as [String; 0]);
+    assert_eq!(z.cmd("create /q/b"), ["Created /q/b"]);
     z.quit();
 }
 
