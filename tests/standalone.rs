@@ -325,6 +325,33 @@ fn auth_whoami_and_acl_denial() {
 }
 
 #[test]
+fn skip_acl_yes_turns_every_check_off() {
+    for (value, skipped) in [("yes", true), ("true", false)] {
+        let s = Server::start(&format!("skipACL={value}"));
+        let mut owner = Client::connect(s.addr, T).unwrap();
+        owner.add_auth("digest", b"alice:secret").unwrap();
+        let acl = vec![rookery::jute::data::Acl::new(31, "auth", "")];
+        owner.create_with_acl("/private", b"s", acl, 0).unwrap();
+        let mut stranger = Client::connect(s.addr, T).unwrap();
+        let read = stranger.get_data("/private", false);
+        let write = stranger.set_data("/private", b"x", -1);
+        let create = stranger.create("/private/c", b"", 0);
+        if skipped {
+            assert_eq!(read.unwrap().0.as_deref(), Some(&b"s"[..]));
+            write.unwrap();
+            create.unwrap();
+            stranger.delete("/private/c", -1).unwrap();
+            stranger.delete("/private", -1).unwrap();
+        } else {
+            // ZooKeeper turns skipACL on only for the exact value "yes".
+            assert_eq!(keeper(read.unwrap_err()), ErrorCode::NoAuth);
+            assert_eq!(keeper(write.unwrap_err()), ErrorCode::NoAuth);
+            assert_eq!(keeper(create.unwrap_err()), ErrorCode::NoAuth);
+        }
+    }
+}
+
+#[test]
 fn ping_and_sync() {
     let s = Server::start("");
     let mut c = Client::connect(s.addr, T).unwrap();
