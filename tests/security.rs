@@ -176,9 +176,9 @@ fn plain_four(addr: &str, word: &str) -> String {
     out
 }
 
-/// A four-letter word through openssl s_client; the exit status and what came back.
-fn tls_four(addr: &str, certs: &Path, word: &str) -> (bool, String) {
-    let mut child = Command::new("openssl")
+/// openssl s_client connected to `addr` with the test client certificate, its stdin open.
+fn s_client(addr: &str, certs: &Path) -> std::process::Child {
+    Command::new("openssl")
         .args(["s_client", "-quiet", "-verify_return_error", "-connect", addr])
         .arg("-CAfile")
         .arg(certs.join("ca.pem"))
@@ -190,7 +190,12 @@ fn tls_four(addr: &str, certs: &Path, word: &str) -> (bool, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("openssl (make deps)");
+        .expect("openssl (make deps)")
+}
+
+/// A four-letter word through openssl s_client; the exit status and what came back.
+fn tls_four(addr: &str, certs: &Path, word: &str) -> (bool, String) {
+    let mut child = s_client(addr, certs);
     child.stdin.take().unwrap().write_all(word.as_bytes()).unwrap();
     let deadline = Instant::now() + T;
     let status = loop {
@@ -217,6 +222,31 @@ fn port_unification_takes_plain_and_tls_clients_on_one_port() {
     assert_eq!(plain_four(&server.hostport(), "ruok"), "imok");
     assert_eq!(tls_four(&server.hostport(), &c.0, "ruok"), (true, "imok".to_string()));
     assert_eq!(plain_four(&server.hostport(), "ruok"), "imok");
+}
+
+#[test]
+fn admin_server_lists_tls_clients_as_secure_connections() {
+    let c = certs();
+    let admin = reserve_ports(1)[0].local_addr().unwrap();
+    let extra = format!("admin.serverPort={}\nadmin.serverAddress=127.0.0.1", admin.port());
+    let mut server = Server::start(&secure_port_cfg(&c.0, &extra));
+    let _plain = TcpStream::connect(server.addr).unwrap();
+    let mut tls = s_client(&server.secure_addr.expect("a TLS port").to_string(), &c.0);
+    // (plain connections, secure connections) in the admin server's `cons`.
+    let counted = || {
+        let mut http = TcpStream::connect(admin).unwrap();
+        http.set_read_timeout(Some(T)).unwrap();
+        http.write_all(b"GET /commands/cons HTTP/1.0\r\n\r\n").unwrap();
+        let mut body = String::new();
+        let _ = http.read_to_string(&mut body);
+        let (plain, secure) = body.split_once("\"secure_connections\"").expect("secure_connections listed");
+        (plain.matches("remote_socket_address").count(), secure.matches("remote_socket_address").count())
+    };
+    assert!(wait_until(T, || counted() == (1, 1)), "cons counted {:?}", counted());
+    tls.kill().unwrap();
+    tls.wait().unwrap();
+    assert!(wait_until(T, || counted() == (1, 0)), "cons counted {:?}", counted());
+    assert!(server.alive());
 }
 
 /// Starts the server on `extra` and expects it to exit at once with `message` on stderr.

@@ -226,13 +226,13 @@ fn run(view: &View<'_>, f: &Facts<'_>, command: &Command, params: &[(String, Str
             }
             put("node_count", u(fourlw::zk_node_count(f.tree) as u64));
             if command.name == "stats" {
-                put("connections", Json::Array(f.conns.iter().map(|(_, c)| connection(c, true)).collect()));
-                put("secure_connections", Json::Array(Vec::new()));
+                put("connections", connections(f, false, true));
+                put("secure_connections", connections(f, true, true));
             }
         }
         "connections" => {
-            put("connections", Json::Array(f.conns.iter().map(|(_, c)| connection(c, false)).collect()));
-            put("secure_connections", Json::Array(Vec::new()));
+            put("connections", connections(f, false, false));
+            put("secure_connections", connections(f, true, false));
         }
         "configuration" => {
             let backlog = config.extra.get("clientPortListenBacklog").and_then(|v| v.trim().parse::<i64>().ok());
@@ -377,8 +377,17 @@ fn run(view: &View<'_>, f: &Facts<'_>, command: &Command, params: &[(String, Str
     respond(command.name, d)
 }
 
+/// The connections of the plain client port (with port unification, its TLS ones too) or of
+/// the `secureClientPort`, as ZooKeeper lists each connection factory's.
+fn connections(f: &Facts<'_>, secure: bool, brief: bool) -> Json {
+    let of_port = f.conns.iter().filter(|(_, c)| c.secure == secure);
+    Json::Array(of_port.map(|(_, c)| connection(c, brief, f.tree)).collect())
+}
+
 /// `ServerCnxn.getConnectionInfo`: the brief form for `stats`, the full one for `connections`.
-fn connection(c: &crate::pipeline::commit::ConnInfo, brief: bool) -> Json {
+/// A session that no txn made (a local session, or a read-only one) is marked
+/// `"local_session" : true`, a key ZooKeeper does not have.
+fn connection(c: &crate::pipeline::commit::ConnInfo, brief: bool, tree: &crate::tree::DataTree) -> Json {
     let v = &c.stats;
     let u = Json::uint;
     let mut info = vec![
@@ -402,6 +411,9 @@ fn connection(c: &crate::pipeline::commit::ConnInfo, brief: bool) -> Json {
             ("avg_latency".into(), u(v.latency.avg_whole())),
             ("max_latency".into(), u(v.latency.max())),
         ]);
+        if c.session != 0 && !tree.sessions.contains_key(&c.session) {
+            info.push(("local_session".into(), Json::Bool(true)));
+        }
     }
     Json::Object(info)
 }
@@ -815,6 +827,22 @@ mod tests {
         );
         let set = state.ask(&v, "set_trace_mask", &[("traceMask", "306")]);
         assert!(set.starts_with("{\n  \"tracemask\" : 306,\n  \"command\" : \"set_trace_mask\""), "{set}");
+    }
+
+    #[test]
+    fn cons_splits_the_secure_port_and_marks_local_sessions() {
+        let mut state = State::new();
+        let config = standalone();
+        let v = view(&config, "standalone", None);
+        // A third connection came to the secureClientPort with a session no txn made.
+        let local = ConnInfo { session: 0x77, secure: true, remote: "/127.0.0.1:40730".into(), ..ConnInfo::default() };
+        state.conns.push((3, local));
+        let cons = state.ask(&v, "cons", &[]);
+        let (plain, secure) = cons.split_once("\"secure_connections\"").unwrap();
+        assert_eq!(plain.matches("\"session_id\"").count(), 2, "{cons}");
+        assert_eq!(secure.matches("\"session_id\" : 119").count(), 1, "{cons}");
+        assert_eq!(cons.matches("\"local_session\" : true").count(), 1, "{cons}");
+        assert!(secure.contains("\"local_session\" : true"), "{cons}");
     }
 
     #[test]

@@ -706,7 +706,8 @@ fn run_listener(listener: TcpListener, shared: Arc<Shared>, max_per_ip: u32, tra
         let handle = ConnHandle { tx, ready: ready_tx, stream: write_half, ip: peer.ip(), gate: gate.clone() };
         shared.conns.lock().expect("conn table lock").insert(conn, handle.clone());
         // The commit thread learns the connection's address through prep, in order.
-        let _ = shared.prep_tx.send(PrepInput::Accept { conn, remote: format!("/{peer}") });
+        let secure = matches!(transport, conn::Transport::Tls(_));
+        let _ = shared.prep_tx.send(PrepInput::Accept { conn, remote: format!("/{peer}"), secure });
         let reader_shared = shared.clone();
         let reader_gate = gate.clone();
         let transport = transport.clone();

@@ -36,6 +36,8 @@ pub enum Output {
 pub struct ConnInfo {
     pub session: SessionId,
     pub remote: String,
+    /// Came to the `secureClientPort` (the admin server's `secure_connections`).
+    pub secure: bool,
     pub established_wall_ms: i64,
     pub timeout_ms: u32,
     pub stats: ConnView,
@@ -85,8 +87,8 @@ impl Commit {
     }
 
     /// Makes a connection known (its remote address for `cons` and `ip` ACLs).
-    pub fn on_accept(&mut self, conn: ConnId, remote: String, wall_ms: i64) {
-        self.conns.insert(conn, ConnInfo { remote, established_wall_ms: wall_ms, ..ConnInfo::default() });
+    pub fn on_accept(&mut self, conn: ConnId, remote: String, secure: bool, wall_ms: i64) {
+        self.conns.insert(conn, ConnInfo { remote, secure, established_wall_ms: wall_ms, ..ConnInfo::default() });
     }
 
     pub fn conn_count(&self) -> usize {
@@ -171,7 +173,7 @@ impl Commit {
                 out.push(Output::Send { conn, frame: frame_of(&resp), reply: false });
                 out.push(Output::Close { conn });
             }
-            CommitItem::Accept { conn, remote, wall_ms } => self.on_accept(conn, remote, wall_ms),
+            CommitItem::Accept { conn, remote, secure, wall_ms } => self.on_accept(conn, remote, secure, wall_ms),
             CommitItem::Close { conn } => out.push(Output::Close { conn }),
             CommitItem::Detach { conn } => {
                 self.watches.remove_watcher(conn);
@@ -801,7 +803,7 @@ mod tests {
         let mut c = Commit::new(false);
         let mut out = Vec::new();
         let (conn, session) = (1, 0x77);
-        c.on_accept(conn, "/127.0.0.1:1".into(), 0);
+        c.on_accept(conn, "/127.0.0.1:1".into(), false, 0);
         let origin = |xid, op| Origin { conn, xid, op, read_only_byte: false, received_ms: 0 };
         let hdr = |cxid, zxid, kind| TxnHeader { client_id: session, cxid, zxid, time: 0, kind };
         let session_txn = Transaction {

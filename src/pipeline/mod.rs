@@ -350,7 +350,7 @@ impl Origin {
 #[derive(Debug)]
 pub enum CommitItem {
     /// A new connection (before its handshake).
-    Accept { conn: ConnId, remote: String, wall_ms: i64 },
+    Accept { conn: ConnId, remote: String, secure: bool, wall_ms: i64 },
     /// A txn to persist and apply; the reply (if any) goes to `origin`.
     Txn { txn: Transaction, origin: Option<Origin> },
     /// A read (or ping, sync, watch bookkeeping) to serve against the tree.

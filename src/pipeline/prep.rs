@@ -104,10 +104,12 @@ pub enum ToQuorum {
 /// Inputs from connections and the clock.
 #[derive(Debug)]
 pub enum PrepInput {
-    /// A new connection from `remote` (shown in `cons`).
+    /// A new connection from `remote` (shown in `cons`); `secure` when it came to the
+    /// `secureClientPort`.
     Accept {
         conn: ConnId,
         remote: String,
+        secure: bool,
     },
     Connect {
         conn: ConnId,
@@ -334,7 +336,9 @@ impl Prep {
         match input {
             PrepInput::Connect { conn, req } => self.on_connect(tree, conn, req, now_ms, wall_ms, out),
             PrepInput::Request(req) => self.on_request(tree, req, now_ms, wall_ms, out),
-            PrepInput::Accept { conn, remote } => out.push(CommitItem::Accept { conn, remote, wall_ms }),
+            PrepInput::Accept { conn, remote, secure } => {
+                out.push(CommitItem::Accept { conn, remote, secure, wall_ms })
+            }
             PrepInput::Detach { conn } => out.push(CommitItem::Detach { conn }),
             PrepInput::FourLetter { ask, reply } => {
                 let session_expiry = if ask.cmd == "dump" { self.sessions.by_deadline() } else { Vec::new() };

@@ -26,6 +26,7 @@ Prints `OK ...` on success; any failure raises.
 
 import base64
 import hashlib
+import json
 import logging
 import os
 import re
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
 import bench  # noqa: E402
@@ -52,13 +54,17 @@ SUPER_DIGEST = "super:" + base64.b64encode(hashlib.sha1(SUPER.encode()).digest()
 class Member:
     """A server and its zoo.cfg: `server.N` lines with client addresses, reconfig on."""
 
-    def __init__(self, impl, work, sid, ports, listed, extra=()):
+    def __init__(self, impl, work, sid, ports, listed, extra=(), admin=False):
         self.impl, self.sid, self.ports = impl, sid, ports
+        # The admin server on a port of its own, or off.
+        self.admin_port = bench.free_port() if admin else None
+        admin_lines = [f"admin.serverPort={self.admin_port}", "admin.serverAddress=127.0.0.1"] if admin \
+            else ["admin.enableServer=false"]
         self.dir = os.path.join(work, str(sid))
         os.makedirs(os.path.join(self.dir, "data"), exist_ok=True)
         self.cfg = os.path.join(self.dir, "zoo.cfg")
         lines = ["tickTime=1000", "initLimit=10", "syncLimit=5", f"dataDir={self.dir}/data",
-                 "4lw.commands.whitelist=*", "admin.enableServer=false",
+                 "4lw.commands.whitelist=*", *admin_lines,
                  f"DigestAuthenticationProvider.superDigest={SUPER_DIGEST}", *extra]
         lines += [f"server.{s}={spec}" for s, spec in sorted(listed.items())]
         if listed:
@@ -95,6 +101,12 @@ class Member:
 
     def mode(self):
         return bench.mode(self.port)
+
+    def admin(self, command):
+        """An admin server command's JSON answer."""
+        url = f"http://127.0.0.1:{self.admin_port}/commands/{command}"
+        with urllib.request.urlopen(url, timeout=DEADLINE) as r:
+            return json.load(r)
 
 
 def spec(ports, role="participant"):
@@ -149,7 +161,7 @@ class Writer:
 
 
 class Ensemble:
-    def __init__(self, impl, work, size, extra=()):
+    def __init__(self, impl, work, size, extra=(), admin=False):
         self.impl, self.work, self.extra = impl, work, extra
         self.ports = {}
         self.members = {}
@@ -157,7 +169,7 @@ class Ensemble:
             self.ports[sid] = (bench.free_port(), bench.free_port(), bench.free_port())
         listed = {sid: spec(p) for sid, p in self.ports.items()}
         for sid in self.ports:
-            self.members[sid] = Member(impl, work, sid, self.ports[sid], listed, extra)
+            self.members[sid] = Member(impl, work, sid, self.ports[sid], listed, extra, admin)
 
     def start(self):
         for m in self.members.values():
@@ -376,7 +388,7 @@ def read_only(impl, work):
 
 
 def local_sessions(impl, work):
-    e = Ensemble(impl, work, 3, ["localSessionsEnabled=true", "localSessionsUpgradingEnabled=true"])
+    e = Ensemble(impl, work, 3, ["localSessionsEnabled=true", "localSessionsUpgradingEnabled=true"], admin=True)
     try:
         e.start()
         leader = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
@@ -386,6 +398,8 @@ def local_sessions(impl, work):
         # A local session: known to the follower only, no createSession txn.
         bench.wait_for("a local session", lambda: gauges(follower).get("zk_local_sessions") == "1", DEADLINE, 0.05)
         assert gauges(leader).get("zk_global_sessions") == "0", gauges(leader)
+        # The admin server's `cons` marks it: a key of Rookery's own (ZooKeeper has no marker).
+        assert marked_local(e.members[follower], zk.client_id[0]) == (impl == "rookery")
         zk.create("/ls", b"persistent")
         assert zk.get("/ls")[0] == b"persistent"
         assert gauges(leader).get("zk_global_sessions") == "0", "writes do not make it global"
@@ -394,6 +408,7 @@ def local_sessions(impl, work):
         bench.wait_for("a global session", lambda: gauges(leader).get("zk_global_sessions") == "1", DEADLINE, 0.05)
         assert zk.exists("/ls/e").ephemeralOwner == zk.client_id[0]
         bench.wait_for("no local session", lambda: gauges(follower).get("zk_local_sessions") == "0", DEADLINE, 0.05)
+        assert not marked_local(e.members[follower], zk.client_id[0])
         zk.stop()
         zk.close()
         check = client([e.members[leader].port], auth=False)
@@ -403,6 +418,13 @@ def local_sessions(impl, work):
         print(f"OK local sessions {impl}")
     finally:
         e.stop()
+
+
+def marked_local(member, session):
+    """Whether the admin server's `cons` lists the session's connection as a local session."""
+    conns = [c for c in member.admin("cons")["connections"] if c.get("session_id") == session]
+    assert len(conns) == 1, conns
+    return conns[0].get("local_session", False)
 
 
 def expect(error, f):
