@@ -121,6 +121,8 @@ pub struct View<'a> {
     /// An ensemble member's quorum figures (`mntr`'s `peer_state`, `quorum_size`, the leader's
     /// `learners`, `synced_followers`, ...); None on a standalone server.
     pub quorum: Option<&'a QuorumFigures>,
+    /// The port the `secureClientPort` listener is bound to, if there is one.
+    pub secure_client_port: Option<u16>,
 }
 
 /// The server's state at the moment of the question.
@@ -463,13 +465,15 @@ fn conn_line(s: &mut String, c: &ConnInfo, brief: bool) {
     s.push(')');
 }
 
-/// `ZooKeeperServer.dumpConf` (standalone).
+/// `ZooKeeperServer.dumpConf`, and on an ensemble member `QuorumZooKeeperServer.dumpConf`'s
+/// lines after it: the member's limits and ports, and the configuration in force as
+/// `/zookeeper/config` holds it (`QuorumVerifier.toString`).
 fn conf(s: &mut String, view: &View<'_>, f: &Facts<'_>) {
     let c = view.config;
     let (log_size, snap_size) = dir_sizes(view);
     let backlog = c.extra.get("clientPortListenBacklog").and_then(|v| v.trim().parse::<i32>().ok()).unwrap_or(-1);
     let _ = writeln!(s, "clientPort={}", f.ask.client_port);
-    let _ = writeln!(s, "secureClientPort=-1");
+    let _ = writeln!(s, "secureClientPort={}", view.secure_client_port.map_or(-1, i32::from));
     let _ = writeln!(s, "dataDir={}", version_dir(&c.data_dir).display());
     let _ = writeln!(s, "dataDirSize={log_size}");
     let _ = writeln!(s, "dataLogDir={}", version_dir(&c.data_log_dir).display());
@@ -479,7 +483,28 @@ fn conf(s: &mut String, view: &View<'_>, f: &Facts<'_>) {
     let _ = writeln!(s, "minSessionTimeout={}", c.min_session_timeout_ms);
     let _ = writeln!(s, "maxSessionTimeout={}", c.max_session_timeout_ms);
     let _ = writeln!(s, "clientPortListenBacklog={backlog}");
-    let _ = writeln!(s, "serverId=0");
+    let Some(my_id) = c.my_id.filter(|_| view.quorum.is_some()) else {
+        let _ = writeln!(s, "serverId=0");
+        return;
+    };
+    let _ = writeln!(s, "serverId={my_id}");
+    let _ = writeln!(s, "initLimit={}", c.init_limit);
+    let _ = writeln!(s, "syncLimit={}", c.sync_limit);
+    let _ = writeln!(s, "electionAlg=3");
+    let in_force = f
+        .tree
+        .get(crate::tree::CONFIG)
+        .map(|n| String::from_utf8_lossy(n.data.as_deref().unwrap_or_default()).into_owned());
+    let verifier = in_force.as_deref().and_then(|t| crate::verifier::QuorumVerifier::parse(t).ok());
+    let me = verifier.as_ref().and_then(|v| v.servers.get(&my_id)).or_else(|| c.servers.get(&my_id));
+    if let Some(me) = me {
+        let _ = writeln!(s, "electionPort={}", me.election_port);
+        let _ = writeln!(s, "quorumPort={}", me.quorum_port);
+        // LearnerType's ordinal: PARTICIPANT, OBSERVER.
+        let _ = writeln!(s, "peerType={}", u8::from(me.role == crate::config::PeerType::Observer));
+    }
+    let _ = writeln!(s, "membership: ");
+    s.push_str(in_force.as_deref().unwrap_or(""));
 }
 
 /// `dir/version-2`, absolute as Java's `getAbsolutePath` makes it.
@@ -1143,6 +1168,7 @@ mod tests {
             started_wall_ms: 0,
             host: &FakeHost,
             quorum: None,
+            secure_client_port: None,
         };
         let tree = DataTree::new();
         let watches = Watches::new();
@@ -1314,8 +1340,15 @@ mod tests {
     /// `mntr` of an ensemble member with the given mode, on an empty tree.
     fn mntr_as(mode: &'static str, quorum: &QuorumFigures) -> String {
         let config = config();
-        let view =
-            View { mode, serving: true, config: &config, started_wall_ms: 0, host: &FakeHost, quorum: Some(quorum) };
+        let view = View {
+            mode,
+            serving: true,
+            config: &config,
+            started_wall_ms: 0,
+            host: &FakeHost,
+            quorum: Some(quorum),
+            secure_client_port: None,
+        };
         let (tree, watches, stats) = (DataTree::new(), Watches::new(), ServerStats::default());
         let ask = Ask { cmd: "mntr", conn: 99, client_port: 2181 };
         let facts = Facts {
@@ -1405,6 +1438,7 @@ mod tests {
             started_wall_ms: 0,
             host: &FakeHost,
             quorum: None,
+            secure_client_port: None,
         };
         let tree = DataTree::new();
         let watches = Watches::new();

@@ -13,7 +13,9 @@
 
 mod common;
 
-use common::ensemble::{connect_retry, epoch_of, logs_contain, Ensemble, CLIENT_TIMEOUT_MS, EPHEMERAL, SEQUENTIAL};
+use common::ensemble::{
+    connect_retry, epoch_of, four, logs_contain, Ensemble, CLIENT_TIMEOUT_MS, EPHEMERAL, SEQUENTIAL,
+};
 use common::linearizable::{check, Event, Op as LinOp, Reg};
 use common::netproxy::Fault;
 use common::wait_until;
@@ -1140,6 +1142,21 @@ fn an_observer_serves_but_never_votes() {
         let mut r = e.client(id);
         r.sync("/").unwrap();
         assert_eq!(r.get_data("/through-observer", false).unwrap().0.as_deref(), Some(&b"o"[..]));
+    }
+    // `conf` ends with QuorumZooKeeperServer's lines: limits, own ports, role, the configuration.
+    let in_force = c.get_data("/zookeeper/config", false).unwrap().0.unwrap();
+    for (id, peer_type) in [(leader, 0), (4, 1)] {
+        let m = e.member(id);
+        let conf = four(m.client_addr, "conf").unwrap();
+        let tail = conf.split_once(&format!("serverId={id}\n")).unwrap_or_else(|| panic!("{conf}")).1;
+        let expected = format!(
+            "initLimit=20\nsyncLimit=5\nelectionAlg=3\nelectionPort={}\nquorumPort={}\npeerType={peer_type}\n\
+             membership: \n{}",
+            m.election_port,
+            m.quorum_port,
+            String::from_utf8_lossy(&in_force)
+        );
+        assert_eq!(tail, expected);
     }
     drop(c);
     let voters: Vec<u64> = [1, 2, 3].into_iter().filter(|v| *v != leader).collect();

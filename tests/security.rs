@@ -225,13 +225,16 @@ fn port_unification_takes_plain_and_tls_clients_on_one_port() {
 }
 
 #[test]
-fn admin_server_lists_tls_clients_as_secure_connections() {
+fn conf_and_the_admin_server_show_the_secure_client_port() {
     let c = certs();
     let admin = reserve_ports(1)[0].local_addr().unwrap();
     let extra = format!("admin.serverPort={}\nadmin.serverAddress=127.0.0.1", admin.port());
     let mut server = Server::start(&secure_port_cfg(&c.0, &extra));
     let _plain = TcpStream::connect(server.addr).unwrap();
-    let mut tls = s_client(&server.secure_addr.expect("a TLS port").to_string(), &c.0);
+    let secure = server.secure_addr.expect("a TLS port");
+    let conf = plain_four(&server.hostport(), "conf");
+    assert!(conf.contains(&format!("\nsecureClientPort={}\n", secure.port())), "{conf}");
+    let mut tls = s_client(&secure.to_string(), &c.0);
     // (plain connections, secure connections) in the admin server's `cons`.
     let counted = || {
         let mut http = TcpStream::connect(admin).unwrap();

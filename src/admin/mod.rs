@@ -664,7 +664,15 @@ mod tests {
     }
 
     fn view<'a>(config: &'a Config, mode: &'a str, quorum: Option<&'a QuorumFigures>) -> View<'a> {
-        View { mode, serving: true, config, started_wall_ms: 1_795_335_570_000, host: &FakeHost, quorum }
+        View {
+            mode,
+            serving: true,
+            config,
+            started_wall_ms: 1_795_335_570_000,
+            host: &FakeHost,
+            quorum,
+            secure_client_port: None,
+        }
     }
 
     fn fixture(name: &str) -> String {

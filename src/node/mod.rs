@@ -153,6 +153,8 @@ pub struct Shared {
     auth: crate::auth::ServerAuth,
     /// `sslQuorum=true`: TLS for the quorum and election ports.
     quorum_tls: Option<Arc<tls::QuorumTls>>,
+    /// The port the `secureClientPort` listener is bound to (`conf`), once it is.
+    secure_client_port: std::sync::OnceLock<u16>,
     four_letter_whitelist: Vec<String>,
     started: Instant,
     /// How many times a log write has failed: commit bumps it, prep resets its in-flight state
@@ -506,6 +508,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         super_digest: cfg.super_digest.clone(),
         auth: auth.clone(),
         quorum_tls,
+        secure_client_port: std::sync::OnceLock::new(),
         four_letter_whitelist: cfg.four_letter_whitelist.clone(),
         started,
         write_failures: AtomicU64::new(0),
@@ -604,6 +607,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         };
         let secure = TcpListener::bind(SocketAddr::new(ip, port))?;
         secure_client_addr = Some(secure.local_addr()?);
+        let _ = shared.secure_client_port.set(secure.local_addr()?.port());
         let shared = shared.clone();
         let max_per_ip = cfg.max_client_cnxns;
         let transport = conn::Transport::Tls(tls);
@@ -912,6 +916,7 @@ fn run_commit(
             started_wall_ms,
             host: &SystemHost,
             quorum: figures.as_ref(),
+            secure_client_port: shared.secure_client_port.get().copied(),
         };
         if alone {
             if let (Some(CommitMsg::Quorum(work)), Some(q)) = (batch.pop(), quorum.as_mut()) {

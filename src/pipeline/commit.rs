@@ -797,8 +797,15 @@ mod tests {
     #[test]
     fn reads_wait_behind_the_sessions_forwarded_writes() {
         let cfg = Config::parse(std::path::Path::new("zoo.cfg"), "dataDir=/tmp/x\n").unwrap();
-        let view =
-            View { mode: "follower", serving: true, config: &cfg, started_wall_ms: 0, host: &SystemHost, quorum: None };
+        let view = View {
+            mode: "follower",
+            serving: true,
+            config: &cfg,
+            started_wall_ms: 0,
+            host: &SystemHost,
+            quorum: None,
+            secure_client_port: None,
+        };
         let mut tree = DataTree::new();
         let mut c = Commit::new(false);
         let mut out = Vec::new();
