@@ -15,6 +15,11 @@
 //! Local sessions: a follower's new session is local (`mntr` counts it in `zk_local_sessions`,
 //! the leader has no global session) and its writes work; its first ephemeral upgrades it to a
 //! global session that owns the node. ZooKeeper 3.8 passes this one too.
+//!
+//! Mixed ensembles: the membership and leader scenarios with ZooKeeper 3.8 and Rookery members
+//! side by side, each implementation leading in one of the runs, so the quorum side of a reconfig
+//! (COMMITANDACTIVATE, INFORMANDACTIVATE, NEWLEADER's configuration, the dynamic files) is
+//! exchanged between the two.
 
 mod common;
 
@@ -29,10 +34,21 @@ fn python() -> PathBuf {
 
 /// Runs the script's `scenario` against Rookery in a fresh work directory; returns its `OK` line.
 fn run(scenario: &str) -> String {
+    run_on(scenario, "rookery")
+}
+
+/// Runs `scenario` on `impls` (`rookery`, or a mixed list such as `zookeeper,zookeeper,rookery`).
+fn run_on(scenario: &str, impls: &str) -> String {
+    if impls.contains("zookeeper") {
+        assert!(
+            std::path::Path::new("/usr/share/java/zookeeper.jar").exists(),
+            "Apache ZooKeeper's jars are missing: run `make deps`"
+        );
+    }
     let work = common::TempDir::new(&format!("reconfig-{scenario}"));
     let out = Command::new(python())
         .arg(common::root().join("tests/interop/reconfig.py"))
-        .args([scenario, "rookery"])
+        .args([scenario, impls])
         .arg(&work.0)
         .env("ROOKERY_BIN", env!("CARGO_BIN_EXE_rookery"))
         .stdin(Stdio::null())
@@ -78,4 +94,24 @@ fn a_server_cut_off_from_its_quorum_serves_read_only_clients_then_rejoins() {
 #[test]
 fn local_sessions_stay_on_their_server_until_an_ephemeral_makes_them_global() {
     println!("{}", run("local-sessions"));
+}
+
+#[test]
+fn a_mixed_ensemble_grows_and_shrinks_under_either_implementation() {
+    // The highest id of the first two servers up wins: Rookery (quick to start) leads the first,
+    // ZooKeeper the second, where Rookery alone cannot form a quorum.
+    let led = |impls| {
+        let ok = run_on("membership", impls);
+        println!("{ok}");
+        ok.split_once("led by ").and_then(|(_, r)| r.split_once(')')).map(|(l, _)| l.to_string()).unwrap_or(ok)
+    };
+    assert_eq!(led("zookeeper,zookeeper,rookery"), "3 (rookery");
+    assert!(led("rookery,zookeeper,zookeeper").ends_with("(zookeeper"));
+}
+
+#[test]
+fn a_mixed_ensembles_leader_removes_itself_and_comes_back() {
+    for impls in ["zookeeper,zookeeper,rookery", "rookery,rookery,zookeeper"] {
+        println!("{}", run_on("leader", impls));
+    }
 }

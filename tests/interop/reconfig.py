@@ -19,7 +19,9 @@
         reconfig sent while another is in flight, RECONFIGDISABLED and
         UNIMPLEMENTED (standalone) on single servers; every server keeps serving afterwards.
 
-IMPL is `rookery` or `zookeeper` (Debian's 3.8 jars), so the same script checks both. Servers
+IMPL is `rookery` or `zookeeper` (Debian's 3.8 jars), so the same script checks both, or a
+comma-separated list such as `zookeeper,zookeeper,rookery` for a mixed ensemble: server N runs
+the implementation at place (N - 1) mod 3 of the list (for membership and leader). Servers
 run on loopback with OS-chosen ports; only the processes started here are stopped, by PID.
 Prints `OK ...` on success; any failure raises.
 """
@@ -160,6 +162,12 @@ class Writer:
         self.thread.join()
 
 
+def impl_of(impl, sid):
+    """The implementation server `sid` runs: IMPL, or its place in a mixed list."""
+    impls = impl.split(",")
+    return impls[(sid - 1) % len(impls)]
+
+
 class Ensemble:
     def __init__(self, impl, work, size, extra=(), admin=False):
         self.impl, self.work, self.extra = impl, work, extra
@@ -169,7 +177,7 @@ class Ensemble:
             self.ports[sid] = (bench.free_port(), bench.free_port(), bench.free_port())
         listed = {sid: spec(p) for sid, p in self.ports.items()}
         for sid in self.ports:
-            self.members[sid] = Member(impl, work, sid, self.ports[sid], listed, extra, admin)
+            self.members[sid] = Member(impl_of(impl, sid), work, sid, self.ports[sid], listed, extra, admin)
 
     def start(self):
         for m in self.members.values():
@@ -181,7 +189,7 @@ class Ensemble:
         self.ports[sid] = (bench.free_port(), bench.free_port(), bench.free_port())
         listed = {s: spec(self.ports[s]) for s in self.voters()}
         listed[sid] = spec(self.ports[sid], role)
-        m = Member(self.impl, self.work, sid, self.ports[sid], listed, self.extra)
+        m = Member(impl_of(self.impl, sid), self.work, sid, self.ports[sid], listed, self.extra)
         self.members[sid] = m
         m.start()
         return m
@@ -240,6 +248,7 @@ def membership(impl, work):
     e = Ensemble(impl, work, 3, ["reconfigEnabled=true"])
     try:
         e.start()
+        first = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
         zk = client([e.members[s].port for s in (1, 2, 3)])
         data, stat = zk.get("/zookeeper/config")
         servers, v0 = members_of(data.decode())
@@ -296,8 +305,8 @@ def membership(impl, work):
             check_files(e.members[sid], v4)
         zk.stop()
         zk.close()
-        print(f"OK membership {impl}: versions {v0:x} {v1:x} {v2:x} {v3:x} {v4:x}, "
-              f"{len(w.acked)} acknowledged writes, none lost")
+        print(f"OK membership {impl}, led by {first} ({e.members[first].impl}): versions {v0:x} {v1:x} {v2:x} "
+              f"{v3:x} {v4:x}, {len(w.acked)} acknowledged writes, none lost")
     finally:
         e.stop()
 
@@ -323,7 +332,7 @@ def leader(impl, work):
         # The others elect a leader among themselves; the old one stays on as an observer.
         e.wait_modes({rest[0]: ("leader", "follower"), rest[1]: ("leader", "follower")})
         e.wait_config_everywhere(rest, v1)
-        assert any(e.members[s].mode() == "leader" for s in rest)
+        new = next(s for s in rest if e.members[s].mode() == "leader")
         w.progress()
         # It comes back as a voter.
         data, _ = zk.reconfig(joining=f"server.{old}={spec(e.ports[old])}", leaving=None, new_members=None)
@@ -336,7 +345,8 @@ def leader(impl, work):
         e.check_no_loss(w, (1, 2, 3))
         zk.stop()
         zk.close()
-        print(f"OK leader {impl}: leader {old} removed and added back, {len(w.acked)} writes, none lost")
+        print(f"OK leader {impl}: leader {old} ({e.members[old].impl}) removed, {new} ({e.members[new].impl}) "
+              f"took over, {old} added back, {len(w.acked)} writes, none lost")
     finally:
         e.stop()
 
