@@ -1,8 +1,8 @@
 //! Mixed ensembles of Apache ZooKeeper 3.8 (Debian's jars) and Rookery on loopback, driven by
 //! `tests/interop/mixed_ensemble.py` (kazoo from `.venv`, servers from `scripts/bench.py`): each
 //! implementation leads in turn while a client writes, and a rolling migration replaces three
-//! ZooKeeper servers one at a time with Rookery on the same data directories. The script checks
-//! that no acknowledged write is lost and that every member holds the same tree.
+//! ZooKeeper servers one at a time with Rookery on the same data directories, and back. The script
+//! checks that no acknowledged write is lost and that every member holds the same tree.
 
 mod common;
 
@@ -60,5 +60,10 @@ fn a_zookeeper_and_two_rookeries_take_turns_leading() {
 
 #[test]
 fn rolling_migration_from_zookeeper_to_rookery_keeps_every_write_and_the_session() {
-    println!("{}", run("mixed-rolling", &["rolling"]));
+    println!("{}", run("mixed-rolling", &["rolling", "zookeeper", "rookery"]));
+}
+
+#[test]
+fn rolling_migration_back_from_rookery_to_zookeeper_keeps_every_write_and_the_session() {
+    println!("{}", run("mixed-rolling-back", &["rolling", "rookery", "zookeeper"]));
 }

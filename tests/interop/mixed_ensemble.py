@@ -6,11 +6,11 @@
         restarted three times; both implementations must have led. At the end every acknowledged
         write is present and every member holds the same tree, read member by member.
 
-    python mixed_ensemble.py rolling WORKDIR
-        Three ZooKeeper servers with data and a client writing continuously (with a session that
-        owns an ephemeral node); each server in turn is stopped and replaced by Rookery on the same
-        data directory. No acknowledged write is lost, the session and its ephemeral survive, and
-        the final ensemble is all Rookery, members identical.
+    python mixed_ensemble.py rolling FROM TO WORKDIR
+        Three FROM servers (`zookeeper` or `rookery`) with data and a client writing continuously
+        (with a session that owns an ephemeral node); each server in turn is stopped and replaced
+        by TO on the same data directory. No acknowledged write is lost, the session and its
+        ephemeral survive, and the final ensemble is all TO, members identical.
 
 Both end by reading every member's files with both implementations: its newest snapshot through
 ZooKeeper's SnapshotFormatter and `rookery dump snapshot`, and its whole data directory (snapshot
@@ -230,15 +230,15 @@ def leaders(impls, work):
             s.stop()
 
 
-def rolling(work):
+def rolling(source, target, work):
     members = {i: (bench.free_port(), bench.free_port()) for i in (1, 2, 3)}
     ports = {i: bench.free_port() for i in (1, 2, 3)}
-    servers = {i: bench.Server("zookeeper", os.path.join(work, str(i)), i, ports[i], members) for i in (1, 2, 3)}
+    servers = {i: bench.Server(source, os.path.join(work, str(i)), i, ports[i], members) for i in (1, 2, 3)}
     zk = None
     try:
         for s in servers.values():
             s.start()
-        bench.wait_for("ZooKeeper to elect",
+        bench.wait_for(f"{source} to elect",
                        lambda: all(mode_of(s) in ("leader", "follower") for s in servers.values()), DEADLINE, 0.05)
         zk = client(list(ports.values()))
         session = zk.client_id
@@ -248,10 +248,10 @@ def rolling(work):
         for i in (1, 2, 3):
             writer.progress()
             servers[i].stop()
-            servers[i] = bench.Server("rookery", os.path.join(work, str(i)), i, ports[i], members)
+            servers[i] = bench.Server(target, os.path.join(work, str(i)), i, ports[i], members)
             servers[i].start()
             s = servers[i]
-            bench.wait_for(f"Rookery {i} to join", lambda: mode_of(s) in ("leader", "follower"), DEADLINE, 0.02)
+            bench.wait_for(f"{target} {i} to join", lambda: mode_of(s) in ("leader", "follower"), DEADLINE, 0.02)
         writer.progress()
         writer.finish()
         if zk.client_id != session:
@@ -269,8 +269,8 @@ def rolling(work):
             s.stop()
         check_snapshots(list(servers.values()))
         check_files(list(servers.values()), work)
-        print(f"OK rolling: {len(writer.acked)} acknowledged writes kept, session and ephemeral kept, "
-              f"{nodes} nodes identical on three Rookery members, snapshots read alike by both tools, "
+        print(f"OK rolling {source} to {target}: {len(writer.acked)} acknowledged writes kept, session and "
+              f"ephemeral kept, {nodes} nodes identical on three {target} members, snapshots read alike by both tools, "
               f"every member's files load to the same tree in both")
     finally:
         if zk:
@@ -283,4 +283,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "leaders":
         leaders(sys.argv[2].split(","), sys.argv[3])
     else:
-        rolling(sys.argv[2])
+        rolling(sys.argv[2], sys.argv[3], sys.argv[4])
