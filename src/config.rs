@@ -763,7 +763,6 @@ fn unsupported(key: &str, value: &str) -> Option<&'static str> {
     let on = value.eq_ignore_ascii_case("true");
     match key {
         "portUnification" if on => Some("Rookery's quorum port does not take plain and TLS peers at once"),
-        "quorum.auth.enableSasl" if on => Some("Rookery does not support quorum SASL"),
         "oraclePath" => Some("Rookery does not support the oracle quorum verifier"),
         _ => None,
     }

@@ -115,3 +115,18 @@ fn a_mixed_ensembles_leader_removes_itself_and_comes_back() {
         println!("{}", run_on("leader", impls));
     }
 }
+
+#[test]
+fn quorum_sasl_keeps_out_a_server_with_a_wrong_password() {
+    // Rookery alone, then each implementation logging in to the other (server 3 is the odd one).
+    for impls in ["rookery", "zookeeper,zookeeper,rookery", "rookery,rookery,zookeeper"] {
+        println!("{}", run_on("quorum-sasl", impls));
+    }
+}
+
+#[test]
+fn quorum_sasl_lets_peers_through_that_need_not_log_in() {
+    for impls in ["zookeeper,zookeeper,rookery", "rookery,rookery,zookeeper"] {
+        println!("{}", run_on("quorum-sasl-optional", impls));
+    }
+}

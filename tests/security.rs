@@ -305,7 +305,8 @@ fn kerberos_and_missing_jaas_files_are_refused_at_start() {
         "java.security.auth.login.config: cannot read",
     );
     std::fs::write(&jaas, "Client { m required; };").unwrap();
-    refused_at_start(&format!("java.security.auth.login.config={}", jaas.display()), "no 'Server' section");
+    let named = format!("sasl.serverconfig=ZkServer\njava.security.auth.login.config={}", jaas.display());
+    refused_at_start(&named, "no 'ZkServer' section");
 }
 
 #[test]

@@ -20,6 +20,7 @@ const PURE: &[&str] = &[
     "src/admin",
     "src/auth/digest_md5.rs",
     "src/auth/jaas.rs",
+    "src/auth/quorum.rs",
     "src/auth/x509.rs",
 ];
 

@@ -1,7 +1,8 @@
-//! The server side of SASL DIGEST-MD5 (RFC 2831), as ZooKeeper's server runs it through Java's
-//! `DigestMD5Server`: protocol `zookeeper`, server name `zk-sasl-md5`, quality of protection
-//! `auth` only (no integrity or confidentiality layer). A pure state machine: the connection
-//! hands it each client token and sends back what it returns.
+//! SASL DIGEST-MD5 (RFC 2831) as ZooKeeper runs it through Java's `DigestMD5Server` and
+//! `DigestMD5Client`: on the client port protocol `zookeeper` and server name `zk-sasl-md5`,
+//! between quorum members `zookeeper-quorum` and `zk-quorum-sasl-md5`; quality of protection
+//! `auth` only (no integrity or confidentiality layer). Pure state machines: the connection hands
+//! each side the other's tokens and sends back what it returns.
 //!
 //! ```text
 //! client → server   (empty token)
@@ -39,12 +40,19 @@ enum State {
 pub struct DigestMd5Server {
     nonce: String,
     state: State,
+    protocol: &'static str,
+    server_name: &'static str,
 }
 
 impl DigestMd5Server {
-    /// `nonce`: fresh random text for this exchange (the caller draws it).
+    /// The client port's exchange. `nonce`: fresh random text for it (the caller draws it).
     pub fn new(nonce: String) -> DigestMd5Server {
-        DigestMd5Server { nonce, state: State::Start }
+        DigestMd5Server::for_service(nonce, PROTOCOL, SERVER_NAME)
+    }
+
+    /// An exchange for another service (the quorum's `zookeeper-quorum/zk-quorum-sasl-md5`).
+    pub fn for_service(nonce: String, protocol: &'static str, server_name: &'static str) -> DigestMd5Server {
+        DigestMd5Server { nonce, state: State::Start, protocol, server_name }
     }
 
     /// Evaluates one client token against `users` (name → password). An error ends the exchange;
@@ -57,8 +65,8 @@ impl DigestMd5Server {
                 }
                 self.state = State::Challenged;
                 let c = format!(
-                    "realm=\"{SERVER_NAME}\",nonce=\"{}\",qop=\"auth\",charset=utf-8,algorithm=md5-sess",
-                    self.nonce
+                    "realm=\"{}\",nonce=\"{}\",qop=\"auth\",charset=utf-8,algorithm=md5-sess",
+                    self.server_name, self.nonce
                 );
                 Ok(Step::Challenge(c.into_bytes()))
             }
@@ -80,7 +88,7 @@ impl DigestMd5Server {
             |k: &str| get(k).ok_or_else(|| format!("DIGEST-MD5: digest response format violation. Missing {k}."));
         let user = need("username")?;
         let realm = get("realm").unwrap_or("");
-        if !realm.is_empty() && realm != SERVER_NAME {
+        if !realm.is_empty() && realm != self.server_name {
             return Err(format!("DIGEST-MD5: digest response format violation. Nonexistent realm: {realm}"));
         }
         if need("nonce")? != self.nonce {
@@ -96,13 +104,14 @@ impl DigestMd5Server {
             return Err(format!("DIGEST-MD5: digest response format violation. Invalid QOP: {qop}"));
         }
         let uri = need("digest-uri")?;
-        if !uri.eq_ignore_ascii_case(&format!("{PROTOCOL}/{SERVER_NAME}")) {
+        let service = format!("{}/{}", self.protocol, self.server_name);
+        if !uri.eq_ignore_ascii_case(&service) {
             return Err(format!(
-                "DIGEST-MD5: digest response format violation. Mismatched URI: {uri}; expecting: {PROTOCOL}/{SERVER_NAME}"
+                "DIGEST-MD5: digest response format violation. Mismatched URI: {uri}; expecting: {service}"
             ));
         }
         let Some(password) = users.get(user) else {
-            return Err(format!("DIGEST-MD5: cannot acquire password for {user} in realm : {SERVER_NAME}"));
+            return Err(format!("DIGEST-MD5: cannot acquire password for {user} in realm : {}", self.server_name));
         };
         let authzid = get("authzid");
         let ha1 = ha1(user, realm, password, &self.nonce, cnonce, authzid);
@@ -112,6 +121,81 @@ impl DigestMd5Server {
         }
         Ok((user.to_string(), response_value(&ha1, &self.nonce, nc, cnonce, qop, &format!(":{uri}"))))
     }
+}
+
+/// The client side (Java's `DigestMD5Client`, as ZooKeeper's `SaslQuorumAuthLearner` uses it):
+/// no initial response; answers the server's challenge with a digest-response, then checks the
+/// server's `rspauth`, which proves the server knew the password too.
+pub struct DigestMd5Client {
+    user: String,
+    password: String,
+    cnonce: String,
+    protocol: &'static str,
+    server_name: &'static str,
+    /// The `rspauth` the server must send, once the response is out.
+    expected_rspauth: Option<String>,
+    done: bool,
+}
+
+impl DigestMd5Client {
+    /// `cnonce`: fresh random text for this exchange (the caller draws it).
+    pub fn new(
+        user: &str,
+        password: &str,
+        cnonce: String,
+        protocol: &'static str,
+        server_name: &'static str,
+    ) -> DigestMd5Client {
+        let (user, password) = (user.to_string(), password.to_string());
+        DigestMd5Client { user, password, cnonce, protocol, server_name, expected_rspauth: None, done: false }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.done
+    }
+
+    /// Evaluates the server's token: the challenge gets the digest-response; the `rspauth`
+    /// completes the exchange (nothing more to send: `None`).
+    pub fn evaluate(&mut self, token: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let text = std::str::from_utf8(token).map_err(|_| "DIGEST-MD5: server token is not UTF-8".to_string())?;
+        let d = directives(text)?;
+        let Some(expected) = &self.expected_rspauth else {
+            return self.respond(&d).map(Some);
+        };
+        if self.done || d.get("rspauth") != Some(expected) {
+            return Err("DIGEST-MD5: Mismatched response auth (the server does not know the password)".into());
+        }
+        self.done = true;
+        Ok(None)
+    }
+
+    /// The digest-response to a challenge, in the order Java's client writes it.
+    fn respond(&mut self, d: &HashMap<String, String>) -> Result<Vec<u8>, String> {
+        let nonce = d.get("nonce").ok_or("DIGEST-MD5: challenge has no nonce")?;
+        // No qop-options means "auth" only (RFC 2831 2.1.1); Java's server leaves it out.
+        if !d.get("qop").is_none_or(|q| q.split(',').any(|o| o.trim() == "auth")) {
+            return Err("DIGEST-MD5: the server does not offer qop=auth".into());
+        }
+        if d.get("algorithm").map(String::as_str) != Some("md5-sess") {
+            return Err("DIGEST-MD5: the challenge does not name algorithm=md5-sess".into());
+        }
+        let realm = d.get("realm").map_or(self.server_name, String::as_str);
+        let uri = format!("{}/{}", self.protocol, self.server_name);
+        let h = ha1(&self.user, realm, &self.password, nonce, &self.cnonce, None);
+        let response = response_value(&h, nonce, "00000001", &self.cnonce, "auth", &format!("AUTHENTICATE:{uri}"));
+        self.expected_rspauth = Some(response_value(&h, nonce, "00000001", &self.cnonce, "auth", &format!(":{uri}")));
+        let (user, realm, nonce, cnonce) = (quoted(&self.user), quoted(realm), quoted(nonce), quoted(&self.cnonce));
+        let text = format!(
+            "charset=utf-8,username={user},realm={realm},nonce={nonce},nc=00000001,cnonce={cnonce},\
+             digest-uri=\"{uri}\",maxbuf=65536,response={response},qop=auth"
+        );
+        Ok(text.into_bytes())
+    }
+}
+
+/// A quoted-string with `"` and `\` escaped.
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Text as DIGEST-MD5 hashes it with `charset=utf-8`: ISO 8859-1 when every character fits,
@@ -253,6 +337,33 @@ mod tests {
         assert!(try_with(other_uri).contains("Mismatched URI"));
         let mut s = DigestMd5Server::new("N1".into());
         assert!(s.evaluate(b"x", &users()).is_err());
+    }
+
+    #[test]
+    fn client_and_server_agree_on_the_quorum_service() {
+        let (protocol, name) = ("zookeeper-quorum", "zk-quorum-sasl-md5");
+        for (password, ok) in [("bobsecret", true), ("wrong", false)] {
+            let mut server = DigestMd5Server::for_service("N1".into(), protocol, name);
+            let mut client = DigestMd5Client::new("bob", password, "C\"1".into(), protocol, name);
+            let Step::Challenge(c) = server.evaluate(b"", &users()).unwrap() else { panic!() };
+            assert!(c.starts_with(b"realm=\"zk-quorum-sasl-md5\""));
+            let response = client.evaluate(&c).unwrap().unwrap();
+            assert!(!client.is_complete());
+            match server.evaluate(&response, &users()) {
+                Ok(Step::Complete { token, user }) => {
+                    assert!(ok && user == "bob");
+                    assert_eq!(client.evaluate(&token), Ok(None));
+                    assert!(client.is_complete());
+                }
+                other => assert!(!ok && matches!(other, Err(ref e) if e.contains("Mismatched response")), "{other:?}"),
+            }
+        }
+        // A server that does not know the password cannot fake the rspauth.
+        let mut client = DigestMd5Client::new("bob", "bobsecret", "C1".into(), protocol, name);
+        client.evaluate(b"realm=\"zk-quorum-sasl-md5\",nonce=\"N\",qop=\"auth\",algorithm=md5-sess").unwrap();
+        assert!(client.evaluate(b"rspauth=00").is_err());
+        let mut client = DigestMd5Client::new("bob", "bobsecret", "C1".into(), protocol, name);
+        assert!(client.evaluate(b"nonce=\"N\",qop=\"auth-conf\",algorithm=md5-sess").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod digest_md5;
 pub mod jaas;
+pub mod quorum;
 pub mod x509;
 
 use crate::config::{Config, JAAS_LOGIN_CONFIG};
@@ -53,25 +54,42 @@ impl ServerAuth {
         }
         auth.x509_super_user = cfg.property("X509AuthenticationProvider.superUser").map(str::to_owned);
         if let Some(file) = cfg.property(JAAS_LOGIN_CONFIG) {
-            let section = cfg.property("sasl.serverconfig").unwrap_or("Server");
-            let mut users = sasl_users(Path::new(file), section)?;
-            if let Some(pw) = cfg.property("SASLAuthenticationProvider.superPassword") {
-                users.insert("super".into(), pw.to_owned());
+            let named = cfg.property("sasl.serverconfig");
+            match sasl_users(Path::new(file), named.unwrap_or("Server"))? {
+                Some(mut users) => {
+                    if let Some(pw) = cfg.property("SASLAuthenticationProvider.superPassword") {
+                        users.insert("super".into(), pw.to_owned());
+                    }
+                    auth.sasl_users = Some(users);
+                }
+                // ZooKeeper goes on without client SASL (the file may be for the quorum's
+                // sections only); a section named on purpose must be there.
+                None if named.is_some() => {
+                    return Err(format!("{file}: no '{}' section (sasl.serverconfig names it)", named.unwrap_or("")))
+                }
+                // Quorum SASL reads its own sections; without it, say why the file is there at all.
+                None if !cfg.property("quorum.auth.enableSasl").is_some_and(|v| v.eq_ignore_ascii_case("true")) => {
+                    auth.warnings.push(format!(
+                        "{file}: no 'Server' section, so clients cannot log in with SASL (the quorum's sections \
+                     are read separately)"
+                    ))
+                }
+                None => {}
             }
-            auth.sasl_users = Some(users);
         }
         Ok(auth)
     }
 }
 
 /// The DIGEST-MD5 users of `section` in the JAAS file at `path`, as ZooKeeper's
-/// `SaslServerCallbackHandler` collects them (every `user_` option of every entry).
-fn sasl_users(path: &Path, section: &str) -> Result<HashMap<String, String>, String> {
+/// `SaslServerCallbackHandler` collects them (every `user_` option of every entry); `None` if
+/// the file has no such section.
+fn sasl_users(path: &Path, section: &str) -> Result<Option<HashMap<String, String>>, String> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{JAAS_LOGIN_CONFIG}: cannot read {shown}: {e}"))?;
     let sections = jaas::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
     let Some((_, entries)) = sections.iter().find(|(name, _)| name == section) else {
-        return Err(format!("{shown}: no '{section}' section: the server cannot start SASL (as ZooKeeper)"));
+        return Ok(None);
     };
     let mut users = HashMap::new();
     for e in entries {
@@ -87,7 +105,7 @@ fn sasl_users(path: &Path, section: &str) -> Result<HashMap<String, String>, Str
             }
         }
     }
-    Ok(users)
+    Ok(Some(users))
 }
 
 /// Fresh random text for a DIGEST-MD5 nonce: 16 bytes from the kernel, hex.
@@ -138,7 +156,10 @@ mod tests {
         let e = ServerAuth::from_config(&c).unwrap_err();
         assert!(e.contains("GSSAPI (Kerberos) is not supported"), "{e}");
         std::fs::write(&jaas, "Client { m required; };").unwrap();
-        assert!(ServerAuth::from_config(&c).unwrap_err().contains("no 'Server' section"));
+        let a = ServerAuth::from_config(&c).unwrap();
+        assert!(a.sasl_users.is_none() && a.warnings.iter().any(|w| w.contains("no 'Server' section")));
+        let named = cfg(&format!("sasl.serverconfig=Mine\n{JAAS_LOGIN_CONFIG}={}\n", jaas.display()), &dir);
+        assert!(ServerAuth::from_config(&named).unwrap_err().contains("no 'Mine' section"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

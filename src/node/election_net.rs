@@ -60,6 +60,7 @@
 
 use super::stream::Stream;
 use super::tls::QuorumTls;
+use crate::auth::quorum::QuorumSasl;
 use crate::election::wire::{self, ElectionAddr, InitialMessage, Notification, WireError};
 use crate::election::wire::{INITIAL_ADDRESS_LEN_MAX, INITIAL_MESSAGE_HEAD_LEN, OBSERVER_ID, PACKET_MAX_SIZE};
 use crate::ids::ServerId;
@@ -139,6 +140,8 @@ struct Shared {
     state: Mutex<State>,
     /// `sslQuorum=true`: every election connection is TLS.
     tls: Option<Arc<QuorumTls>>,
+    /// `quorum.auth.enableSasl=true`: peers log in after the initial message.
+    sasl: Option<Arc<QuorumSasl>>,
 }
 
 /// The mutable part, under one lock. No one holds it across a blocking call.
@@ -282,17 +285,19 @@ impl ElectionNet {
         peers: BTreeMap<ServerId, SocketAddr>,
         inbox: Sender<Inbound>,
     ) -> io::Result<ElectionNet> {
-        ElectionNet::start_with_tls(my_id, my_election_addr_text, listen, peers, inbox, None)
+        ElectionNet::start_secured(my_id, my_election_addr_text, listen, peers, inbox, None, None)
     }
 
-    /// [`ElectionNet::start`], with TLS on every connection when `tls` is given (`sslQuorum`).
-    pub fn start_with_tls(
+    /// [`ElectionNet::start`], with TLS on every connection when `tls` is given (`sslQuorum`),
+    /// and quorum SASL after each initial message when `sasl` is (`quorum.auth.enableSasl`).
+    pub fn start_secured(
         my_id: ServerId,
         my_election_addr_text: String,
         listen: SocketAddr,
         peers: BTreeMap<ServerId, SocketAddr>,
         inbox: Sender<Inbound>,
         tls: Option<Arc<QuorumTls>>,
+        sasl: Option<Arc<QuorumSasl>>,
     ) -> io::Result<ElectionNet> {
         assert!(my_id != OBSERVER_ID, "a server with an id announces it");
         let mut addrs = parse_addr_list(&my_election_addr_text)?;
@@ -323,6 +328,7 @@ impl ElectionNet {
             stopping: AtomicBool::new(false),
             state: Mutex::new(state),
             tls,
+            sasl,
         });
         let for_listener = Arc::clone(&shared);
         let listener = thread::Builder::new()
@@ -598,6 +604,15 @@ fn receive_connection(shared: &Arc<Shared>, mut stream: Stream, remote: SocketAd
         }
     };
     let sid = message.sid();
+    // `authServer.authenticate`, whatever becomes of the connection next, as ZooKeeper does.
+    let first = match authenticate_server(shared, &mut stream) {
+        Ok(first) => first,
+        Err(e) => {
+            warn!("server {my_id}: closing election connection from server {sid} at {remote}: {e}");
+            let _ = stream.shutdown(Shutdown::Both);
+            return;
+        }
+    };
     let announced = match message {
         InitialMessage::BareSid(_) => Vec::new(),
         InitialMessage::Versioned { election_addrs, .. } => election_addrs,
@@ -625,7 +640,7 @@ fn receive_connection(shared: &Arc<Shared>, mut stream: Stream, remote: SocketAd
             return;
         }
         debug!("server {my_id}: election connection from server {sid} at {remote}");
-        register(shared, sid, stream, Origin::Accepted(accepted));
+        register(shared, sid, stream, first, Origin::Accepted(accepted));
     }
 }
 
@@ -714,16 +729,20 @@ fn initiate_connection(shared: &Arc<Shared>, sid: ServerId, dial: u64, announced
         id
     };
     let written = start_connection(shared, &mut stream);
+    let logged_in = written.is_ok().then(|| authenticate_learner(shared, &mut stream));
     shared.lock().pending.remove(&pending_id);
     if let Err(e) = written {
         warn!("server {my_id}: cannot write our initial message to server {sid} at {addr}: {e}");
+        let _ = stream.shutdown(Shutdown::Both);
+    } else if let Some(Err(e)) = logged_in {
+        warn!("server {my_id}: quorum SASL login to server {sid} at {addr} failed: {e}");
         let _ = stream.shutdown(Shutdown::Both);
     } else if sid > my_id {
         info!("server {my_id}: have smaller server identifier, so dropping the connection: ({my_id} --> {sid})");
         let _ = stream.shutdown(Shutdown::Both);
     } else {
         debug!("server {my_id}: dialed server {sid} at {addr}");
-        register(shared, sid, stream, Origin::Dialed(dial));
+        register(shared, sid, stream, Vec::new(), Origin::Dialed(dial));
     }
 }
 
@@ -736,6 +755,24 @@ fn open_dialed(shared: &Shared, tcp: TcpStream) -> io::Result<Stream> {
     stream.complete_handshake().map_err(|e| io::Error::other(format!("TLS handshake: {e}")))?;
     stream.set_read_timeout(None)?;
     Ok(stream)
+}
+
+/// `authLearner.authenticate` after our initial message, bounded in time.
+fn authenticate_learner(shared: &Shared, stream: &mut Stream) -> io::Result<()> {
+    let Some(sasl) = &shared.sasl else { return Ok(()) };
+    stream.set_read_timeout(Some(INITIAL_MESSAGE_TIMEOUT))?;
+    sasl.authenticate_learner(stream, crate::auth::random_nonce()?)?;
+    stream.set_read_timeout(None)
+}
+
+/// `authServer.authenticate` after the peer's initial message, bounded in time; the bytes read
+/// that were not a login (a peer that does not log in, when that is allowed).
+fn authenticate_server(shared: &Shared, stream: &mut Stream) -> io::Result<Vec<u8>> {
+    let Some(sasl) = &shared.sasl else { return Ok(Vec::new()) };
+    stream.set_read_timeout(Some(INITIAL_MESSAGE_TIMEOUT))?;
+    let first = sasl.authenticate_server(stream, crate::auth::random_nonce()?)?;
+    stream.set_read_timeout(None)?;
+    Ok(first)
 }
 
 /// Writes our initial message, bounded in time, and leaves the socket ready for frames.
@@ -755,7 +792,8 @@ fn start_connection(shared: &Shared, stream: &mut Stream) -> io::Result<()> {
 /// Handshakes run in parallel, so two connections a peer opened one after the other can finish
 /// theirs in the other order; the one accepted later wins. (ZooKeeper reads initial messages one
 /// at a time in its listener, which keeps them in order.) Dials to one sid never overlap.
-fn register(shared: &Arc<Shared>, sid: ServerId, stream: Stream, origin: Origin) {
+/// `first`: bytes of the peer's first frame already read (by a SASL check it did not answer).
+fn register(shared: &Arc<Shared>, sid: ServerId, stream: Stream, first: Vec<u8>, origin: Origin) {
     let my_id = shared.my_id;
     let (local, remote) = match (stream.local_addr(), stream.peer_addr()) {
         (Ok(local), Ok(remote)) => (local, remote),
@@ -806,7 +844,9 @@ fn register(shared: &Arc<Shared>, sid: ServerId, stream: Stream, origin: Origin)
             run_send_worker(&for_sender, sid, id, writer, queue, stop_for_sender)
         })
         .and_then(|()| {
-            st.spawn(format!("election-recv-{sid}"), move || run_recv_worker(&for_receiver, sid, id, stream, stop_rx))
+            st.spawn(format!("election-recv-{sid}"), move || {
+                run_recv_worker(&for_receiver, sid, id, io::Cursor::new(first).chain(stream), stop_rx)
+            })
         });
     if let Err(e) = started {
         warn!("server {my_id}: cannot start the workers of server {sid}: {e}");
@@ -910,7 +950,7 @@ fn run_send_worker(
 }
 
 /// Reads frames from `sid` and delivers the notifications, until the connection or the net ends.
-fn run_recv_worker(shared: &Shared, sid: ServerId, id: u64, stream: Stream, stop: Receiver<()>) {
+fn run_recv_worker(shared: &Shared, sid: ServerId, id: u64, stream: impl Read, stop: Receiver<()>) {
     let my_id = shared.my_id;
     let mut reader = BufReader::with_capacity(RECV_BUFFER_BYTES, stream);
     loop {

@@ -153,6 +153,8 @@ pub struct Shared {
     auth: crate::auth::ServerAuth,
     /// `sslQuorum=true`: TLS for the quorum and election ports.
     quorum_tls: Option<Arc<tls::QuorumTls>>,
+    /// `quorum.auth.enableSasl=true`: peers log in on the quorum and election ports.
+    quorum_sasl: Option<Arc<crate::auth::quorum::QuorumSasl>>,
     /// The port the `secureClientPort` listener is bound to (`conf`), once it is.
     secure_client_port: std::sync::OnceLock<u16>,
     four_letter_whitelist: Vec<String>,
@@ -483,6 +485,10 @@ pub fn start(cfg: Config) -> io::Result<Server> {
     let auth = crate::auth::ServerAuth::from_config(&cfg).map_err(io::Error::other)?;
     let client_tls = tls::ClientTls::from_config(&cfg).map_err(io::Error::other)?.map(Arc::new);
     let quorum_tls = tls::QuorumTls::from_config(&cfg).map_err(io::Error::other)?;
+    let quorum_sasl = match cfg.is_quorum() {
+        true => crate::auth::quorum::QuorumSasl::from_config(&cfg).map_err(io::Error::other)?.map(Arc::new),
+        false => None,
+    };
     for w in &auth.warnings {
         log::warn!("{w}");
     }
@@ -508,6 +514,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         super_digest: cfg.super_digest.clone(),
         auth: auth.clone(),
         quorum_tls,
+        quorum_sasl,
         secure_client_port: std::sync::OnceLock::new(),
         four_letter_whitelist: cfg.four_letter_whitelist.clone(),
         started,

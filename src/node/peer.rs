@@ -18,6 +18,7 @@ use super::quorum_io::{read_packet, write_packet};
 use super::stream::Stream;
 use super::tls::QuorumTls;
 use super::{spawn, CommitMsg, PrepControl, QuorumWork, Shared};
+use crate::auth::quorum::QuorumSasl;
 use crate::config::Config;
 use crate::election::{Election, Output as Elect, PeerState, Timing};
 use crate::ids::{epoch_of, zxid, ServerId, Zxid};
@@ -34,7 +35,7 @@ use crate::zab::learner::{self, packet, Learner};
 use crate::zab::packet::{self as pk, PacketType};
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender, TrySendError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -260,7 +261,8 @@ pub fn start(
     let (election_tx, election_rx) = bounded::<Inbound>(1024);
     let listen = resolve(&me.host, me.election_port)?;
     let announce = format!("{}:{}", me.host, me.election_port);
-    let net = ElectionNet::start_with_tls(my_id, announce, listen, peers, election_tx, shared.quorum_tls.clone())?;
+    let (tls, sasl) = (shared.quorum_tls.clone(), shared.quorum_sasl.clone());
+    let net = ElectionNet::start_secured(my_id, announce, listen, peers, election_tx, tls, sasl)?;
 
     let epoch_dir = cfg.data_dir.join("version-2");
     let current = epoch_or_default(&epoch_dir, CURRENT_EPOCH, last_zxid)?;
@@ -464,8 +466,8 @@ impl Peer {
                 let events = self.links.events_tx.clone();
                 let stop2 = stop.clone();
                 let name = format!("learner-link-{attempt}");
-                let tls = self.shared.quorum_tls.clone();
-                let target = LeaderAddr { host, port, tls };
+                let (tls, sasl) = (self.shared.quorum_tls.clone(), self.shared.quorum_sasl.clone());
+                let target = LeaderAddr { host, port, tls, sasl };
                 if let Err(e) =
                     spawn(&name.clone(), move || run_learner_link(attempt, target, deadline, stop2, events, name))
                 {
@@ -580,7 +582,9 @@ impl Peer {
                     Err(e) => return log::warn!("cannot start a learner writer: {e}"),
                 };
                 let events = self.links.events_tx.clone();
-                if spawn(&format!("learner-{id}-reader"), move || run_learner_reader(id, read_half, events)).is_err() {
+                let sasl = self.shared.quorum_sasl.clone();
+                let reader = move || run_learner_reader(id, read_half, sasl, events);
+                if spawn(&format!("learner-{id}-reader"), reader).is_err() {
                     link.close();
                     return;
                 }
@@ -900,9 +904,19 @@ impl Peer {
     }
 }
 
-/// Leader side: reads one learner's packets until the connection ends.
-fn run_learner_reader(id: LearnerId, stream: Stream, events: Sender<PeerEvent>) {
-    let mut r = BufReader::with_capacity(64 * 1024, stream);
+/// Leader side: reads one learner's packets until the connection ends; first, with quorum SASL,
+/// the learner logs in (`LearnerHandler` runs `authServer.authenticate` before its first read).
+fn run_learner_reader(id: LearnerId, stream: Stream, sasl: Option<Arc<QuorumSasl>>, events: Sender<PeerEvent>) {
+    let first = match sasl.map(|sasl| authenticate_learner_of(&sasl, &stream)).transpose() {
+        Ok(first) => first.unwrap_or_default(),
+        Err(e) => {
+            log::warn!("learner {id} failed quorum SASL authentication, closing the connection: {e}");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            let _ = events.send(PeerEvent::LearnerGone(id));
+            return;
+        }
+    };
+    let mut r = BufReader::with_capacity(64 * 1024, io::Cursor::new(first).chain(stream));
     loop {
         match read_packet(&mut r) {
             Ok(p) => {
@@ -921,26 +935,45 @@ fn run_learner_reader(id: LearnerId, stream: Stream, events: Sender<PeerEvent>) 
 
 /// Learner side: connects to the leader (retrying until `deadline`), then reads its packets;
 /// a SNAP's snapshot stream is read right here, off the same buffered stream.
+/// The leader's side of a learner's quorum SASL login, bounded in time; the bytes read that were
+/// not a login (a learner that does not log in, when that is allowed).
+fn authenticate_learner_of(sasl: &QuorumSasl, stream: &Stream) -> io::Result<Vec<u8>> {
+    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    let first = sasl.authenticate_server(&mut &*stream, crate::auth::random_nonce()?)?;
+    stream.set_read_timeout(None)?;
+    Ok(first)
+}
+
+/// How long a TLS handshake or a quorum SASL login on the quorum port may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where a learner finds its leader's quorum port, and how to speak to it.
 struct LeaderAddr {
     host: String,
     port: u16,
     tls: Option<Arc<QuorumTls>>,
+    sasl: Option<Arc<QuorumSasl>>,
 }
 
 impl LeaderAddr {
+    /// Connects; with sslQuorum the TLS handshake, with quorum SASL the login
+    /// (`Learner.connectToLeader`, then `authLearner.authenticate`).
     fn connect(&self) -> io::Result<Stream> {
         let tcp = TcpStream::connect_timeout(&resolve(&self.host, self.port)?, Duration::from_secs(1))?;
-        match &self.tls {
-            Some(t) => {
-                let s = t.connect(tcp)?;
-                s.set_read_timeout(Some(Duration::from_secs(10)))?;
-                s.complete_handshake().map_err(|e| io::Error::other(format!("TLS handshake: {e}")))?;
-                s.set_read_timeout(None)?;
-                Ok(s)
-            }
-            None => Ok(Stream::plain(tcp)),
+        let mut s = match &self.tls {
+            Some(t) => t.connect(tcp)?,
+            None => Stream::plain(tcp),
+        };
+        s.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+        if s.is_tls() {
+            s.complete_handshake().map_err(|e| io::Error::other(format!("TLS handshake: {e}")))?;
         }
+        if let Some(sasl) = &self.sasl {
+            let login = sasl.authenticate_learner(&mut s, crate::auth::random_nonce()?);
+            login.map_err(|e| io::Error::other(format!("quorum SASL login: {e}")))?;
+        }
+        s.set_read_timeout(None)?;
+        Ok(s)
     }
 }
 

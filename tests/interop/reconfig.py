@@ -84,8 +84,12 @@ class Member:
 
     def start(self):
         java = bench.ZK_JAVA[:]
-        if "readonlymode.enabled=true" in open(self.cfg).read():
+        text = open(self.cfg).read()
+        if "readonlymode.enabled=true" in text:
             java.insert(1, "-Dreadonlymode.enabled=true")  # ZooKeeper reads it only as a -D flag
+        jaas = re.search(r"^java\.security\.auth\.login\.config=(.*)$", text, re.M)
+        if jaas:
+            java.insert(1, f"-Djava.security.auth.login.config={jaas.group(1)}")  # likewise
         argv = java + [self.cfg] if self.impl == "zookeeper" else [bench.ROOKERY, "server", self.cfg]
         log = open(os.path.join(self.dir, "server.log"), "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -437,6 +441,97 @@ def marked_local(member, session):
     return conns[0].get("local_session", False)
 
 
+QUORUM_JAAS = """QuorumServer {{
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    user_peer="secret";
+}};
+QuorumLearner {{
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    username="peer"
+    password="{password}";
+}};
+"""
+
+
+def quorum_sasl(impl, work):
+    """Quorum SASL required on every member: they elect and replicate; server 3 with a wrong
+    learner password cannot join (its logins fail on the election and quorum ports), and joins
+    once its password is right."""
+    def jaas(name, password):
+        path = os.path.join(work, name)
+        with open(path, "w") as f:
+            f.write(QUORUM_JAAS.format(password=password))
+        return path
+    right, wrong = jaas("right.jaas", "secret"), jaas("wrong.jaas", "guess")
+    sasl = ["quorum.auth.enableSasl=true", "quorum.auth.learnerRequireSasl=true",
+            "quorum.auth.serverRequireSasl=true"]
+    e = Ensemble(impl, work, 3, sasl + [f"java.security.auth.login.config={right}"])
+    try:
+        e.start()
+        first = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
+        zk = client([e.members[s].port for s in (1, 2, 3)], auth=False)
+        zk.create("/sasl", b"before")
+        three = e.members[3]
+        three.stop()
+        with open(three.cfg) as f:
+            text = f.read()
+        with open(three.cfg, "w") as f:
+            f.write(text.replace(right, wrong))
+        three.start()
+        zk.retry(zk.set, "/sasl", b"while 3 is locked out")  # 3 may have led
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert three.mode() not in ("leader", "follower"), "server 3 joined with a wrong password"
+            time.sleep(0.1)
+        leader = next(s for s in (1, 2) if e.members[s].mode() == "leader")
+        three.stop()
+        with open(three.cfg, "w") as f:
+            f.write(text)
+        three.start()
+        e.wait_modes({s: ("leader", "follower") for s in (1, 2, 3)})
+        one = client([three.port], auth=False)
+        one.sync("/sasl")
+        assert one.get("/sasl")[0] == b"while 3 is locked out"
+        one.stop()
+        one.close()
+        zk.stop()
+        zk.close()
+        print(f"OK quorum-sasl {impl}: leaders {first} ({e.members[first].impl}), {leader} "
+              f"({e.members[leader].impl}); server 3 ({three.impl}) kept out with a wrong password, joined "
+              f"with the right one")
+    finally:
+        e.stop()
+
+
+def quorum_sasl_optional(impl, work):
+    """The middle of ZooKeeper's rolling upgrade to quorum SASL: enableSasl on every member,
+    serverRequireSasl nowhere, learnerRequireSasl on servers 1 and 2 only. Server 3 does not log
+    in and is let through; 1 and 2 log in to it and to each other. All three serve one tree."""
+    path = os.path.join(work, "quorum.jaas")
+    with open(path, "w") as f:
+        f.write(QUORUM_JAAS.format(password="secret"))
+    e = Ensemble(impl, work, 3, ["quorum.auth.enableSasl=true", f"java.security.auth.login.config={path}"])
+    try:
+        for sid in (1, 2):
+            with open(e.members[sid].cfg, "a") as f:
+                f.write("quorum.auth.learnerRequireSasl=true\n")
+        e.start()
+        zk = client([e.members[s].port for s in (1, 2, 3)], auth=False)
+        zk.create("/optional", b"x")
+        for sid in (1, 2, 3):
+            one = client([e.members[sid].port], auth=False)
+            one.sync("/optional")
+            assert one.get("/optional")[0] == b"x"
+            one.stop()
+            one.close()
+        leader = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
+        zk.stop()
+        zk.close()
+        print(f"OK quorum-sasl-optional {impl}: leader {leader} ({e.members[leader].impl}), all three serving")
+    finally:
+        e.stop()
+
+
 def expect(error, f):
     try:
         f()
@@ -509,4 +604,5 @@ def errors(impl, work):
 if __name__ == "__main__":
     scenario, impl, work = sys.argv[1:4]
     {"membership": membership, "errors": errors, "leader": leader, "read-only": read_only,
-     "local-sessions": local_sessions}[scenario](impl, work)
+     "local-sessions": local_sessions, "quorum-sasl": quorum_sasl,
+     "quorum-sasl-optional": quorum_sasl_optional}[scenario](impl, work)
