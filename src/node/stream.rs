@@ -151,18 +151,16 @@ impl Stream {
         let mut state = tls.state.lock().expect("tls state lock");
         let TlsState { conn, plain, closed, .. } = &mut *state;
         let mut fed = &raw[..n];
+        // What rustls answers (handshake messages, a key update), sent once everything is fed.
+        let mut answers = Vec::new();
         while !fed.is_empty() {
             conn.read_tls(&mut fed)?;
             let processed = conn.process_new_packets();
-            // Tell the peer why (a TLS alert) before giving up.
-            let outgoing = take_outgoing(conn);
+            answers.extend(take_outgoing(conn));
             if let Err(e) = processed {
-                let _ = (&self.tcp).write_all(&outgoing);
+                // Tell the peer why (a TLS alert) before giving up.
+                let _ = (&self.tcp).write_all(&answers);
                 return Err(io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}")));
-            }
-            if !outgoing.is_empty() {
-                let _sending = tls.send.lock().expect("tls send lock");
-                (&self.tcp).write_all(&outgoing)?;
             }
             let mut chunk = [0u8; 4096];
             loop {
@@ -176,6 +174,13 @@ impl Stream {
                     Err(e) => return Err(e),
                 }
             }
+        }
+        if !answers.is_empty() {
+            // As writers do: the send lock first, then the state lock goes, so that a blocked
+            // socket write never keeps another thread from encrypting or reading.
+            let _sending = tls.send.lock().expect("tls send lock");
+            drop(state);
+            (&self.tcp).write_all(&answers)?;
         }
         Ok(n)
     }
