@@ -342,7 +342,7 @@ impl fmt::Display for ServerSpec {
 /// An IP address as Java's `InetSocketAddress.getHostString` shows it, bracketed for IPv6 as
 /// ZooKeeper's `delimitedHostString` does: IPv6 in full, without `::` compression
 /// (`[0:0:0:0:0:0:0:1]`).
-fn java_host_string(ip: IpAddr) -> String {
+pub(crate) fn java_host_string(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
@@ -1419,7 +1419,7 @@ fn read_text(path: &Path, max: u64) -> Result<String, ConfigError> {
 // ---------------------------------------------------------------------------------------------
 
 /// Java's `String.trim`: strips every character up to U+0020 from both ends.
-fn java_trim(s: &str) -> &str {
+pub(crate) fn java_trim(s: &str) -> &str {
     s.trim_matches(|c: char| c <= ' ')
 }
 
@@ -1448,8 +1448,13 @@ fn number<T: TryFrom<i64>>(
 /// `Long.parseLong`: an optional `+` or `-` and at least one ASCII digit. (Java also accepts
 /// other Unicode digits; no real configuration uses them.)
 fn java_parse_long(s: &str) -> Option<i64> {
+    java_parse_long_radix(s, 10)
+}
+
+/// `Long.parseLong(s, radix)`: an optional `+` or `-` and at least one digit of `radix`.
+pub(crate) fn java_parse_long_radix(s: &str, radix: u32) -> Option<i64> {
     let (negative, digits) = split_sign(s);
-    signed(negative, magnitude(digits, 10)?)
+    signed(negative, magnitude(digits, radix)?)
 }
 
 /// `Long.decode`, which `Integer.getInteger` and `Long.getLong` use: an optional sign, then
@@ -1536,7 +1541,7 @@ fn ip(host: &str) -> Result<IpAddr, String> {
 
 /// Java's `String.split(regex)` for a one-character pattern: trailing empty pieces are dropped,
 /// but the empty string splits into one empty piece.
-fn java_split(s: &str, separator: char) -> Vec<&str> {
+pub(crate) fn java_split(s: &str, separator: char) -> Vec<&str> {
     if s.is_empty() {
         return vec![""];
     }
@@ -1662,6 +1667,16 @@ pub(crate) fn read_properties(text: &str) -> Result<Vec<(String, String)>, Strin
         .map_err(|e| format!("line {}: {}", e.line, e.message))
 }
 
+/// `java.util.Properties.load` of `text` as the `Properties` object holds it: (key, value) pairs
+/// in file order, duplicates included, not trimmed (a value keeps its trailing blanks). The error
+/// is the message of what `load` throws (`Malformed \uxxxx encoding.`), or Rookery's own for a
+/// line longer than `CONFIG_LINE_MAX`.
+pub(crate) fn load_java_properties(text: &str) -> Result<Vec<(String, String)>, String> {
+    properties::read_untrimmed(text)
+        .map(|entries| entries.into_iter().map(|e| (e.key, e.value)).collect())
+        .map_err(|e| e.java_message.map_or_else(|| format!("line {}: {}", e.line, e.message), str::to_owned))
+}
+
 mod properties {
     use super::{java_trim, CONFIG_LINE_MAX};
 
@@ -1679,15 +1694,24 @@ mod properties {
     pub(super) struct SyntaxError {
         pub line: usize,
         pub message: String,
+        /// The message of the exception `Properties.load` throws for it; None for our bound.
+        pub java_message: Option<&'static str>,
     }
 
-    /// The entries of `text`, in file order, duplicates included.
+    /// The entries of `text`, in file order, duplicates included, keys and values trimmed.
     pub(super) fn read(text: &str) -> Result<Vec<Entry>, SyntaxError> {
+        let trimmed =
+            |e: Entry| Entry { key: java_trim(&e.key).to_owned(), value: java_trim(&e.value).to_owned(), ..e };
+        Ok(read_untrimmed(text)?.into_iter().map(trimmed).collect())
+    }
+
+    /// The entries of `text` as `Properties` keeps them: not trimmed.
+    pub(super) fn read_untrimmed(text: &str) -> Result<Vec<Entry>, SyntaxError> {
         let mut entries = Vec::new();
         for logical in logical_lines(text) {
             if logical.chars.len() > CONFIG_LINE_MAX {
                 let message = format!("line longer than {CONFIG_LINE_MAX} characters");
-                return Err(SyntaxError { line: logical.line, message });
+                return Err(SyntaxError { line: logical.line, message, java_message: None });
             }
             entries.push(split(&logical)?);
         }
@@ -1827,10 +1851,14 @@ mod properties {
             }
             value_start += 1;
         }
-        let error = |message: String| SyntaxError { line: logical.line, message };
+        let error = |message: String| SyntaxError {
+            line: logical.line,
+            message,
+            java_message: Some("Malformed \\uxxxx encoding."),
+        };
         let key = unescape(&chars[..key_len]).map_err(error)?;
         let value = unescape(&chars[value_start..]).map_err(error)?;
-        Ok(Entry { line: logical.line, key: java_trim(&key).to_owned(), value: java_trim(&value).to_owned() })
+        Ok(Entry { line: logical.line, key, value })
     }
 
     /// `Properties.loadConvert`: `\t \n \r \f`, `\uXXXX` (UTF-16 code units, so a surrogate

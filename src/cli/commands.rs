@@ -35,6 +35,11 @@ const COMMANDS: &[(&str, &str)] = &[
     ("ls", "[-s] [-w] [-R] path"),
     ("printwatches", "on|off"),
     ("quit", ""),
+    (
+        "reconfig",
+        "[-s] [-v version] [[-file path] | [-members serverID=host:port1:port2;port3[,...]*]] | \
+         [-add serverId=host:port1:port2;port3[,...]]* [-remove serverId[,...]*]",
+    ),
     ("redo", "cmdno"),
     ("removewatches", "path [-c|-d|-a] [-l]"),
     ("set", "[-s] [-v version] path data"),
@@ -132,6 +137,7 @@ impl Shell {
             "deleteall" => self.delete_all(words),
             "delquota" => self.del_quota(words),
             "listquota" => self.list_quota(words),
+            "reconfig" => self.reconfig(words),
             "setquota" => self.set_quota(words),
             "get" => self.get(words),
             "getAcl" => self.get_acl(words),
@@ -188,7 +194,7 @@ impl Shell {
         r
     }
 
-    fn print_stat(&self, stat: &Stat) {
+    pub(super) fn print_stat(&self, stat: &Stat) {
         for l in format::stat_lines(stat, &self.tz) {
             self.out_line(&l);
         }

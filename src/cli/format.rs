@@ -243,18 +243,24 @@ fn parse_properties(text: &str) -> Vec<(String, String)> {
         let key = line[..cut].to_string();
         let value = line[cut..].trim_start_matches([' ', '\t']);
         let value = value.strip_prefix(['=', ':']).unwrap_or(value).trim().to_string();
-        match out.iter_mut().find(|(k, _)| *k == key) {
-            Some(e) => e.1 = value,
-            None => out.push((key, value)),
-        }
+        put_property(&mut out, key, value);
     }
     out
+}
+
+/// `Properties.put` on entries kept in insertion order: a key already there keeps its place and
+/// takes the new value, as in a map.
+pub(super) fn put_property(entries: &mut Vec<(String, String)>, key: String, value: String) {
+    match entries.iter_mut().find(|(k, _)| *k == key) {
+        Some(e) => e.1 = value,
+        None => entries.push((key, value)),
+    }
 }
 
 /// The iteration order of a `java.util.Properties` holding `entries` (inserted in this order):
 /// a ConcurrentHashMap's table, walked bucket by bucket, each bucket in insertion order. The
 /// table starts at 16 buckets and doubles when it reaches three quarters full.
-fn properties_order(entries: Vec<(String, String)>) -> Vec<(String, String)> {
+pub(super) fn properties_order(entries: Vec<(String, String)>) -> Vec<(String, String)> {
     let mut buckets = 16usize;
     while entries.len() >= buckets * 3 / 4 {
         buckets *= 2;

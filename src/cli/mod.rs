@@ -17,6 +17,7 @@ mod commands;
 pub mod format;
 pub mod parse;
 mod quota;
+mod reconfig;
 
 use crate::client::session::{AddWatchMode, Session, SessionConfig, States};
 use crate::client::watches::WatchedEvent;

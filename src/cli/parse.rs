@@ -58,97 +58,178 @@ fn unquote(word: &str) -> String {
 /// The flags a command accepts: a letter and whether it takes a value.
 pub type Spec = &'static [(char, bool)];
 
-/// The result of parsing a command's words: its flags (in order, with values) and the rest.
+/// The result of parsing a command's words: its options (in order, with values) and the rest.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Parsed {
-    flags: Vec<(char, Option<String>)>,
-    /// The words that are not flags, the command name first.
+    options: Vec<(String, Option<String>)>,
+    /// The words that are not options, the command name first.
     pub args: Vec<String>,
 }
 
 impl Parsed {
     pub fn has(&self, flag: char) -> bool {
-        self.flags.iter().any(|(f, _)| *f == flag)
+        self.has_option(flag.encode_utf8(&mut [0; 4]))
     }
 
     /// The value of the first occurrence of `flag` (`CommandLine.getOptionValue`).
     pub fn value(&self, flag: char) -> Option<&str> {
-        self.flags.iter().find(|(f, _)| *f == flag).and_then(|(_, v)| v.as_deref())
+        self.option_value(flag.encode_utf8(&mut [0; 4]))
+    }
+
+    /// `CommandLine.hasOption` for an option of any length (`-file`).
+    pub fn has_option(&self, name: &str) -> bool {
+        self.options.iter().any(|(n, _)| n == name)
+    }
+
+    /// `CommandLine.getOptionValue` for an option of any length.
+    pub fn option_value(&self, name: &str) -> Option<&str> {
+        self.options.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
     }
 }
 
 /// commons-cli 1.5 `DefaultParser.parse(options, words)` for single-letter options. The error is
 /// the text zkCli prints: the exception's `toString()`.
 pub fn parse_flags(words: &[String], spec: Spec) -> Result<Parsed, String> {
-    let known = |c: char| spec.iter().find(|(f, _)| *f == c).copied();
-    let is_option = |t: &str| -> bool {
-        let Some(name) = t.strip_prefix('-') else { return false };
-        let name = name.split('=').next().unwrap_or("");
-        name.chars().next().is_some_and(|c| known(c).is_some())
-    };
-    let missing =
-        |f: char| format!("org.apache.commons.cli.MissingArgumentException: Missing argument for option: {f}");
-    let unknown = |t: &str| format!("org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: {t}");
+    let names: Vec<String> = spec.iter().map(|(c, _)| c.to_string()).collect();
+    let named: Vec<(&str, bool)> = names.iter().zip(spec).map(|(n, (_, v))| (n.as_str(), *v)).collect();
+    parse_options(words, &named)
+}
 
-    let mut p = Parsed::default();
-    // The flag (index into p.flags) still waiting for its value.
-    let mut waiting: Option<usize> = None;
-    let mut skip_parsing = false;
+/// commons-cli 1.5 `DefaultParser.parse(options, words)` for options made with
+/// `Options.addOption(name, hasArg, description)`: short options, of one letter (`-s`) or more
+/// (ReconfigCommand's `-file`), none with a long name and none taking more than one value.
+pub fn parse_options(words: &[String], spec: &[(&str, bool)]) -> Result<Parsed, String> {
+    let mut parser = DefaultParser { spec, parsed: Parsed::default(), current: None, skip_parsing: false };
     for t in words {
-        if skip_parsing {
-            p.args.push(t.clone());
-            continue;
+        parser.handle_token(t)?;
+    }
+    parser.check_required_args()?;
+    Ok(parser.parsed)
+}
+
+/// `DefaultParser`'s state: `currentOption` is the option (an index into `parsed.options`) that
+/// still waits for its value.
+struct DefaultParser<'a> {
+    spec: &'a [(&'a str, bool)],
+    parsed: Parsed,
+    current: Option<usize>,
+    skip_parsing: bool,
+}
+
+impl<'a> DefaultParser<'a> {
+    /// `Options.getOption`: the name without its leading hyphens.
+    fn option(&self, name: &str) -> Option<(&'a str, bool)> {
+        let bare = name.strip_prefix("--").or_else(|| name.strip_prefix('-')).unwrap_or(name);
+        self.spec.iter().find(|(n, _)| *n == bare).copied()
+    }
+
+    /// `isShortOption` (`isLongOption` never holds: there are no long names): `-S`, `-S=V`,
+    /// or a word starting with a one-letter option (`-S1S2`, `-SV`).
+    fn is_option(&self, t: &str) -> bool {
+        let Some(body) = t.strip_prefix('-').filter(|b| !b.is_empty()) else { return false };
+        let name = body.split('=').next().unwrap_or("");
+        self.option(name).is_some() || name.chars().next().is_some_and(|c| self.option(&c.to_string()).is_some())
+    }
+
+    /// `isArgument`.
+    fn is_argument(&self, t: &str) -> bool {
+        !self.is_option(t) || is_negative_number(t)
+    }
+
+    fn handle_token(&mut self, t: &str) -> Result<(), String> {
+        if self.skip_parsing {
+            self.parsed.args.push(t.to_string());
+        } else if t == "--" {
+            self.skip_parsing = true;
+        } else if self.current.is_some() && self.is_argument(t) {
+            self.set_value(strip_leading_and_trailing_quotes(t));
+        } else if t.starts_with("--") {
+            // handleLongOption: no option has a long name.
+            return Err(unrecognized(t));
+        } else if t.starts_with('-') && t != "-" {
+            self.handle_short_and_long_option(t)?;
+        } else {
+            self.parsed.args.push(t.to_string());
         }
-        if t == "--" {
-            skip_parsing = true;
-            continue;
-        }
-        if let Some(i) = waiting {
-            if !is_option(t) || is_negative_number(t) {
-                p.flags[i].1 = Some(t.clone());
-                waiting = None;
-                continue;
-            }
-        }
-        if !t.starts_with('-') || t == "-" {
-            p.args.push(t.clone());
-            continue;
-        }
-        if t.starts_with("--") {
-            return Err(unknown(t));
-        }
-        // A new option: one still waiting for its value is now missing it.
-        if let Some(i) = waiting {
-            return Err(missing(p.flags[i].0));
-        }
-        let body: Vec<char> = t[1..].chars().collect();
-        if let Some(eq) = body.iter().position(|&c| c == '=') {
-            // -v=5
-            match (eq, known(body[0])) {
-                (1, Some((f, true))) => p.flags.push((f, Some(body[2..].iter().collect()))),
-                _ => return Err(unknown(t)),
-            }
-            continue;
-        }
-        // -s, -se, -v5: letters until one takes a value, which gets the rest of the word.
-        for (i, &c) in body.iter().enumerate() {
-            let Some((f, takes_value)) = known(c) else { return Err(unknown(t)) };
-            if !takes_value {
-                p.flags.push((f, None));
-                continue;
-            }
-            if i + 1 < body.len() {
-                p.flags.push((f, Some(body[i + 1..].iter().collect())));
-            } else {
-                p.flags.push((f, None));
-                waiting = Some(p.flags.len() - 1);
-            }
-            break;
+        Ok(())
+    }
+
+    /// `handleShortAndLongOption` without its long-option branches (no long names, no option
+    /// taking several values).
+    fn handle_short_and_long_option(&mut self, token: &str) -> Result<(), String> {
+        let t = &token[1..];
+        match t.split_once('=') {
+            // -S, -file
+            None if self.option(t).is_some() => self.handle_option(t),
+            None if t.chars().count() == 1 => Err(unrecognized(token)),
+            None => self.handle_concatenated_options(token),
+            // -S=V: only for a one-letter option that takes a value.
+            Some((name, value)) => match self.option(name) {
+                Some((n, true)) if name.chars().count() == 1 => {
+                    self.handle_option(n)?;
+                    self.set_value(value);
+                    Ok(())
+                }
+                _ => Err(unrecognized(token)),
+            },
         }
     }
-    match waiting {
-        Some(i) => Err(missing(p.flags[i].0)),
-        None => Ok(p),
+
+    /// `handleConcatenatedOptions`: `-S1S2S3`, or `-S1S2V` where the first option taking a value
+    /// gets the rest of the word.
+    fn handle_concatenated_options(&mut self, token: &str) -> Result<(), String> {
+        for (i, c) in token.char_indices().skip(1) {
+            let letter = c.to_string();
+            if self.option(&letter).is_none() {
+                return Err(unrecognized(token));
+            }
+            self.handle_option(&letter)?;
+            let rest = &token[i + c.len_utf8()..];
+            if self.current.is_some() && !rest.is_empty() {
+                self.set_value(rest);
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `handleOption`: an option still waiting for its value is now missing it.
+    fn handle_option(&mut self, name: &str) -> Result<(), String> {
+        self.check_required_args()?;
+        let (name, takes_value) = self.option(name).expect("handleOption is given known options");
+        self.parsed.options.push((name.to_string(), None));
+        self.current = takes_value.then(|| self.parsed.options.len() - 1);
+        Ok(())
+    }
+
+    fn set_value(&mut self, value: &str) {
+        if let Some(i) = self.current.take() {
+            self.parsed.options[i].1 = Some(value.to_string());
+        }
+    }
+
+    /// `checkRequiredArgs`.
+    fn check_required_args(&self) -> Result<(), String> {
+        match self.current {
+            Some(i) => Err(format!(
+                "org.apache.commons.cli.MissingArgumentException: Missing argument for option: {}",
+                self.parsed.options[i].0
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+fn unrecognized(t: &str) -> String {
+    format!("org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: {t}")
+}
+
+/// `Util.stripLeadingAndTrailingQuotes`: one pair of double quotes around a value with no other
+/// double quote in it.
+fn strip_leading_and_trailing_quotes(t: &str) -> &str {
+    match t.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(inner) if !inner.contains('"') => inner,
+        _ => t,
     }
 }
 
@@ -236,8 +317,38 @@ mod tests {
             parse_flags(&w(&["set", "-sx", "/a"]), SET).unwrap_err(),
             "org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: -sx"
         );
+        // Checked with zkCli.sh 3.8: `--s` names the option s (Options strips the hyphens), so it
+        // is no value for -v; `-s=1` is refused before -v is found to lack its value.
+        assert_eq!(
+            parse_flags(&w(&["set", "-v", "--s", "/a", "x"]), SET).unwrap_err(),
+            "org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: --s"
+        );
+        assert_eq!(
+            parse_flags(&w(&["set", "-v", "-s=1", "/a", "x"]), SET).unwrap_err(),
+            "org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: -s=1"
+        );
+        assert_eq!(parse_flags(&w(&["set", "-v", "--x", "/a", "x"]), SET).unwrap().value('v'), Some("--x"));
+        assert_eq!(parse_flags(&w(&["set", "-v", "\"4\"", "/a", "x"]), SET).unwrap().value('v'), Some("4"));
+        assert_eq!(parse_flags(&w(&["set", "-v4\"", "/a", "x"]), SET).unwrap().value('v'), Some("4\""));
         assert_eq!(parse_flags(&w(&["get", "-", "/a"]), SET).unwrap().args, ["get", "-", "/a"]);
         assert_eq!(parse_flags(&w(&["get", "--", "-s", "/a"]), SET).unwrap().args, ["get", "-s", "/a"]);
+    }
+
+    #[test]
+    fn options_of_several_letters() {
+        const SPEC: &[(&str, bool)] = &[("s", false), ("file", true)];
+        let p = parse_options(&w(&["cmd", "-file", "f", "-s", "x"]), SPEC).unwrap();
+        assert!(p.has_option("file") && p.has('s'));
+        assert_eq!((p.option_value("file"), p.args.as_slice()), (Some("f"), &w(&["cmd", "x"])[..]));
+        let unknown = |t: &str| format!("org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: {t}");
+        for t in ["-fil", "-file=f", "-sfile", "-files"] {
+            assert_eq!(parse_options(&w(&["cmd", t]), SPEC).unwrap_err(), unknown(t));
+        }
+        assert_eq!(
+            parse_options(&w(&["cmd", "-file", "-s"]), SPEC).unwrap_err(),
+            "org.apache.commons.cli.MissingArgumentException: Missing argument for option: file"
+        );
+        assert_eq!(parse_options(&w(&["cmd", "-file", "-fil"]), SPEC).unwrap().option_value("file"), Some("-fil"));
     }
 
     #[test]

@@ -306,6 +306,26 @@ impl Session {
         self.get_data_raw(crate::tree::CONFIG, crate::tree::CONFIG, watch)
     }
 
+    /// `ZooKeeperAdmin.reconfigure`: the configuration now in force and the stat of
+    /// `/zookeeper/config`. `joining` and `leaving` (incremental) or `members` (bulk) are sent
+    /// as given; `from_config` is the version the change applies to, -1 for any.
+    pub fn reconfig(
+        &self,
+        joining: Option<&str>,
+        leaving: Option<&str>,
+        members: Option<&str>,
+        from_config: i64,
+    ) -> Result<(Option<Vec<u8>>, Stat)> {
+        let req = ReconfigRequest {
+            joining_servers: joining.map(str::to_owned),
+            leaving_servers: leaving.map(str::to_owned),
+            new_members: members.map(str::to_owned),
+            cur_config_id: from_config,
+        };
+        let r: GetDataResponse = self.call_rec(op::RECONFIG, &req, WatchAction::None)?;
+        Ok((r.data, r.stat))
+    }
+
     fn get_data_raw(&self, server: &str, client: &str, watch: bool) -> Result<(Option<Vec<u8>>, Stat)> {
         let w = if watch { WatchAction::Register(Registration::Data(client.into())) } else { WatchAction::None };
         let r: GetDataResponse = self.call_rec(op::GET_DATA, &GetDataRequest { path: server.into(), watch }, w)?;
