@@ -891,22 +891,27 @@ impl Prep {
             (Some(view), Role::Leader) => view,
             _ => return Err(ErrorCode::Unimplemented),
         };
-        if view.reconfig_in_flight || self.reconfig_prepared.is_some() {
+        // A reconfig's client is answered once its txn is applied to the tree, which may be
+        // before the quorum side's view of the commit gets here: the tree then holds the newer
+        // configuration. (ZooKeeper's leader puts a configuration in force before it commits the
+        // reconfig, so no request that follows the answer finds it pending.)
+        let applied = applied_config(tree).filter(|qv| qv.version > view.verifier.version);
+        if (view.reconfig_in_flight && applied.is_none())
+            || self.reconfig_prepared.is_some_and(|z| tree.last_processed_zxid < z)
+        {
             return Err(ErrorCode::ReconfigInProgress);
         }
-        if r.cur_config_id != -1 && r.cur_config_id as u64 != view.verifier.version {
+        let in_force = applied.as_ref().unwrap_or(&view.verifier);
+        if r.cur_config_id != -1 && r.cur_config_id as u64 != in_force.version {
             log::info!(
                 "Reconfiguration from version {:x} failed -- last seen version is {:x}",
                 r.cur_config_id,
-                view.verifier.version
+                in_force.version
             );
             return Err(ErrorCode::BadVersion);
         }
-        let next = view.verifier.reconfigured(
-            r.joining_servers.as_deref(),
-            r.leaving_servers.as_deref(),
-            r.new_members.as_deref(),
-        );
+        let next =
+            in_force.reconfigured(r.joining_servers.as_deref(), r.leaving_servers.as_deref(), r.new_members.as_deref());
         let mut next = next.map_err(|e| {
             log::info!("Reconfiguration failed: {}", e.0);
             ErrorCode::BadArguments
@@ -1148,6 +1153,12 @@ impl Prep {
     }
 }
 
+/// The configuration `/zookeeper/config` holds in the tree: the last one a txn put in force.
+fn applied_config(tree: &DataTree) -> Option<QuorumVerifier> {
+    let data = tree.get(CONFIG)?.data.as_deref()?;
+    QuorumVerifier::parse(std::str::from_utf8(data).ok()?).ok()
+}
+
 fn error_sub(code: ErrorCode) -> SubTxn {
     SubTxn { kind: op::ERROR, body: TxnBody::Error(ErrorTxn { err: code.code() }) }
 }
@@ -1234,6 +1245,54 @@ mod tests {
 
     fn request(session: SessionId, xid: i32, o: ClientOp) -> PrepInput {
         PrepInput::Request(Request { conn: 1, session, xid, op: o, auth: Arc::new(vec![]), received_ms: 0 })
+    }
+
+    /// A leader's reconfig is answered once its txn is applied; one that follows is checked
+    /// against the configuration it put in force, even before the quorum side says so.
+    #[test]
+    fn a_reconfig_after_an_applied_one_starts_from_its_configuration() {
+        let mut tree = DataTree::new();
+        tree.sessions.insert(7, 1000);
+        let mut p = prep();
+        p.cfg.reconfig_enabled = true;
+        p.cfg.skip_acl = true;
+        p.set_role(Role::Leader, &tree, zxid(1, 1), 0);
+        let first = QuorumVerifier::loopback(&[1, 2, 3], &[], zxid(1, 0) as u64);
+        let view = |in_flight| EnsembleView {
+            verifier: first.clone(),
+            reconfig_in_flight: in_flight,
+            synced: BTreeSet::from([1, 2, 3]),
+        };
+        p.set_ensemble(view(false));
+        let reconfig = |joining: Option<&str>, leaving: Option<&str>, from: u64| {
+            ClientOp::Reconfig(crate::jute::proto::ReconfigRequest {
+                joining_servers: joining.map(str::to_owned),
+                leaving_servers: leaving.map(str::to_owned),
+                new_members: None,
+                cur_config_id: from as i64,
+            })
+        };
+        let propose = |p: &mut Prep, tree: &DataTree, xid, o| {
+            p.step(tree, request(7, xid, o), 0, 5, &mut Vec::new());
+            let ToQuorum::Propose(t) = p.take_quorum().remove(0) else { panic!("a proposal") };
+            t
+        };
+        let error = |code: ErrorCode| TxnBody::Error(ErrorTxn { err: code.code() });
+
+        let removal = propose(&mut p, &tree, 1, reconfig(None, Some("3"), first.version));
+        assert_eq!(removal.header.kind, op::RECONFIG);
+        assert_eq!(
+            propose(&mut p, &tree, 2, reconfig(None, Some("2"), first.version)).body,
+            error(ErrorCode::ReconfigInProgress)
+        );
+        p.set_ensemble(view(true));
+        tree.apply(&removal.header, &removal.body, &mut Vec::new());
+        // Applied (its client may have its answer) before the quorum side's next view.
+        let back = "server.3=127.0.0.1:20003:30003:participant;127.0.0.1:40003";
+        let stale = propose(&mut p, &tree, 3, reconfig(Some(back), None, first.version));
+        assert_eq!(stale.body, error(ErrorCode::BadVersion));
+        let again = propose(&mut p, &tree, 4, reconfig(Some(back), None, removal.header.zxid as u64));
+        assert_eq!(again.header.kind, op::RECONFIG);
     }
 
     #[test]
