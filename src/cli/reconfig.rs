@@ -43,7 +43,7 @@ pub struct Reconfig {
 pub fn parse(words: &[String]) -> Result<Reconfig, CliError> {
     let cl = parse_options(words, OPTIONS).map_err(CliError::new)?;
     let has = |o: &str| cl.has_option(o);
-    if !(has("file") || has("members")) && !has("add") && !has("remove") {
+    if !(has("file") || has("members") || has("add") || has("remove")) {
         return Err(usage("reconfig"));
     }
     let from_config = match cl.option_value("v") {
