@@ -25,22 +25,22 @@ const WRONG_FORMAT: &str = " does not have the form server_config or server_conf
 /// What `ReconfigCommand.parse` leaves for `exec`: the arguments of `ZooKeeperAdmin.reconfigure`
 /// and whether to print the stat.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reconfig {
+struct Reconfig {
     /// `-add`: `server.N=...` entries, comma-separated.
-    pub joining: Option<String>,
+    joining: Option<String>,
     /// `-remove`: server ids, comma-separated.
-    pub leaving: Option<String>,
+    leaving: Option<String>,
     /// `-members`, or the servers of `-file` as `QuorumMaj.toString` writes them.
-    pub members: Option<String>,
+    members: Option<String>,
     /// `-v`, hexadecimal: the configuration version the change applies to; -1 for any.
-    pub from_config: i64,
+    from_config: i64,
     /// `-s`.
-    pub stat: bool,
+    stat: bool,
 }
 
 /// `ReconfigCommand.parse`: its checks in its order. The values of `-add`, `-remove` and
 /// `-members` are lower-cased (`String.toLowerCase`); the text made from `-file` is not.
-pub fn parse(words: &[String]) -> Result<Reconfig, CliError> {
+fn parse(words: &[String]) -> Result<Reconfig, CliError> {
     let cl = parse_options(words, OPTIONS).map_err(CliError::new)?;
     let has = |o: &str| cl.has_option(o);
     if !(has("file") || has("members") || has("add") || has("remove")) {
@@ -114,7 +114,7 @@ fn os_reason(e: &std::io::Error) -> String {
 /// `version=<hex>` without a line end. `props` are in `Properties.entrySet()` order, which decides
 /// which error comes first and the order members enter `QuorumMaj`'s map. Rookery has no
 /// hierarchical quorums (`group`, `weight` keys): those are refused.
-pub fn dynamic_config(props: &[(String, String)]) -> Result<String, String> {
+fn dynamic_config(props: &[(String, String)]) -> Result<String, String> {
     let mut hierarchical = false;
     for (key, _) in props {
         let key = java_trim(key);
