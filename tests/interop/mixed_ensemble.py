@@ -54,7 +54,8 @@ class Writer:
         self.zk, self.acked, self.failed, self.unseen = zk, [], 0, []
         self.stop = threading.Event()
         zk.ensure_path("/w")
-        self.thread = threading.Thread(target=self.run)
+        # A daemon: a failed check must end the script, not wait on a writer that retries.
+        self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self):

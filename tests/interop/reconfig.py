@@ -59,7 +59,7 @@ class Member:
     def __init__(self, impl, work, sid, ports, listed, extra=(), admin=False):
         self.impl, self.sid, self.ports = impl, sid, ports
         # The admin server on a port of its own, or off.
-        self.admin_port = bench.free_port() if admin else None
+        self.admin_port = free_port() if admin else None
         admin_lines = [f"admin.serverPort={self.admin_port}", "admin.serverAddress=127.0.0.1"] if admin \
             else ["admin.enableServer=false"]
         self.dir = os.path.join(work, str(sid))
@@ -84,6 +84,9 @@ class Member:
 
     def start(self):
         java = bench.ZK_JAVA[:]
+        # slf4j-simple first on the class path, so that ZooKeeper's INFO lines reach server.log.
+        cp = java.index("-cp") + 1
+        java[cp] = "/usr/share/java/slf4j-simple.jar:" + java[cp]
         text = open(self.cfg).read()
         if "readonlymode.enabled=true" in text:
             java.insert(1, "-Dreadonlymode.enabled=true")  # ZooKeeper reads it only as a -D flag
@@ -92,8 +95,9 @@ class Member:
             java.insert(1, f"-Djava.security.auth.login.config={jaas.group(1)}")  # likewise
         argv = java + [self.cfg] if self.impl == "zookeeper" else [bench.ROOKERY, "server", self.cfg]
         log = open(os.path.join(self.dir, "server.log"), "ab")
+        # MEMBER_RUST_LOG=debug for Rookery members' debug lines.
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     env=dict(os.environ, RUST_LOG="info"))
+                                     env=dict(os.environ, RUST_LOG=os.environ.get("MEMBER_RUST_LOG", "info")))
         log.close()
 
     def stop(self):
@@ -144,7 +148,8 @@ class Writer:
         self.zk, self.acked = zk, []
         self.stop = threading.Event()
         zk.ensure_path("/w")
-        self.thread = threading.Thread(target=self.run)
+        # A daemon: a failed check must end the script, not wait on a writer that retries.
+        self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self):
@@ -166,6 +171,19 @@ class Writer:
         self.thread.join()
 
 
+# Every port this script has handed out: a port drawn free may be one a server was given but
+# does not bind yet (a follower's quorum port), so no port is handed out twice.
+_GIVEN = set()
+
+
+def free_port():
+    while True:
+        port = bench.free_port()
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
+
+
 def impl_of(impl, sid):
     """The implementation server `sid` runs: IMPL, or its place in a mixed list."""
     impls = impl.split(",")
@@ -178,7 +196,7 @@ class Ensemble:
         self.ports = {}
         self.members = {}
         for sid in range(1, size + 1):
-            self.ports[sid] = (bench.free_port(), bench.free_port(), bench.free_port())
+            self.ports[sid] = (free_port(), free_port(), free_port())
         listed = {sid: spec(p) for sid, p in self.ports.items()}
         for sid in self.ports:
             self.members[sid] = Member(impl_of(impl, sid), work, sid, self.ports[sid], listed, extra, admin)
@@ -190,7 +208,7 @@ class Ensemble:
 
     def joiner(self, sid, role="participant"):
         """A new server whose zoo.cfg lists the voters in force plus itself."""
-        self.ports[sid] = (bench.free_port(), bench.free_port(), bench.free_port())
+        self.ports[sid] = (free_port(), free_port(), free_port())
         listed = {s: spec(self.ports[s]) for s in self.voters()}
         listed[sid] = spec(self.ports[sid], role)
         m = Member(impl_of(self.impl, sid), self.work, sid, self.ports[sid], listed, self.extra)
@@ -217,7 +235,11 @@ class Ensemble:
 
     def wait_config_everywhere(self, sids, version):
         def ok():
-            return all(members_of(self.config_on(s)[0].decode())[1] == version for s in sids)
+            try:
+                return all(members_of(self.config_on(s)[0].decode())[1] == version for s in sids)
+            except ConnectionLoss:
+                # A ZooKeeper member whose role the reconfig changed restarts it, dropping clients.
+                return False
         bench.wait_for(f"configuration {version:x} on {sids}", ok, DEADLINE, 0.1)
 
     def check_no_loss(self, writer, sids):
@@ -549,7 +571,7 @@ def errors(impl, work):
         _, stat = zk.get("/zookeeper/config")
         version = stat.mzxid
         plain = client([e.members[1].port], auth=False)
-        joining = f"server.9=127.0.0.1:{bench.free_port()}:{bench.free_port()}:participant;127.0.0.1:{bench.free_port()}"
+        joining = f"server.9=127.0.0.1:{free_port()}:{free_port()}:participant;127.0.0.1:{free_port()}"
         expect(NoAuthError, lambda: plain.reconfig(joining=joining, leaving=None, new_members=None))
         expect(BadVersionError, lambda: zk.reconfig(joining=joining, leaving=None, new_members=None,
                                                   from_config=version + 1))
@@ -558,7 +580,7 @@ def errors(impl, work):
                                                     new_members=None))
         expect(BadArgumentsError, lambda: zk.reconfig(joining=None, leaving="2,3", new_members=None))
         # Two reconfigs sent back to back: the second finds the first in flight.
-        obs = f"server.9={spec((bench.free_port(), bench.free_port(), bench.free_port()), 'observer')}"
+        obs = f"server.9={spec((free_port(), free_port(), free_port()), 'observer')}"
         first = zk.reconfig_async(joining=obs, leaving=None, new_members=None, from_config=-1)
         second = zk.reconfig_async(joining=None, leaving="9", new_members=None, from_config=-1)
         first.get(timeout=DEADLINE)
@@ -570,8 +592,8 @@ def errors(impl, work):
         leader = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
         down = next(s for s in (1, 2, 3) if s != leader)
         e.members[down].stop()
-        two = ",".join(f"server.{s}=127.0.0.1:{bench.free_port()}:{bench.free_port()}:participant;"
-                       f"127.0.0.1:{bench.free_port()}" for s in (7, 8))
+        two = ",".join(f"server.{s}=127.0.0.1:{free_port()}:{free_port()}:participant;"
+                       f"127.0.0.1:{free_port()}" for s in (7, 8))
         expect(NewConfigNoQuorumError, lambda: zk.reconfig(joining=two, leaving=None, new_members=None))
         e.members[down].start()
         e.wait_modes({s: ("leader", "follower") for s in (1, 2, 3)})
@@ -585,7 +607,7 @@ def errors(impl, work):
 
         for n, (extra, error) in enumerate([([], ReconfigDisabledError),
                                             (["reconfigEnabled=true"], UnimplementedError)]):
-            m = Member(impl, work, 20 + n, (0, 0, bench.free_port()), {}, extra)
+            m = Member(impl, work, 20 + n, (0, 0, free_port()), {}, extra)
             singles.append(m)
             m.start()
             bench.wait_for("a standalone server", lambda: m.mode() == "standalone", DEADLINE, 0.05)
