@@ -640,6 +640,7 @@ impl Peer {
                 self.lead(leader::Input::Propose(t));
             }
             (PeerRole::Leading(_), ToQuorum::LocalSync) => self.lead(leader::Input::LocalSync),
+            (PeerRole::Leading(_), ToQuorum::LearnerSync { learner }) => self.lead(leader::Input::LearnerSync(learner)),
             (PeerRole::Leading(l), ToQuorum::Revalidated { learner, session, valid }) => {
                 if let Some(link) = l.links.get(&learner) {
                     let p = packet(PacketType::Revalidate, -1, Some(pk::encode_revalidate_answer(session, valid)));

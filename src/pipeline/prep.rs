@@ -93,6 +93,9 @@ pub enum ToQuorum {
     Propose(Transaction),
     /// Leader: a local client's `sync`.
     LocalSync,
+    /// Leader: a learner's forwarded `sync`, after the proposals of everything it forwarded
+    /// before it (ZooKeeper's leader answers it in that order, and its followers rely on it).
+    LearnerSync { learner: u64 },
     /// Leader: the answer to a learner's REVALIDATE.
     Revalidated { learner: u64, session: SessionId, valid: bool },
     /// Follower: a local client's request for the leader (REQUEST), with its identities.
@@ -411,6 +414,10 @@ impl Prep {
         out: &mut Vec<CommitItem>,
     ) {
         match f.op {
+            op::SYNC => {
+                self.sessions.touch(f.session, now_ms);
+                self.to_quorum.push(ToQuorum::LearnerSync { learner });
+            }
             op::CREATE_SESSION => {
                 let timeout = match crate::zab::packet::decode_int(&f.body) {
                     Ok(t) => (t.max(0) as u32).clamp(self.cfg.session_timeout_ms_min, self.cfg.session_timeout_ms_max),
@@ -1413,6 +1420,26 @@ mod tests {
         p.step(&tree, PrepInput::FromLearner { learner: 3, request: mine, auth: vec![] }, 0, 0, &mut out);
         let ToQuorum::Propose(t) = &p.take_quorum()[0] else { panic!() };
         assert_eq!(t.header.kind, op::ERROR, "an unknown session of our own has expired");
+    }
+
+    /// A learner's sync comes back to the leader core after the proposals of what that learner
+    /// forwarded before it: a ZooKeeper follower matches its commits and its SYNC answers to
+    /// its queue of local requests in order, and stalls if a SYNC overtakes a commit.
+    #[test]
+    fn a_learners_sync_follows_the_proposals_of_its_earlier_requests() {
+        let tree = DataTree::new();
+        let mut p = prep();
+        p.set_role(Role::Leader, &tree, zxid(1, 1), 0);
+        let mut out = Vec::new();
+        let mut body = Vec::new();
+        create("/x", 0).write_body(&mut body);
+        let session = 2 << 56 | 5;
+        let write = Forwarded { session, cxid: 1, op: op::CREATE, body };
+        let sync = Forwarded { session: session + 1, cxid: 1, op: op::SYNC, body: Vec::new() };
+        p.step(&tree, PrepInput::FromLearner { learner: 3, request: write, auth: vec![] }, 0, 0, &mut out);
+        p.step(&tree, PrepInput::FromLearner { learner: 3, request: sync, auth: vec![] }, 0, 0, &mut out);
+        let q = p.take_quorum();
+        assert!(matches!(&q[..], [ToQuorum::Propose(_), ToQuorum::LearnerSync { learner: 3 }]), "{q:?}");
     }
 
     #[test]

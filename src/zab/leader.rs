@@ -69,6 +69,9 @@ pub enum Input {
     /// A client `sync` on the leader itself: answered as `Send(LOCAL, SYNC)` once everything
     /// proposed before it has committed.
     LocalSync,
+    /// A learner's `sync`, handed back by prep after the proposals of the requests that
+    /// learner forwarded before it: answered once they have committed.
+    LearnerSync(LearnerId),
     Tick,
 }
 
@@ -331,6 +334,10 @@ impl Leader {
             Input::Persisted(z) => self.on_persisted(z, out),
             Input::LocalSync if self.phase == Phase::Broadcast => self.on_sync_request(LOCAL, out),
             Input::LocalSync => {}
+            Input::LearnerSync(l) if self.phase == Phase::Broadcast && self.learners.contains_key(&l) => {
+                self.on_sync_request(l, out)
+            }
+            Input::LearnerSync(_) => {}
             Input::Tick => self.on_tick(out),
         }
     }
@@ -353,7 +360,7 @@ impl Leader {
             }
             (LearnerPhase::Synced, Some(PacketType::Request)) => {
                 match Forwarded::decode(p.data.as_deref().unwrap_or(&[])) {
-                    Ok(r) if r.op == op::SYNC => self.on_sync_request(l, out),
+                    // A sync too goes through prep, behind the writes forwarded before it.
                     Ok(request) => out.push(Output::Forward { learner: l, request, auth: p.auth_info }),
                     Err(e) => self.drop_learner(l, format!("bad REQUEST: {e}"), out),
                 }

@@ -87,6 +87,7 @@ class Member:
         # slf4j-simple first on the class path, so that ZooKeeper's INFO lines reach server.log.
         cp = java.index("-cp") + 1
         java[cp] = "/usr/share/java/slf4j-simple.jar:" + java[cp]
+        java[1:1] = os.environ.get("MEMBER_JVMFLAGS", "").split()  # e.g. log levels, to debug
         text = open(self.cfg).read()
         if "readonlymode.enabled=true" in text:
             java.insert(1, "-Dreadonlymode.enabled=true")  # ZooKeeper reads it only as a -D flag
