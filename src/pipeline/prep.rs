@@ -422,7 +422,20 @@ impl Prep {
                 let timeout = match crate::zab::packet::decode_int(&f.body) {
                     Ok(t) => (t.max(0) as u32).clamp(self.cfg.session_timeout_ms_min, self.cfg.session_timeout_ms_max),
                     Err(_) => {
+                        // ZooKeeper's PrepRequestProcessor turns it into an error txn: every
+                        // forwarded request gets one, or the follower waits for it forever.
                         log::warn!("a forwarded createSession for 0x{:x} has no timeout", f.session);
+                        let err = ErrorCode::MarshallingError;
+                        let req = Request {
+                            conn: 0,
+                            session: f.session,
+                            xid: f.cxid,
+                            op: ClientOp::Invalid { op: op::CREATE_SESSION, err },
+                            auth: std::sync::Arc::new(auth),
+                            received_ms: now_ms,
+                        };
+                        let txn = self.prep_write(tree, &req, Err(err), wall_ms);
+                        out.push(CommitItem::Txn { txn, origin: None });
                         return;
                     }
                 };
@@ -1426,7 +1439,7 @@ mod tests {
     /// forwarded before it: a ZooKeeper follower matches its commits and its SYNC answers to
     /// its queue of local requests in order, and stalls if a SYNC overtakes a commit.
     #[test]
-    fn a_learners_sync_follows_the_proposals_of_its_earlier_requests() {
+    fn every_forwarded_request_gets_a_txn_or_a_sync_in_order() {
         let tree = DataTree::new();
         let mut p = prep();
         p.set_role(Role::Leader, &tree, zxid(1, 1), 0);
@@ -1440,6 +1453,11 @@ mod tests {
         p.step(&tree, PrepInput::FromLearner { learner: 3, request: sync, auth: vec![] }, 0, 0, &mut out);
         let q = p.take_quorum();
         assert!(matches!(&q[..], [ToQuorum::Propose(_), ToQuorum::LearnerSync { learner: 3 }]), "{q:?}");
+        // A createSession without its timeout still gets a txn (an error).
+        let bad = Forwarded { session: session + 2, cxid: 0, op: op::CREATE_SESSION, body: vec![1] };
+        p.step(&tree, PrepInput::FromLearner { learner: 3, request: bad, auth: vec![] }, 0, 0, &mut out);
+        let q = p.take_quorum();
+        assert!(matches!(&q[..], [ToQuorum::Propose(t)] if t.header.kind == op::ERROR), "{q:?}");
     }
 
     #[test]
