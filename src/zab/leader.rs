@@ -971,5 +971,21 @@ mod tests {
         assert_eq!(applied(&out), [zxid(1, 1)], "(1,2) still lacks the leader's own durability");
         l.step(Input::Persisted(zxid(1, 2)), &mut out);
         assert_eq!(applied(&out), [zxid(1, 1), zxid(1, 2)]);
+
+        // A learner's sync goes to prep like its writes; handed back behind their proposals, it
+        // is answered once they commit, never before.
+        out.clear();
+        let sync = Forwarded { session: 9, cxid: 1, op: crate::codes::op::SYNC, body: Vec::new() };
+        l.step(Input::Packet(2, packet(PacketType::Request, 0, Some(sync.encode()))), &mut out);
+        assert!(matches!(&out[..], [Output::Forward { learner: 2, request, .. }] if *request == sync), "{out:?}");
+        out.clear();
+        l.step(Input::Propose(txn(zxid(1, 3))), &mut out);
+        l.step(Input::LearnerSync(2), &mut out);
+        let synced =
+            |out: &[Output]| out.iter().any(|o| matches!(o, Output::Send(2, p) if p.kind == PacketType::Sync as i32));
+        assert!(!synced(&out), "the sync waits for (1,3): {out:?}");
+        l.step(Input::Persisted(zxid(1, 3)), &mut out);
+        l.step(Input::Packet(2, packet(PacketType::Ack, zxid(1, 3), None)), &mut out);
+        assert!(synced(&out), "{out:?}");
     }
 }
