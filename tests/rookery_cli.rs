@@ -724,6 +724,11 @@ fn split_events(mut r: Run) -> (Run, Vec<String>) {
             i += 1;
         }
     }
+    // zkCli's process can exit while its event thread is half-way through printing one.
+    let tail = r.out.iter().rposition(|l| l == "WATCHER::").filter(|&w| w > 0 && r.out[w - 1].is_empty());
+    if let Some(w) = tail.filter(|&w| r.out[w + 1..].iter().all(|l| l.is_empty())) {
+        r.out.truncate(w - 1);
+    }
     (r, events)
 }
 
