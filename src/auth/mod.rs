@@ -86,8 +86,7 @@ impl ServerAuth {
 /// the file has no such section.
 fn sasl_users(path: &Path, section: &str) -> Result<Option<HashMap<String, String>>, String> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{JAAS_LOGIN_CONFIG}: cannot read {shown}: {e}"))?;
-    let sections = jaas::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
+    let sections = read_jaas(path)?;
     let Some((_, entries)) = sections.iter().find(|(name, _)| name == section) else {
         return Ok(None);
     };
@@ -106,6 +105,13 @@ fn sasl_users(path: &Path, section: &str) -> Result<Option<HashMap<String, Strin
         }
     }
     Ok(Some(users))
+}
+
+/// The JAAS file at `path`, parsed; the error says which file and what is wrong.
+pub fn read_jaas(path: &Path) -> Result<jaas::Sections, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{JAAS_LOGIN_CONFIG}: cannot read {shown}: {e}"))?;
+    jaas::parse(&text).map_err(|e| format!("{shown}: {e}"))
 }
 
 /// Fresh random text for a DIGEST-MD5 nonce: 16 bytes from the kernel, hex.

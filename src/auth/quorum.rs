@@ -21,7 +21,6 @@
 //! sockets call them.
 
 use super::digest_md5::{DigestMd5Client, DigestMd5Server, Step};
-use super::jaas;
 use crate::config::{Config, JAAS_LOGIN_CONFIG};
 use crate::jute::{Reader, Record};
 use crate::record;
@@ -83,9 +82,7 @@ impl QuorumSasl {
             ));
         };
         let path = Path::new(file);
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{JAAS_LOGIN_CONFIG}: cannot read {}: {e}", path.display()))?;
-        let sections = jaas::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let sections = super::read_jaas(path)?;
         let section = |key: &str, default: &str| {
             let name = cfg.property(key).unwrap_or(default).to_string();
             let Some((_, entries)) = sections.iter().find(|(n, _)| *n == name) else {
