@@ -593,15 +593,20 @@ def errors(impl, work):
         # One voter down, two absent ones added: 2 synced of 5 voters is no quorum.
         leader = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
         down = next(s for s in (1, 2, 3) if s != leader)
+        # Asked through the leader: a client of the stopped server would see ConnectionLoss.
+        at_leader = client([e.members[leader].port])
         e.members[down].stop()
         two = ",".join(f"server.{s}=127.0.0.1:{free_port()}:{free_port()}:participant;"
                        f"127.0.0.1:{free_port()}" for s in (7, 8))
-        expect(NewConfigNoQuorumError, lambda: zk.reconfig(joining=two, leaving=None, new_members=None))
+        expect(NewConfigNoQuorumError,
+               lambda: at_leader.reconfig(joining=two, leaving=None, new_members=None))
         e.members[down].start()
         e.wait_modes({s: ("leader", "follower") for s in (1, 2, 3)})
-        data, _ = zk.get("/zookeeper/config")
+        data, _ = at_leader.get("/zookeeper/config")
         assert sorted(members_of(data.decode())[0]) == [1, 2, 3], data
-        zk.create("/still-serving", b"")
+        at_leader.create("/still-serving", b"")
+        at_leader.stop()
+        at_leader.close()
         plain.stop()
         plain.close()
         zk.stop()
