@@ -134,10 +134,8 @@ enum Command {
         scheme: String,
         auth: Option<Vec<u8>>,
     },
-    /// Ends the session; answered once it has ended.
-    Close {
-        done: Sender<()>,
-    },
+    /// Ends the session; the pump stops once it has ended.
+    Close,
 }
 
 /// What a reply does to the watch registry.
@@ -172,6 +170,10 @@ pub struct Session {
     status: Arc<Mutex<Status>>,
     chroot: Option<String>,
     pump: Option<JoinHandle<()>>,
+    /// Never sent on; disconnected when the pump ends. A request queued just as the pump ended
+    /// stays in the command queue unanswered (a bounded channel keeps its messages after its
+    /// receiver is gone), so callers wait on this as well as on their reply.
+    pump_ended: Receiver<()>,
 }
 
 impl Session {
@@ -182,6 +184,7 @@ impl Session {
         let (commands, commands_rx) = bounded(COMMAND_QUEUE_MAX);
         let (events_tx, events) = bounded(EVENT_QUEUE_MAX);
         let status = Arc::new(Mutex::new(Status { state: States::Connecting, session_id: 0 }));
+        let (alive, pump_ended) = bounded(0);
         let pump = Pump {
             hosts: cs.hosts,
             next_host: 0,
@@ -198,14 +201,15 @@ impl Session {
             event_state: KeeperState::Disconnected,
             status: Arc::clone(&status),
             waiting: VecDeque::new(),
-            closing: None,
+            closing: false,
             tried_once: false,
+            _alive: alive,
         };
         let handle = thread::Builder::new()
             .name("zk-session".into())
             .spawn(move || pump.run())
             .map_err(|_| SessionError::Keeper(ErrorCode::SystemError))?;
-        Ok((Session { commands, status, chroot: cs.chroot, pump: Some(handle) }, events))
+        Ok((Session { commands, status, chroot: cs.chroot, pump: Some(handle), pump_ended }, events))
     }
 
     pub fn state(&self) -> States {
@@ -216,12 +220,10 @@ impl Session {
         self.status.lock().expect("status lock").session_id
     }
 
-    /// Ends the session and waits until its last event (Closed) has been queued.
+    /// Ends the session and waits until its last event (Closed) has been queued: the pump
+    /// stops after a close, or has stopped already (the session ended otherwise).
     pub fn close(&mut self) {
-        let (done, wait) = bounded(1);
-        if self.commands.send(Command::Close { done }).is_ok() {
-            let _ = wait.recv();
-        }
+        let _ = self.commands.send(Command::Close);
         if let Some(h) = self.pump.take() {
             let _ = h.join();
         }
@@ -239,7 +241,11 @@ impl Session {
         let (reply, answer) = bounded(1);
         let gone = || SessionError::Keeper(ErrorCode::SessionExpired);
         self.commands.send(Command::Request(Request { op, body, watch, reply })).map_err(|_| gone())?;
-        answer.recv().map_err(|_| gone())?
+        select! {
+            recv(answer) -> r => r.map_err(|_| gone())?,
+            // A reply sent just before the pump ended is still there.
+            recv(self.pump_ended) -> _ => answer.try_recv().map_err(|_| gone())?,
+        }
     }
 
     fn call_rec<A: Record>(&self, op: i32, req: &impl Record, watch: WatchAction) -> Result<A> {
@@ -504,10 +510,12 @@ struct Pump {
     status: Arc<Mutex<Status>>,
     /// Requests made while no connection is up, sent once one is.
     waiting: VecDeque<Request>,
-    /// A close asked for while no connection is up: done once the session has ended.
-    closing: Option<Sender<()>>,
+    /// A close asked for while no connection is up.
+    closing: bool,
     /// Whether a connection attempt has been made yet.
     tried_once: bool,
+    /// Dropped with the pump: see `Session::pump_ended`.
+    _alive: Sender<()>,
 }
 
 impl Pump {
@@ -551,9 +559,8 @@ impl Pump {
                 if !self.take_commands_while_connecting() {
                     return None;
                 }
-                if self.tried_once && self.closing.is_some() {
-                    let done = self.closing.take();
-                    self.end_closed(done);
+                if self.tried_once && self.closing {
+                    self.end_closed();
                     return None;
                 }
                 self.tried_once = true;
@@ -570,13 +577,13 @@ impl Pump {
                 let _ = r.reply.send(Err(ErrorCode::ConnectionLoss.into()));
             }
             let pause_end = Instant::now() + HOST_ROUND_PAUSE;
-            while self.closing.is_none() {
+            while !self.closing {
                 let Some(left) = pause_end.checked_duration_since(Instant::now()) else { break };
                 match self.commands.recv_timeout(left) {
                     Ok(cmd) => self.on_command_while_connecting(cmd),
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                        self.end_closed(None);
+                        self.end_closed();
                         return None;
                     }
                 }
@@ -592,7 +599,7 @@ impl Pump {
                 Ok(cmd) => self.on_command_while_connecting(cmd),
                 Err(crossbeam_channel::TryRecvError::Empty) => return true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    self.end_closed(None);
+                    self.end_closed();
                     return false;
                 }
             }
@@ -603,20 +610,17 @@ impl Pump {
         match cmd {
             Command::Request(r) => self.waiting.push_back(r),
             Command::AddAuth { scheme, auth } => self.auths.push((scheme, auth)),
-            Command::Close { done } => self.closing = Some(done),
+            Command::Close => self.closing = true,
         }
     }
 
     /// The session ends by its user's wish: everything outstanding fails, Closed is announced.
-    fn end_closed(&mut self, done: Option<Sender<()>>) {
+    fn end_closed(&mut self) {
         self.set_state(States::Closed);
         for r in self.waiting.drain(..) {
             let _ = r.reply.send(Err(ErrorCode::SessionExpired.into()));
         }
         self.announce(KeeperState::Closed);
-        if let Some(d) = done {
-            let _ = d.send(());
-        }
     }
 
     /// Connects to `host` and opens (or resumes) the session there. `Ok(None)`: the server said
@@ -702,8 +706,8 @@ impl Pump {
 
     fn serve(&mut self, mut conn: Conn) -> Served {
         let outcome = loop {
-            if let Some(done) = self.closing.take() {
-                break self.close_on(&mut conn, Some(done));
+            if self.closing {
+                break self.close_on(&mut conn);
             }
             let ping_due = conn.last_sent + conn.read_timeout / 2;
             let dead_at = conn.last_heard + conn.read_timeout;
@@ -716,8 +720,7 @@ impl Pump {
                         self.auths.push((scheme, auth));
                         let _ = send(&mut conn, XID_AUTH, op::AUTH, &p.to_bytes());
                     }
-                    Ok(Command::Close { done }) => break self.close_on(&mut conn, Some(done)),
-                    Err(_) => break self.close_on(&mut conn, None),
+                    Ok(Command::Close) | Err(_) => break self.close_on(&mut conn),
                 },
                 recv(conn.frames) -> f => match f {
                     Ok(Ok(frame)) => {
@@ -760,7 +763,7 @@ impl Pump {
 
     /// Sends closeSession and waits (up to the read timeout) for its reply, handling whatever
     /// arrives before it.
-    fn close_on(&mut self, conn: &mut Conn, done: Option<Sender<()>>) -> Served {
+    fn close_on(&mut self, conn: &mut Conn) -> Served {
         let (reply, _answer) = bounded(1);
         self.send_request(conn, Request { op: op::CLOSE_SESSION, body: Vec::new(), watch: WatchAction::None, reply });
         let deadline = Instant::now() + conn.read_timeout;
@@ -774,7 +777,7 @@ impl Pump {
                 _ => break,
             }
         }
-        self.end_closed(done);
+        self.end_closed();
         Served::Ended(ErrorCode::SessionExpired)
     }
 
@@ -948,5 +951,32 @@ mod tests {
         assert_eq!(reqs.len(), 3, "300 kB of paths in ~128 kB batches");
         let total: usize = reqs.iter().map(|(_, b)| SetWatches::from_bytes(b).unwrap().data_watches.len()).sum();
         assert_eq!(total, 3000);
+    }
+
+    /// The pump ends (auth failed, say) just after a request was queued: the request stays in
+    /// the bounded queue, its reply sender with it. The caller must get an error, not wait
+    /// forever (rookery cli hung on exit after AuthFailed this way, about one run in 15).
+    #[test]
+    fn a_request_queued_as_the_pump_ends_fails_instead_of_waiting() {
+        let (commands, commands_rx) = bounded::<Command>(4);
+        let (alive, pump_ended) = bounded::<()>(0);
+        let pump = thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while commands_rx.is_empty() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(1));
+            }
+            drop((commands_rx, alive));
+        });
+        let status = Arc::new(Mutex::new(Status { state: States::AuthFailed, session_id: 1 }));
+        let mut session = Session { commands, status, chroot: None, pump: Some(pump), pump_ended };
+        let (done, outcome) = bounded(1);
+        let caller = thread::spawn(move || {
+            let r = session.call(op::EXISTS, Vec::new(), WatchAction::None).map(|_| ());
+            session.close();
+            let _ = done.send(r);
+        });
+        let r = outcome.recv_timeout(Duration::from_secs(10)).expect("the call returned");
+        assert!(matches!(r, Err(SessionError::Keeper(ErrorCode::SessionExpired))));
+        caller.join().unwrap();
     }
 }
