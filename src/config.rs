@@ -445,6 +445,12 @@ impl Config {
         self.extra.get(name).or_else(|| self.extra.get(&format!("zookeeper.{name}"))).map(String::as_str)
     }
 
+    /// Whether an untyped key is `true`, as Java's `Boolean.parseBoolean` reads it (any case;
+    /// anything else, or no key, is false).
+    pub fn flag(&self, name: &str) -> bool {
+        self.property(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
     /// The untyped keys that start with `prefix` (with or without `zookeeper.`), with their values.
     pub fn properties_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.extra.iter().filter_map(move |(k, v)| {
@@ -1129,7 +1135,7 @@ impl<'a> Parser<'a> {
 
     /// ZooKeeper refuses SASL requirements that cannot be met.
     fn check_sasl(&self) -> Result<(), ConfigError> {
-        let on = |key: &str| self.config.extra.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let on = |key: &str| self.config.flag(key);
         let enable = "quorum.auth.enableSasl";
         let server = "quorum.auth.serverRequireSasl";
         let learner = "quorum.auth.learnerRequireSasl";

@@ -68,12 +68,10 @@ impl ServerAuth {
                     return Err(format!("{file}: no '{}' section (sasl.serverconfig names it)", named.unwrap_or("")))
                 }
                 // Quorum SASL reads its own sections; without it, say why the file is there at all.
-                None if !cfg.property("quorum.auth.enableSasl").is_some_and(|v| v.eq_ignore_ascii_case("true")) => {
-                    auth.warnings.push(format!(
-                        "{file}: no 'Server' section, so clients cannot log in with SASL (the quorum's sections \
+                None if !cfg.flag("quorum.auth.enableSasl") => auth.warnings.push(format!(
+                    "{file}: no 'Server' section, so clients cannot log in with SASL (the quorum's sections \
                      are read separately)"
-                    ))
-                }
+                )),
                 None => {}
             }
         }

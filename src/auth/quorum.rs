@@ -71,8 +71,7 @@ impl QuorumSasl {
     /// `quorum.auth.enableSasl=true`. Errors stop the server at start-up, as ZooKeeper's
     /// `SaslException`s do, and say what to fix.
     pub fn from_config(cfg: &Config) -> Result<Option<QuorumSasl>, String> {
-        let on = |key: &str| cfg.property(key).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        if !on("quorum.auth.enableSasl") {
+        if !cfg.flag("quorum.auth.enableSasl") {
             return Ok(None);
         }
         let Some(file) = cfg.property(JAAS_LOGIN_CONFIG) else {
@@ -112,14 +111,19 @@ impl QuorumSasl {
         let option =
             |key: &str| learner.iter().find_map(|e| e.options.iter().find(|(k, _)| k == key)).map(|o| o.1.clone());
         let login = option("username").zip(option("password"));
-        let learner_require = on("quorum.auth.learnerRequireSasl");
+        let learner_require = cfg.flag("quorum.auth.learnerRequireSasl");
         if learner_require && login.is_none() {
             return Err(format!(
                 "{}: quorum.auth.learnerRequireSasl=true needs username and password in the QuorumLearner section",
                 path.display()
             ));
         }
-        Ok(Some(QuorumSasl { learner_require, server_require: on("quorum.auth.serverRequireSasl"), users, login }))
+        Ok(Some(QuorumSasl {
+            learner_require,
+            server_require: cfg.flag("quorum.auth.serverRequireSasl"),
+            users,
+            login,
+        }))
     }
 
     /// `SaslQuorumAuthLearner.authenticate`: logs in over a connection this server opened (after

@@ -543,7 +543,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         local_sessions_upgrading: cfg.local_sessions_upgrading_enabled,
         providers: auth.providers,
         // Boolean.parseBoolean, as ZooKeeper reads zookeeper.enforceQuota.
-        enforce_quota: cfg.property("enforceQuota").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        enforce_quota: cfg.flag("enforceQuota"),
     };
     let first_session = ids::initial_session_id(my_id, wall_ms() as u64);
     let mut prep = Prep::new(prep_cfg, tree.last_processed_zxid, first_session);
@@ -594,7 +594,7 @@ pub fn start(cfg: Config) -> io::Result<Server> {
         let links = peer::Links { commit_tx, prep_ctl: prep_ctl_tx, from_prep: to_quorum_rx, events_tx, events_rx };
         threads.push(peer::start(cfg.clone(), shared.clone(), links, last_zxid, recent)?);
     }
-    let unified = cfg.property("client.portUnification").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let unified = cfg.flag("client.portUnification");
     {
         let shared = shared.clone();
         let max_per_ip = cfg.max_client_cnxns;

@@ -14,7 +14,7 @@ pub enum ClientTls {}
 impl ClientTls {
     pub fn from_config(cfg: &Config) -> Result<Option<ClientTls>, String> {
         let secure_port = cfg.property("secureClientPort").is_some_and(|p| p != "0");
-        let unified = cfg.property("client.portUnification").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let unified = cfg.flag("client.portUnification");
         if secure_port || unified {
             return Err(format!("secureClientPort / client.portUnification: {NO_TLS}"));
         }
@@ -31,7 +31,7 @@ pub enum QuorumTls {}
 
 impl QuorumTls {
     pub fn from_config(cfg: &Config) -> Result<Option<Arc<QuorumTls>>, String> {
-        if cfg.property("sslQuorum").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        if cfg.flag("sslQuorum") {
             return Err(format!("sslQuorum=true: {NO_TLS}"));
         }
         Ok(None)
