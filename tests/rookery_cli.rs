@@ -82,7 +82,14 @@ impl Pair {
 
     fn quit(self) {
         let want = self.zk.quit();
-        let got = self.rk.quit();
+        let mut got = self.rk.quit();
+        // zkCli's quit is close() then System.exit: the Closed event is queued by then, but its
+        // event thread may not have printed it yet (seen on a loaded machine). Rookery's cli
+        // always prints it.
+        let closed = "WatchedEvent state:Closed type:None path:null";
+        if got.last().is_some_and(|e| e == closed) && want.last().is_none_or(|e| e != closed) {
+            got.pop();
+        }
         assert_eq!(got, want, "events at quit");
     }
 }
