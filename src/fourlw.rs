@@ -32,7 +32,7 @@
 use crate::codes::{op, watcher_type};
 use crate::config::Config;
 use crate::ids::{SessionId, Zxid};
-use crate::metrics::QuorumFigures;
+use crate::metrics::{quota_gauge_sets, QuorumFigures};
 use crate::pipeline::commit::ConnInfo;
 use crate::pipeline::ConnId;
 use crate::tree::DataTree;
@@ -137,6 +137,8 @@ pub struct Facts<'a> {
     /// Sessions by expiry deadline (ms on the monotonic clock of `now_ms`), earliest first;
     /// filled for `dump` only.
     pub session_expiry: &'a [(u64, Vec<SessionId>)],
+    /// Writes refused with QUOTAEXCEEDED, by namespace (counted by prep).
+    pub quota_exceeded: &'a BTreeMap<String, u64>,
     /// Milliseconds on the server's monotonic clock (`lresp`, expiry deadlines).
     pub now_ms: u64,
     pub wall_ms: i64,
@@ -589,6 +591,10 @@ pub(crate) fn peer_state(mode: &str) -> &'static str {
 
 /// `mntr`'s keys and values (without `zk_`), in ZooKeeper's order. Rookery fills the values it
 /// tracks; a counter it does not keep reads 0 and a summary 0.0/0, as on a fresh ZooKeeper.
+/// The quota figures of each namespace with a quota (`<ns>_quota_{count,bytes}_{limit,usage}_
+/// per_namespace`) follow the gauges, and its QUOTAEXCEEDED count (`<ns>_quota_exceeded_error_
+/// per_namespace`, once there is one) the counters, as ZooKeeper's gauge and counter sets do;
+/// namespaces in name order (ZooKeeper's follow its hash map).
 /// Per-namespace summaries (`zk_*_<ns>_{read,write}_per_namespace`) and a leader's per-learner
 /// queue summaries (`zk_*_<sid>_learner_handler_qp_*`) are not kept and not printed.
 ///
@@ -616,6 +622,16 @@ pub fn monitor_values(view: &View<'_>, f: &Facts<'_>) -> Vec<(String, MonitorVal
     let leader = quorum.and_then(|q| q.leader.as_ref()).filter(|_| view.mode == "leader");
     let fds = view.host.file_descriptors();
     for &key in MNTR_GAUGES_AND_COUNTERS {
+        if key == MNTR_FIRST_COUNTER {
+            let quotas = f.tree.quota_by_namespace();
+            for set in 0..4 {
+                for (ns, q) in &quotas {
+                    if let (name, _, Some(v)) = quota_gauge_sets(q)[set] {
+                        row(&format!("{ns}_{name}"), Int(v));
+                    }
+                }
+            }
+        }
         match key {
             "ephemerals_count" => row(key, n(f.tree.ephemerals().values().map(|p| p.len()).sum::<usize>())),
             "num_alive_connections" => row(key, n(f.conns.len())),
@@ -682,6 +698,9 @@ pub fn monitor_values(view: &View<'_>, f: &Facts<'_>) -> Vec<(String, MonitorVal
             }
             _ => row(key, Int(0)),
         }
+    }
+    for (ns, n) in f.quota_exceeded {
+        row(&format!("{ns}_quota_exceeded_error_per_namespace"), u(*n));
     }
     for &(name, percentiles) in MNTR_SUMMARIES {
         let measured = match name {
@@ -952,6 +971,9 @@ impl Host for SystemHost {
     }
 }
 
+/// Where `mntr`'s counters start, after the gauges (and the gauge sets).
+const MNTR_FIRST_COUNTER: &str = "proposal_count";
+
 /// `mntr`'s gauges and counters after `zk_version` and `zk_server_state`, in the order ZooKeeper
 /// 3.8.0 prints them (the order of its metrics registry, the same on every start). The quorum
 /// gauges (`quorum_size`, and a leader's `learners` ... `max_proposal_size`) sit where a 3.8.0
@@ -1181,6 +1203,7 @@ mod tests {
             conns,
             outstanding: 0,
             session_expiry: &[],
+            quota_exceeded: &BTreeMap::new(),
             now_ms: 5_000,
             wall_ms: 1_795_324_090_000,
         };
@@ -1359,6 +1382,7 @@ mod tests {
             conns: &[],
             outstanding: 0,
             session_expiry: &[],
+            quota_exceeded: &BTreeMap::new(),
             now_ms: 5_000,
             wall_ms: 1_795_324_090_000,
         };
@@ -1455,6 +1479,7 @@ mod tests {
             conns: &[(1, &a), (2, &asker), (3, &b)],
             outstanding: 0,
             session_expiry: &[(14_000, vec![0x10]), (24_000, vec![0x11])],
+            quota_exceeded: &BTreeMap::new(),
             now_ms: 5_000,
             // Wall time 1_795_324_090_000 is monotonic 5_000.
             wall_ms: 1_795_324_090_000,

@@ -20,6 +20,8 @@
 //! standard `process_*` names, as ZooKeeper's JVM exports do.
 
 use crate::fourlw::Latency;
+use crate::tree::quota::NamespaceQuota;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -209,6 +211,21 @@ pub struct Figures {
     pub quorum: Option<QuorumFigures>,
     /// `leader_uptime`: a leader's milliseconds since it began to broadcast.
     pub leader_uptime_ms: Option<u64>,
+    /// Quota limits and usage by top namespace (ZooKeeper's quota gauge sets).
+    pub quotas: BTreeMap<String, NamespaceQuota>,
+    /// Writes refused with QUOTAEXCEEDED by namespace, since start.
+    pub quota_exceeded: BTreeMap<String, u64>,
+}
+
+/// A namespace's quota figures under ZooKeeper's gauge-set names (in the order 3.8.0's `mntr`
+/// prints the sets), with a help text.
+pub fn quota_gauge_sets(q: &NamespaceQuota) -> [(&'static str, &'static str, Option<i64>); 4] {
+    [
+        ("quota_bytes_limit_per_namespace", "Bytes quota (hard, else soft; -1 for none) per namespace.", q.bytes_limit),
+        ("quota_count_usage_per_namespace", "Znodes under a quota per namespace.", q.count_usage),
+        ("quota_count_limit_per_namespace", "Znode quota (hard, else soft; -1 for none) per namespace.", q.count_limit),
+        ("quota_bytes_usage_per_namespace", "Data bytes under a quota per namespace.", q.bytes_usage),
+    ]
 }
 
 /// The Prometheus text exposition format (version 0.0.4) of the figures.
@@ -228,6 +245,29 @@ pub fn render(f: &Figures, p: &ProcessFigures) -> String {
     gauge(o, "max_latency", "Largest request latency in ms since the last srst.", f.latency.max());
     gauge(o, "uptime", "Milliseconds since the server started.", f.uptime_ms);
     gauge(o, "last_processed_zxid", "The zxid of the last txn applied to the tree.", f.last_processed_zxid);
+    for set in 0..4 {
+        let rows: Vec<_> = f
+            .quotas
+            .iter()
+            .filter_map(|(ns, q)| {
+                let (name, help, value) = quota_gauge_sets(q)[set];
+                value.map(|v| (name, help, ns, v))
+            })
+            .collect();
+        if let Some(&(name, help, ..)) = rows.first() {
+            family(o, name, "gauge", help);
+        }
+        for (name, _, ns, v) in rows {
+            let _ = writeln!(o, "{name}{{key=\"{}\"}} {v}", label_value(ns));
+        }
+    }
+    if !f.quota_exceeded.is_empty() {
+        let name = "quota_exceeded_error_per_namespace";
+        family(o, name, "counter", "Writes refused with QUOTAEXCEEDED per namespace.");
+        for (ns, n) in &f.quota_exceeded {
+            let _ = writeln!(o, "{name}{{key=\"{}\"}} {n}", label_value(ns));
+        }
+    }
     family(o, "server_state", "gauge", "The server's role: 1 for the current one.");
     let _ = writeln!(o, "server_state{{state=\"{}\"}} 1", f.server_state);
     counter(o, "digest_mismatches_count", "Applied txns whose digest disagreed with the tree.", f.digest_mismatches);
@@ -311,6 +351,11 @@ fn histogram(o: &mut String, name: &str, help: &str, h: &Histogram) {
 }
 
 /// A sample value or a bucket bound as Prometheus spells it: `+Inf`, `NaN`, or a decimal.
+/// A label value as the text format escapes it (a namespace is any znode name).
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 fn float(x: f64) -> String {
     if x.is_nan() {
         "NaN".into()
@@ -402,6 +447,11 @@ mod tests {
                 proposal_count: 10,
             }),
             leader_uptime_ms: Some(9_791),
+            quotas: BTreeMap::from([
+                ("a".into(), NamespaceQuota { count_limit: Some(5), bytes_limit: Some(-1), ..Default::default() }),
+                ("b\"c".into(), NamespaceQuota { count_limit: Some(2), count_usage: Some(1), ..Default::default() }),
+            ]),
+            quota_exceeded: BTreeMap::from([("b\"c".into(), 3)]),
         }
     }
 
@@ -425,6 +475,10 @@ mod tests {
             "# TYPE looking_count counter\nlooking_count 1\n",
             "\nprocess_resident_memory_bytes 5242880\n",
             "\nopen_file_descriptor_count 12\n",
+            "# TYPE quota_count_limit_per_namespace gauge\nquota_count_limit_per_namespace{key=\"a\"} 5\n\
+             quota_count_limit_per_namespace{key=\"b\\\"c\"} 2\n",
+            "# TYPE quota_count_usage_per_namespace gauge\nquota_count_usage_per_namespace{key=\"b\\\"c\"} 1\n",
+            "# TYPE quota_exceeded_error_per_namespace counter\nquota_exceeded_error_per_namespace{key=\"b\\\"c\"} 3\n",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{Server, TempDir};
-use rookery::client::Client;
+use rookery::client::{Client, ClientError};
+use rookery::codes::ErrorCode;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -214,6 +215,40 @@ fn mntr_has_zookeepers_keys_in_order() {
     assert!(row("avg_latency").contains('.'), "a Java double");
     assert_eq!(row("server_state"), "standalone");
     assert!(row("version").starts_with("3.9.2-rookery-"));
+}
+
+/// Quotas as zkCli's setquota lays them out, then writes under them, as in the capture
+/// `quota_mntr.txt` (ZooKeeper 3.8.0 with enforceQuota=true: `setquota -n 5 /q`, `setquota -N 2 /h`,
+/// creates under both, two refused under /h). Per namespace: the limits and usage after the
+/// gauges, the refusals after the counters.
+#[test]
+fn mntr_reports_quotas_per_namespace_as_zookeeper() {
+    let s = Server::start("tickTime=2000\nenforceQuota=true");
+    let mut c = Client::connect(s.addr, 10_000).unwrap();
+    for p in ["/q", "/h", "/zookeeper/quota/q", "/zookeeper/quota/h"] {
+        c.create(p, b"", 0).unwrap();
+    }
+    for (p, limits) in [
+        ("/q", "count=5,bytes=-1=;byteHardLimit=-1;countHardLimit=-1"),
+        ("/h", "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2"),
+    ] {
+        c.create(&format!("/zookeeper/quota{p}/zookeeper_limits"), limits.as_bytes(), 0).unwrap();
+        c.create(&format!("/zookeeper/quota{p}/zookeeper_stats"), b"count=0,bytes=0", 0).unwrap();
+    }
+    for (p, data) in [("/q/a", "hello"), ("/q/b", "hello"), ("/q/x", ""), ("/q/x/z", ""), ("/h/a", "")] {
+        c.create(p, data.as_bytes(), 0).unwrap();
+    }
+    for p in ["/h/b", "/h/c"] {
+        let refused = c.create(p, b"", 0).unwrap_err();
+        assert!(matches!(refused, ClientError::Keeper(ErrorCode::QuotaExceeded)), "{refused}");
+    }
+    let text = s.four("mntr");
+    // Rookery keeps no per-namespace read/write summaries (zk_avg_<ns>_read_per_namespace ...).
+    let zk = fixture("quota_mntr.txt");
+    let kept = |k: &&str| !k.ends_with("_read_per_namespace") && !k.ends_with("_write_per_namespace");
+    assert_eq!(keys(&text, '\t'), keys(&zk, '\t').into_iter().filter(kept).collect::<Vec<_>>());
+    let quota_lines = |t: &str| t.lines().filter(|l| l.contains("_quota_")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(quota_lines(&text), quota_lines(&zk));
 }
 
 #[test]

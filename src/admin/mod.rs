@@ -509,6 +509,8 @@ fn figures(view: &View<'_>, f: &Facts<'_>, recorded: &Recorder) -> Figures {
         recorded: recorded.clone(),
         quorum,
         leader_uptime_ms,
+        quotas: f.tree.quota_by_namespace(),
+        quota_exceeded: f.quota_exceeded.clone(),
     }
 }
 
@@ -637,6 +639,7 @@ mod tests {
                 conns: &conns,
                 outstanding: 0,
                 session_expiry: &session_expiry,
+                quota_exceeded: &BTreeMap::new(),
                 now_ms: 20_000,
                 wall_ms: 1_795_335_590_000,
             };

@@ -381,6 +381,8 @@ pub enum CommitItem {
         ask: crate::fourlw::Ask,
         outstanding: usize,
         session_expiry: Vec<(u64, Vec<SessionId>)>,
+        /// Prep's count of QUOTAEXCEEDED refusals by namespace.
+        quota_exceeded: std::collections::BTreeMap<String, u64>,
         reply: crossbeam_channel::Sender<String>,
     },
     /// A question from the admin server or the metrics endpoint, answered like a four-letter
@@ -389,6 +391,7 @@ pub enum CommitItem {
         question: crate::admin::Question,
         outstanding: usize,
         session_expiry: Vec<(u64, Vec<SessionId>)>,
+        quota_exceeded: std::collections::BTreeMap<String, u64>,
         reply: crossbeam_channel::Sender<crate::admin::Answer>,
     },
 }

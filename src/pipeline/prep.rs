@@ -13,10 +13,11 @@ use crate::jute::proto::ConnectRequest;
 use crate::jute::txn::*;
 use crate::jute::txn_body::{SubTxn, Transaction, TxnBody};
 use crate::sessions::{password, SessionTracker};
+use crate::tree::quota::top_namespace;
 use crate::tree::{acl, digest_of, path, DataTree, CONFIG, QUOTA, ZOOKEEPER};
 use crate::verifier::QuorumVerifier;
 use crate::zab::packet::Forwarded;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Settings prep needs from zoo.cfg.
 #[derive(Debug, Clone)]
@@ -187,6 +188,10 @@ pub struct Prep {
     local_conns: HashMap<SessionId, ConnId>,
     /// The top byte of the session ids this server makes: its server id.
     server_byte: i64,
+    /// Writes refused with QUOTAEXCEEDED, by the top namespace of their path (`mntr`'s
+    /// `zk_<ns>_quota_exceeded_error_per_namespace`); counted where ZooKeeper counts them, in
+    /// the prep step of the leader or a standalone server, and never reset (not by `srst`).
+    quota_exceeded: BTreeMap<String, u64>,
 }
 
 /// The owner of sessions whose connection is on the leader itself (`zab::leader::LOCAL`).
@@ -215,6 +220,7 @@ impl Prep {
             local: SessionTracker::new(cfg_tick, first_session_id),
             local_conns: HashMap::new(),
             server_byte: first_session_id >> 56,
+            quota_exceeded: BTreeMap::new(),
         }
     }
 
@@ -306,6 +312,17 @@ impl Prep {
         self.track_sessions_of(tree, now_ms);
     }
 
+    /// `checkQuota`, counting refusals by namespace (`updateQuotaExceededMetrics`).
+    fn check_quota(&mut self, tree: &DataTree, path: &str, bytes_diff: i64, count_diff: i64) -> PrepResult<()> {
+        let checked = tree.check_quota(path, bytes_diff, count_diff, self.cfg.enforce_quota);
+        if checked == Err(ErrorCode::QuotaExceeded) {
+            if let Some(ns) = top_namespace(path) {
+                *self.quota_exceeded.entry(ns.to_string()).or_default() += 1;
+            }
+        }
+        checked
+    }
+
     /// Txns prepared but not yet applied (for `stat`'s "Outstanding").
     pub fn outstanding_len(&self) -> usize {
         self.outstanding_order.len()
@@ -345,13 +362,27 @@ impl Prep {
             PrepInput::Detach { conn } => out.push(CommitItem::Detach { conn }),
             PrepInput::FourLetter { ask, reply } => {
                 let session_expiry = if ask.cmd == "dump" { self.sessions.by_deadline() } else { Vec::new() };
-                out.push(CommitItem::FourLetter { ask, outstanding: self.outstanding_len(), session_expiry, reply })
+                let quota_exceeded = self.quota_exceeded.clone();
+                out.push(CommitItem::FourLetter {
+                    ask,
+                    outstanding: self.outstanding_len(),
+                    session_expiry,
+                    quota_exceeded,
+                    reply,
+                })
             }
             PrepInput::Inspect { question, reply } => {
                 let dump =
                     matches!(&question, crate::admin::Question::Command { command, .. } if command.name == "dump");
                 let session_expiry = if dump { self.sessions.by_deadline() } else { Vec::new() };
-                out.push(CommitItem::Inspect { question, outstanding: self.outstanding_len(), session_expiry, reply })
+                let quota_exceeded = self.quota_exceeded.clone();
+                out.push(CommitItem::Inspect {
+                    question,
+                    outstanding: self.outstanding_len(),
+                    session_expiry,
+                    quota_exceeded,
+                    reply,
+                })
             }
             PrepInput::Tick { now_ms, .. } if !self.local_conns.is_empty() && self.role == Role::Follower => {
                 self.expire_local(now_ms, out)
@@ -859,7 +890,7 @@ impl Prep {
                 acl::check(&node.acl, perms::WRITE, &req.auth, self.cfg.skip_acl)?;
                 let grown =
                     s.data.as_ref().map_or(0, Vec::len) as i64 - node.data.as_deref().map_or(0, <[u8]>::len) as i64;
-                tree.check_quota(&s.path, grown, 0, self.cfg.enforce_quota)?;
+                self.check_quota(tree, &s.path, grown, 0)?;
                 let version = check_version(node.stat.version, s.version)?;
                 node.stat.version = version;
                 node.stat.mtime = header.time;
@@ -1002,7 +1033,7 @@ impl Prep {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let new_cversion = parent.stat.cversion + 1;
-        tree.check_quota(&full, data.as_ref().map_or(0, Vec::len) as i64, 1, self.cfg.enforce_quota)?;
+        self.check_quota(tree, &full, data.as_ref().map_or(0, Vec::len) as i64, 1)?;
         let ephemeral_owner = if kind == op::CREATE_CONTAINER || mode == CreateMode::Container {
             owner::CONTAINER
         } else if mode.is_ttl() {

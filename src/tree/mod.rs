@@ -716,6 +716,41 @@ mod tests {
     }
 
     #[test]
+    fn quota_figures_are_summed_by_top_namespace() {
+        let mut t = DataTree::new();
+        let mut ch = Vec::new();
+        let mut z = 0;
+        let mut create = |t: &mut DataTree, path: &str, data: &str| {
+            z += 1;
+            assert_eq!(t.apply(&hdr(z, op::CREATE), &create_with(path, data.as_bytes()), &mut ch).err, 0, "{path}");
+        };
+        for p in ["/a", "/a/b", "/a/c", "/h", "/zookeeper/quota/a", "/zookeeper/quota/h"] {
+            create(&mut t, p, "");
+        }
+        create(&mut t, "/a/b/x", "12345");
+        // Two quotas under /a (soft count 10 on /a/b; hard bytes 50 on /a/c), one under /h.
+        for (p, limits) in [
+            ("/a/b", "count=10,bytes=-1"),
+            ("/a/c", "count=-1,bytes=7=;byteHardLimit=50;countHardLimit=-1"),
+            ("/h", "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2"),
+        ] {
+            let q = format!("/zookeeper/quota{p}");
+            if p != "/h" {
+                create(&mut t, &q, "");
+            }
+            create(&mut t, &format!("{q}/zookeeper_limits"), limits);
+            create(&mut t, &format!("{q}/zookeeper_stats"), "count=0,bytes=0");
+        }
+        let figures = t.quota_by_namespace();
+        assert_eq!(figures.keys().collect::<Vec<_>>(), ["a", "h"]);
+        let a = figures["a"];
+        assert_eq!((a.count_limit, a.bytes_limit), (Some(10 - 1), Some(-1 + 50)), "hard limit over soft, summed");
+        assert_eq!((a.count_usage, a.bytes_usage), (Some(2 + 1), Some(5)));
+        let h = figures["h"];
+        assert_eq!((h.count_limit, h.bytes_limit, h.count_usage, h.bytes_usage), (Some(2), Some(-1), Some(1), Some(0)));
+    }
+
+    #[test]
     fn fresh_tree_has_zookeeper_nodes() {
         let t = DataTree::new();
         assert_eq!(t.get("/").unwrap().children.iter().collect::<Vec<_>>(), ["zookeeper"]);

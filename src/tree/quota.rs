@@ -274,9 +274,71 @@ impl DataTree {
     }
 }
 
+/// One top-level namespace's quota figures, as ZooKeeper's `QuotaMetricsUtils` sums them over
+/// the quotas under it: limits (the hard limit where set, else the soft one, -1 for none) from
+/// the `zookeeper_limits` nodes, usage from the `zookeeper_stats` nodes. `None`: no such node.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NamespaceQuota {
+    pub count_limit: Option<i64>,
+    pub bytes_limit: Option<i64>,
+    pub count_usage: Option<i64>,
+    pub bytes_usage: Option<i64>,
+}
+
+/// `PathUtils.getTopNamespace`: `a` for `/a/b`; `None` for `/` and paths not starting with `/`.
+pub fn top_namespace(path: &str) -> Option<&str> {
+    path.strip_prefix('/')?.split('/').next().filter(|ns| !ns.is_empty())
+}
+
+impl DataTree {
+    /// `QuotaMetricsUtils.getQuota{Count,Bytes}{Limit,Usage}`: the leaves of `/zookeeper/quota`
+    /// named `zookeeper_limits` or `zookeeper_stats`, summed by the top namespace of the path
+    /// they are for (what `mntr` prints as `zk_<ns>_quota_count_limit_per_namespace` ...).
+    pub fn quota_by_namespace(&self) -> BTreeMap<String, NamespaceQuota> {
+        let add = |sum: &mut Option<i64>, n: i64| *sum = Some(sum.unwrap_or(0) + n);
+        let below = format!("{QUOTA}/");
+        let mut out: BTreeMap<String, NamespaceQuota> = BTreeMap::new();
+        for (path, node) in self.nodes.range(below.clone()..).take_while(|(k, _)| k.starts_with(&below)) {
+            if !node.children.is_empty() {
+                continue;
+            }
+            let quota_of = &path[QUOTA.len()..];
+            let (for_path, is_limit) = match (
+                quota_of.strip_suffix(&format!("/{LIMIT_NODE}")),
+                quota_of.strip_suffix(&format!("/{STAT_NODE}")),
+            ) {
+                (Some(p), _) => (p, true),
+                (_, Some(p)) => (p, false),
+                _ => continue,
+            };
+            let Some(ns) = top_namespace(for_path) else { continue };
+            let track = StatsTrack::from_bytes(node.data.as_deref());
+            let q = out.entry(ns.to_string()).or_default();
+            let limit = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
+            if is_limit {
+                add(&mut q.count_limit, limit(track.count_hard_limit(), track.count()));
+                add(&mut q.bytes_limit, limit(track.byte_hard_limit(), track.bytes()));
+            } else {
+                add(&mut q.count_usage, track.count());
+                add(&mut q.bytes_usage, track.bytes());
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_namespace_as_path_utils() {
+        assert_eq!(top_namespace("/a/b/c"), Some("a"));
+        assert_eq!(top_namespace("/a"), Some("a"));
+        assert_eq!(top_namespace("/"), None);
+        assert_eq!(top_namespace(""), None);
+        assert_eq!(top_namespace("a/b"), None);
+    }
 
     #[test]
     fn stats_track_text_as_zookeeper_writes_it() {
