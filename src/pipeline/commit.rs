@@ -184,7 +184,7 @@ impl Commit {
                 }
                 out.push(Output::Close { conn });
             }
-            CommitItem::FourLetter { ask, outstanding, session_expiry, quota_exceeded, reply } => {
+            CommitItem::FourLetter { ask, prep, reply } => {
                 // As in ZooKeeper, the word is a packet received on a client connection, which
                 // the answers list like any other.
                 self.stats.received += 1;
@@ -199,9 +199,9 @@ impl Commit {
                     watches: &self.watches,
                     stats: &self.stats,
                     conns: &conns,
-                    outstanding,
-                    session_expiry: &session_expiry,
-                    quota_exceeded: &quota_exceeded,
+                    outstanding: prep.outstanding,
+                    session_expiry: &prep.session_expiry,
+                    quota_exceeded: &prep.quota_exceeded,
                     now_ms,
                     wall_ms,
                 };
@@ -218,7 +218,7 @@ impl Commit {
                 self.conns.remove(&ask.conn);
                 let _ = reply.send(text);
             }
-            CommitItem::Inspect { question, outstanding, session_expiry, quota_exceeded, reply } => {
+            CommitItem::Inspect { question, prep, reply } => {
                 // Connection ids start at 1: 0 is no connection, so nothing lists the asker.
                 let ask = fourlw::Ask { cmd: question.word(), conn: 0, client_port: question.client_port() };
                 let conns = self.sorted_conns();
@@ -228,9 +228,9 @@ impl Commit {
                     watches: &self.watches,
                     stats: &self.stats,
                     conns: &conns,
-                    outstanding,
-                    session_expiry: &session_expiry,
-                    quota_exceeded: &quota_exceeded,
+                    outstanding: prep.outstanding,
+                    session_expiry: &prep.session_expiry,
+                    quota_exceeded: &prep.quota_exceeded,
                     now_ms,
                     wall_ms,
                 };

@@ -375,23 +375,24 @@ pub enum CommitItem {
     Close { conn: ConnId },
     /// A connection is gone: drop its watches and its route.
     Detach { conn: ConnId },
-    /// A four-letter word; the answer text goes back on `reply`. `session_expiry` is prep's
-    /// session tracker by deadline, for `dump` (empty for the other words).
-    FourLetter {
-        ask: crate::fourlw::Ask,
-        outstanding: usize,
-        session_expiry: Vec<(u64, Vec<SessionId>)>,
-        /// Prep's count of QUOTAEXCEEDED refusals by namespace.
-        quota_exceeded: std::collections::BTreeMap<String, u64>,
-        reply: crossbeam_channel::Sender<String>,
-    },
+    /// A four-letter word; the answer text goes back on `reply`.
+    FourLetter { ask: crate::fourlw::Ask, prep: PrepFacts, reply: crossbeam_channel::Sender<String> },
     /// A question from the admin server or the metrics endpoint, answered like a four-letter
     /// word but not asked on a client connection (so it is not counted as a client packet).
     Inspect {
         question: crate::admin::Question,
-        outstanding: usize,
-        session_expiry: Vec<(u64, Vec<SessionId>)>,
-        quota_exceeded: std::collections::BTreeMap<String, u64>,
+        prep: PrepFacts,
         reply: crossbeam_channel::Sender<crate::admin::Answer>,
     },
+}
+
+/// What only prep knows, sent along with a four-letter word or an admin question.
+#[derive(Debug)]
+pub struct PrepFacts {
+    /// Txns prepared and not yet applied.
+    pub outstanding: usize,
+    /// The session tracker by deadline, for `dump` (empty for the other questions).
+    pub session_expiry: Vec<(u64, Vec<SessionId>)>,
+    /// QUOTAEXCEEDED refusals by namespace.
+    pub quota_exceeded: std::collections::BTreeMap<String, u64>,
 }

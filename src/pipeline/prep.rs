@@ -5,7 +5,7 @@
 //!
 //! Prep also owns session liveness: handshakes, touches, and expiry on the clock it is handed.
 
-use super::{ClientOp, CommitItem, ConnId, Origin, Request};
+use super::{ClientOp, CommitItem, ConnId, Origin, PrepFacts, Request};
 use crate::codes::{op, owner, CreateMode, ErrorCode};
 use crate::ids::{SessionId, Zxid};
 use crate::jute::data::{perms, Acl, Id, StatPersisted};
@@ -323,6 +323,16 @@ impl Prep {
         checked
     }
 
+    /// What a four-letter word or admin question needs from prep; the sessions by deadline only
+    /// for `dump`.
+    fn facts(&self, dump: bool) -> PrepFacts {
+        PrepFacts {
+            outstanding: self.outstanding_len(),
+            session_expiry: if dump { self.sessions.by_deadline() } else { Vec::new() },
+            quota_exceeded: self.quota_exceeded.clone(),
+        }
+    }
+
     /// Txns prepared but not yet applied (for `stat`'s "Outstanding").
     pub fn outstanding_len(&self) -> usize {
         self.outstanding_order.len()
@@ -361,28 +371,13 @@ impl Prep {
             }
             PrepInput::Detach { conn } => out.push(CommitItem::Detach { conn }),
             PrepInput::FourLetter { ask, reply } => {
-                let session_expiry = if ask.cmd == "dump" { self.sessions.by_deadline() } else { Vec::new() };
-                let quota_exceeded = self.quota_exceeded.clone();
-                out.push(CommitItem::FourLetter {
-                    ask,
-                    outstanding: self.outstanding_len(),
-                    session_expiry,
-                    quota_exceeded,
-                    reply,
-                })
+                let prep = self.facts(ask.cmd == "dump");
+                out.push(CommitItem::FourLetter { ask, prep, reply })
             }
             PrepInput::Inspect { question, reply } => {
                 let dump =
                     matches!(&question, crate::admin::Question::Command { command, .. } if command.name == "dump");
-                let session_expiry = if dump { self.sessions.by_deadline() } else { Vec::new() };
-                let quota_exceeded = self.quota_exceeded.clone();
-                out.push(CommitItem::Inspect {
-                    question,
-                    outstanding: self.outstanding_len(),
-                    session_expiry,
-                    quota_exceeded,
-                    reply,
-                })
+                out.push(CommitItem::Inspect { prep: self.facts(dump), question, reply })
             }
             PrepInput::Tick { now_ms, .. } if !self.local_conns.is_empty() && self.role == Role::Follower => {
                 self.expire_local(now_ms, out)
