@@ -172,17 +172,7 @@ class Writer:
         self.thread.join()
 
 
-# Every port this script has handed out: a port drawn free may be one a server was given but
-# does not bind yet (a follower's quorum port), so no port is handed out twice.
-_GIVEN = set()
-
-
-def free_port():
-    while True:
-        port = bench.free_port()
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
+free_port = bench.free_port  # never hands out a port twice
 
 
 def impl_of(impl, sid):
