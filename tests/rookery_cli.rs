@@ -1169,7 +1169,12 @@ fn session_library_multi_under_a_chroot() {
     let s = Target::start("");
     let mut plain = rookery::client::Client::connect(s.addr(), 10_000).expect("connect");
     plain.create("/app", b"", 0).expect("create /app");
-    let cfg = SessionConfig { connect_string: format!("{}/app", s.hostport()), timeout_ms: 10_000, read_only: false };
+    let cfg = SessionConfig {
+        connect_string: format!("{}/app", s.hostport()),
+        timeout_ms: 10_000,
+        read_only: false,
+        sasl: None,
+    };
     let (zk, events) = Session::connect(&cfg).expect("session");
     let results = zk
         .multi(&[

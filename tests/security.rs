@@ -387,6 +387,51 @@ fn zkcli_logs_in_with_sasl_digest_md5_and_a_wrong_password_fails() {
     assert!(server.log().contains("client failed to SASL authenticate"), "{}", server.log());
 }
 
+/// `rookery cli` reads the same JAAS `Client` section from CLIENT_JVMFLAGS as zkCli.sh and
+/// prints what zkCli printed in the test above.
+#[test]
+fn rookery_cli_logs_in_with_sasl_from_client_jvmflags_as_zkcli() {
+    let dir = TempDir::new("jaas-cli");
+    let jaas = common::root().join("tests/kazoo/sasl_jaas.conf");
+    let server = Server::start(&format!(
+        "java.security.auth.login.config={}\n\
+         authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+        jaas.display()
+    ));
+    let cli = |password: &str, script: &str| {
+        let path = dir.0.join(format!("client-{password}.conf"));
+        let section = format!(
+            "Client {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
+             username=\"bob\"\n  password=\"{password}\";\n}};\n"
+        );
+        std::fs::write(&path, section).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rookery"))
+            .args(["cli", "-server", &server.hostport()])
+            .env("CLIENT_JVMFLAGS", format!("-Xmx64m -Djava.security.auth.login.config={}", path.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let out = cli("bobsecret", "whoami\ncreate /cli-sasl x sasl:bob:cdrwa\ngetAcl /cli-sasl\n");
+    let logged_in = "WatchedEvent state:SyncConnected type:None path:null\n\nWATCHER::\n\n\
+                     WatchedEvent state:SaslAuthenticated type:None path:null\n";
+    assert!(out.contains(logged_in), "{out}");
+    assert!(out.contains("Auth scheme: User\nip: 127.0.0.1\nsasl: bob\n"), "{out}");
+    assert!(out.contains("'sasl,'bob\n: cdrwa\n") && out.contains("Created /cli-sasl"), "{out}");
+    let out = cli("wrong", "ls /\nls /\n");
+    assert!(
+        out.contains("WatchedEvent state:AuthFailed type:None path:null") && out.contains("Not connected"),
+        "{out}"
+    );
+    assert!(!out.contains("SaslAuthenticated") && !out.contains("[zookeeper"), "{out}");
+    assert_eq!(server.four("ruok"), "imok", "the server keeps serving");
+}
+
 #[test]
 fn quotas_enforced_through_kazoo_and_recounted_after_a_restart() {
     let server = Server::start("enforceQuota=true");

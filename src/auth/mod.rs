@@ -14,6 +14,8 @@ use std::path::Path;
 
 /// The JAAS login module ZooKeeper's Kerberos set-ups name; Rookery does not speak GSSAPI.
 const KERBEROS_MODULE: &str = "com.sun.security.auth.module.Krb5LoginModule";
+/// The login module of DIGEST-MD5 users and logins.
+pub const DIGEST_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
 
 /// The server's authentication settings.
 #[derive(Clone, Debug, Default)]
@@ -93,7 +95,7 @@ fn sasl_users(path: &Path, section: &str) -> Result<Option<HashMap<String, Strin
         if e.module == KERBEROS_MODULE {
             return Err(format!(
                 "{shown}: section '{section}' uses {KERBEROS_MODULE}: the SASL mechanism GSSAPI (Kerberos) is not \
-                 supported by Rookery; use org.apache.zookeeper.server.auth.DigestLoginModule (DIGEST-MD5)"
+                 supported by Rookery; use {DIGEST_MODULE} (DIGEST-MD5)"
             ));
         }
         for (k, v) in &e.options {

@@ -21,6 +21,7 @@
 //! sockets call them.
 
 use super::digest_md5::{DigestMd5Client, DigestMd5Server, Step};
+use super::DIGEST_MODULE;
 use crate::config::{Config, JAAS_LOGIN_CONFIG};
 use crate::jute::{Reader, Record};
 use crate::record;
@@ -40,8 +41,6 @@ pub const SERVER_NAME: &str = "zk-quorum-sasl-md5";
 const MAX_RETRIES: u32 = 5;
 /// The largest token either side accepts (DIGEST-MD5's are a few hundred bytes).
 const TOKEN_MAX: usize = 64 * 1024;
-/// The JAAS login module for DIGEST-MD5 in ZooKeeper's sections.
-const DIGEST_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
 
 record! {
     /// `QuorumAuthPacket` (zookeeper.jute).

@@ -9,6 +9,8 @@
 //! unknown command, as zkCli). Without one it reads commands from standard input; on a terminal
 //! it shows zkCli's prompt, `[zk: host:port(CONNECTED) 3] `. Watch notifications are printed as
 //! they arrive, as zkCli prints them (a blank line, `WATCHER::`, a blank line, the event).
+//! A JAAS `Client` section named by `-Djava.security.auth.login.config` in `CLIENT_JVMFLAGS` or
+//! `JVMFLAGS` makes it log in with SASL DIGEST-MD5, as zkCli.sh does.
 //!
 //! The layers: `parse` (words and flags), `format` (zkCli's text), `commands` (one function per
 //! command, on a `client::session::Session`), and this module, the loop and the terminal.
@@ -19,7 +21,7 @@ pub mod parse;
 mod quota;
 mod reconfig;
 
-use crate::client::session::{AddWatchMode, Session, SessionConfig, States};
+use crate::client::session::{AddWatchMode, SaslLogin, Session, SessionConfig, States};
 use crate::client::watches::WatchedEvent;
 use crossbeam_channel::{bounded, never, select, Receiver};
 use std::collections::HashMap;
@@ -106,6 +108,40 @@ impl Options {
     }
 }
 
+/// The Java client's SASL login, from the `-D` properties in `flags`: DIGEST-MD5 with the
+/// `username` and `password` of the JAAS file's `Client` section (`java.security.auth.login.config`;
+/// `zookeeper.sasl.clientconfig` names another section), unless `zookeeper.sasl.client=false`.
+/// A problem is a warning and the session goes on without SASL, as the Java client's does when
+/// it cannot find its section.
+pub fn sasl_login(flags: &str) -> (Option<SaslLogin>, Vec<String>) {
+    use crate::auth::{read_jaas, DIGEST_MODULE};
+    // As in the JVM, the last -D of a key wins.
+    let props: HashMap<String, String> = crate::config::jvm_properties(flags).into_iter().collect();
+    let prop = |k: &str| props.get(k).map(String::as_str);
+    let Some(file) = prop("java.security.auth.login.config") else { return (None, vec![]) };
+    if prop("zookeeper.sasl.client").is_some_and(|v| !v.eq_ignore_ascii_case("true")) {
+        return (None, vec![]);
+    }
+    let name = prop("zookeeper.sasl.clientconfig").unwrap_or("Client");
+    let without = |why: String| (None, vec![format!("{why}; connecting without SASL authentication")]);
+    let sections = match read_jaas(std::path::Path::new(file)) {
+        Ok(s) => s,
+        Err(e) => return without(e),
+    };
+    let Some((_, entries)) = sections.iter().find(|(n, _)| n == name) else {
+        return without(format!("{file}: no JAAS section '{name}'"));
+    };
+    let Some(entry) = entries.first() else { return without(format!("{file}: section '{name}' is empty")) };
+    if entry.module != DIGEST_MODULE {
+        return without(format!("{file}: section '{name}' uses {}: only DIGEST-MD5 ({DIGEST_MODULE})", entry.module));
+    }
+    let option = |k: &str| entry.options.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    match (option("username"), option("password")) {
+        (Some(user), Some(password)) => (Some(SaslLogin { user, password }), vec![]),
+        _ => without(format!("{file}: section '{name}' needs username and password")),
+    }
+}
+
 /// The shell: a session, its events, and zkCli's bookkeeping (history, printwatches).
 pub struct Shell {
     zk: Option<Session>,
@@ -114,6 +150,7 @@ pub struct Shell {
     host: String,
     timeout_ms: i32,
     read_only: bool,
+    sasl: Option<SaslLogin>,
     history: HashMap<usize, String>,
     /// Lines executed so far (the prompt's number).
     command_count: usize,
@@ -136,11 +173,14 @@ pub fn main(args: &[String]) -> i32 {
             return 2;
         }
     };
-    for w in &opts.warnings {
+    // zkCli.sh hands `$CLIENT_JVMFLAGS $JVMFLAGS` to java: their -D properties count here too.
+    let flags = ["CLIENT_JVMFLAGS", "JVMFLAGS"].map(|k| std::env::var(k).unwrap_or_default()).join(" ");
+    let (sasl, sasl_warnings) = sasl_login(&flags);
+    for w in opts.warnings.iter().chain(&sasl_warnings) {
         eprintln!("{w}");
     }
     println!("Connecting to {}", opts.server);
-    let mut shell = Shell::new(&opts);
+    let mut shell = Shell::new(&opts, sasl);
     shell.connect(&opts.server);
     if opts.wait_for_connection && !shell.wait_connected(Duration::from_millis(opts.timeout_ms.max(0) as u64)) {
         shell.err_line(&format::keeper_message(crate::codes::ErrorCode::ConnectionLoss, None));
@@ -159,13 +199,14 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 impl Shell {
-    fn new(opts: &Options) -> Shell {
+    fn new(opts: &Options, sasl: Option<SaslLogin>) -> Shell {
         Shell {
             zk: None,
             events: never(),
             host: String::new(),
             timeout_ms: opts.timeout_ms,
             read_only: opts.read_only,
+            sasl,
             history: HashMap::new(),
             command_count: 0,
             print_watches: true,
@@ -182,7 +223,12 @@ impl Shell {
             self.close_session();
         }
         self.host = host.to_string();
-        let cfg = SessionConfig { connect_string: host.into(), timeout_ms: self.timeout_ms, read_only: self.read_only };
+        let cfg = SessionConfig {
+            connect_string: host.into(),
+            timeout_ms: self.timeout_ms,
+            read_only: self.read_only,
+            sasl: self.sasl.clone(),
+        };
         match Session::connect(&cfg) {
             Ok((zk, events)) => {
                 self.zk = Some(zk);
@@ -326,5 +372,40 @@ impl Shell {
         }
         // End of input: zkCli exits without closing the session; we close it, quietly.
         self.close_quietly();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sasl_login_reads_the_client_section_named_by_the_jvm_flags() {
+        let dir = std::env::temp_dir().join(format!("rookery-cli-sasl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("jaas.conf");
+        std::fs::write(
+            &file,
+            "Client { org.apache.zookeeper.server.auth.DigestLoginModule required username=\"bob\" password=\"pw\"; };\n\
+             Other { org.apache.zookeeper.server.auth.DigestLoginModule required username=\"al\" password=\"x\"; };\n\
+             Kerb { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true; };\n",
+        )
+        .unwrap();
+        let jaas = format!("-Xmx1g -Djava.security.auth.login.config={}", file.display());
+        let login = |user: &str, password: &str| Some(SaslLogin { user: user.into(), password: password.into() });
+        assert_eq!(sasl_login(""), (None, vec![]), "no JAAS file, no SASL");
+        assert_eq!(sasl_login(&jaas), (login("bob", "pw"), vec![]));
+        assert_eq!(sasl_login(&format!("{jaas} -Dzookeeper.sasl.clientconfig=Other")), (login("al", "x"), vec![]));
+        assert_eq!(sasl_login(&format!("{jaas} -Dzookeeper.sasl.client=false")), (None, vec![]));
+        for (flags, why) in [
+            (format!("{jaas} -Dzookeeper.sasl.clientconfig=Nope"), "no JAAS section 'Nope'"),
+            (format!("{jaas} -Dzookeeper.sasl.clientconfig=Kerb"), "uses com.sun.security.auth.module.Krb5LoginModule"),
+            ("-Djava.security.auth.login.config=/nonexistent/jaas.conf".to_string(), "cannot read"),
+        ] {
+            let (none, warnings) = sasl_login(&flags);
+            assert!(none.is_none() && warnings.len() == 1, "{flags}: {warnings:?}");
+            assert!(warnings[0].contains(why) && warnings[0].ends_with("connecting without SASL authentication"));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -16,6 +16,7 @@
 
 use super::paths::{prepend_chroot, strip_chroot, ConnectString};
 use super::watches::{EventType, KeeperState, Registration, WatchRegistry, WatchedEvent};
+use crate::auth::digest_md5::{DigestMd5Client, PROTOCOL, SERVER_NAME};
 use crate::codes::{op, ErrorCode};
 use crate::jute::data::{Acl, ClientInfo, Stat};
 use crate::jute::proto::*;
@@ -117,6 +118,15 @@ pub struct SessionConfig {
     pub timeout_ms: i32,
     /// Accept a read-only server (the handshake's `readOnly` flag, zkCli's `-r`).
     pub read_only: bool,
+    /// Log in with SASL DIGEST-MD5 on every connection (the Java client's JAAS `Client` section).
+    pub sasl: Option<SaslLogin>,
+}
+
+/// A SASL DIGEST-MD5 user (`DigestLoginModule`'s `username` and `password`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaslLogin {
+    pub user: String,
+    pub password: String,
 }
 
 /// A mode of `addWatch`.
@@ -191,6 +201,7 @@ impl Session {
             chroot: cs.chroot.clone(),
             timeout_ms: cfg.timeout_ms,
             read_only: cfg.read_only,
+            sasl: cfg.sasl.clone(),
             session_id: 0,
             passwd: vec![0; 16],
             last_zxid: 0,
@@ -496,6 +507,7 @@ struct Pump {
     chroot: Option<String>,
     timeout_ms: i32,
     read_only: bool,
+    sasl: Option<SaslLogin>,
     session_id: i64,
     passwd: Vec<u8>,
     last_zxid: i64,
@@ -520,11 +532,18 @@ struct Pump {
 
 impl Pump {
     fn run(mut self) {
-        loop {
-            let Some(conn) = self.connect_round() else { return };
-            match self.serve(conn) {
-                Served::Lost => continue,
-                Served::Ended(_) => return,
+        while let Some(conn) = self.connect_round() {
+            if let Served::Ended(_) = self.serve(conn) {
+                break;
+            }
+        }
+        // Requests queued as the session ended fail as it ended (AuthFailed, or SessionExpired
+        // after a close or an expiry), as the Java client fails what it still holds.
+        let state = self.status.lock().expect("status lock").state;
+        let code = if state == States::AuthFailed { ErrorCode::AuthFailed } else { ErrorCode::SessionExpired };
+        while let Ok(cmd) = self.commands.try_recv() {
+            if let Command::Request(r) = cmd {
+                let _ = r.reply.send(Err(code.into()));
             }
         }
     }
@@ -658,6 +677,23 @@ impl Pump {
         self.passwd = resp.passwd.unwrap_or_default();
         let read_only = resp.read_only == Some(true);
         let read_timeout = Duration::from_millis(resp.time_out as u64 * 2 / 3);
+        self.set_state(if read_only { States::ConnectedReadOnly } else { States::Connected });
+        self.announce(if read_only { KeeperState::ConnectedReadOnly } else { KeeperState::SyncConnected });
+        let mut next_xid = 1;
+        if let Some(login) = self.sasl.clone() {
+            let cnonce = crate::auth::random_nonce()?;
+            if let Err(code) = sasl_login(&mut stream, &login, cnonce, &mut next_xid)? {
+                // As the Java client: AuthFailed ends the session; what waited fails with it.
+                log::warn!("SASL authentication as {} failed: {code:?}", login.user);
+                self.set_state(States::AuthFailed);
+                for r in self.waiting.drain(..) {
+                    let _ = r.reply.send(Err(ErrorCode::AuthFailed.into()));
+                }
+                self.announce(KeeperState::AuthFailed);
+                return Ok(None);
+            }
+            self.announce(KeeperState::SaslAuthenticated);
+        }
         stream.set_read_timeout(None)?;
         stream.set_write_timeout(Some(read_timeout))?;
         let (frames_tx, frames) = bounded(FRAME_QUEUE_MAX);
@@ -675,13 +711,11 @@ impl Pump {
             frames,
             reader,
             pending: VecDeque::new(),
-            next_xid: 1,
+            next_xid,
             last_sent: now,
             last_heard: now,
             read_timeout,
         };
-        self.set_state(if read_only { States::ConnectedReadOnly } else { States::Connected });
-        self.announce(if read_only { KeeperState::ConnectedReadOnly } else { KeeperState::SyncConnected });
         // Auth first, then the watches, then what waited: the server handles them in order.
         for (scheme, auth) in self.auths.clone() {
             let p = AuthPacket { kind: 0, scheme, auth };
@@ -892,6 +926,51 @@ fn set_watches(w: &WatchRegistry, chroot: Option<&str>, zxid: i64) -> Vec<(i32, 
     out
 }
 
+/// `ZooKeeperSaslClient` with DIGEST-MD5, on a connection whose session is open and before
+/// anything else is sent (the Java client holds other requests meanwhile): an empty first token
+/// (the mechanism has no initial response), the digest-response to the server's challenge, then
+/// the server's `rspauth` checked. `Err(code)`: the server refused (AUTHFAILED), or proved not to
+/// know the password. `next_xid` moves past the xids used.
+fn sasl_login<S: Read + Write>(
+    s: &mut S,
+    login: &SaslLogin,
+    cnonce: String,
+    next_xid: &mut i32,
+) -> io::Result<std::result::Result<(), ErrorCode>> {
+    let mut client = DigestMd5Client::new(&login.user, &login.password, cnonce, PROTOCOL, SERVER_NAME);
+    let mut token = Vec::new();
+    loop {
+        let xid = *next_xid;
+        *next_xid += 1;
+        let mut b = RequestHeader { xid, op: op::SASL }.to_bytes();
+        b.extend_from_slice(&GetSaslRequest { token: Some(token) }.to_bytes());
+        write_frame(s, &b)?;
+        let reply = loop {
+            let frame = read_frame(s)?;
+            let mut r = Reader::new(&frame);
+            let hdr =
+                ReplyHeader::read(&mut r).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if hdr.xid == xid {
+                break (hdr, r.rest().to_vec());
+            }
+        };
+        if reply.0.err != 0 {
+            return Ok(Err(ErrorCode::from_code(reply.0.err).unwrap_or(ErrorCode::AuthFailed)));
+        }
+        let answer = SetSaslResponse::from_bytes(&reply.1)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        match client.evaluate(&answer.token.unwrap_or_default()) {
+            Ok(Some(next)) => token = next,
+            Ok(None) if client.is_complete() => return Ok(Ok(())),
+            Ok(None) => return Ok(Err(ErrorCode::AuthFailed)),
+            Err(e) => {
+                log::warn!("{e}");
+                return Ok(Err(ErrorCode::AuthFailed));
+            }
+        }
+    }
+}
+
 fn send(conn: &mut Conn, xid: i32, opc: i32, body: &[u8]) -> io::Result<()> {
     let mut b = RequestHeader { xid, op: opc }.to_bytes();
     b.extend_from_slice(body);
@@ -899,14 +978,14 @@ fn send(conn: &mut Conn, xid: i32, opc: i32, body: &[u8]) -> io::Result<()> {
     write_frame(&mut conn.stream, &b)
 }
 
-fn write_frame(stream: &mut TcpStream, body: &[u8]) -> io::Result<()> {
+fn write_frame(stream: &mut impl Write, body: &[u8]) -> io::Result<()> {
     let mut b = Vec::with_capacity(body.len() + 4);
     b.put_i32(body.len() as i32);
     b.extend_from_slice(body);
     stream.write_all(&b)
 }
 
-fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+fn read_frame(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len)?;
     let n = i32::from_be_bytes(len);

@@ -15,6 +15,8 @@ pub enum KeeperState {
     SyncConnected,
     AuthFailed,
     ConnectedReadOnly,
+    /// SASL login done (after SyncConnected, on each connection).
+    SaslAuthenticated,
     Expired,
     Closed,
 }
