@@ -352,36 +352,41 @@ fn ssl_quorum_ensemble_refuses_a_server_with_another_ca_until_it_has_the_right_o
     assert_eq!(third.get_data("/over-tls/255", false).unwrap().0, Some(value));
 }
 
-#[test]
-fn zkcli_logs_in_with_sasl_digest_md5_and_a_wrong_password_fails() {
-    let dir = TempDir::new("jaas");
+/// A server with tests/kazoo/sasl_jaas.conf's users (bob/bobsecret among them).
+fn sasl_server() -> Server {
     let jaas = common::root().join("tests/kazoo/sasl_jaas.conf");
-    let server = Server::start(&format!(
+    Server::start(&format!(
         "java.security.auth.login.config={}\n\
          authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
         jaas.display()
-    ));
-    let client_jaas = |password: &str| {
-        let path = dir.0.join(format!("client-{password}.conf"));
-        std::fs::write(
-            &path,
-            format!(
-                "Client {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
-                 username=\"bob\"\n  password=\"{password}\";\n}};\n"
-            ),
-        )
-        .unwrap();
-        format!("-Djava.security.auth.login.config={}", path.display())
-    };
+    ))
+}
+
+/// A JAAS file in `dir` whose `Client` section logs in as bob with `password`; returns the
+/// `-D` flag that names it.
+fn client_jaas(dir: &TempDir, password: &str) -> String {
+    let path = dir.0.join(format!("client-{password}.conf"));
+    let section = format!(
+        "Client {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
+         username=\"bob\"\n  password=\"{password}\";\n}};\n"
+    );
+    std::fs::write(&path, section).unwrap();
+    format!("-Djava.security.auth.login.config={}", path.display())
+}
+
+#[test]
+fn zkcli_logs_in_with_sasl_digest_md5_and_a_wrong_password_fails() {
+    let dir = TempDir::new("jaas");
+    let server = sasl_server();
     let out = zkcli(
         &server.hostport(),
-        &client_jaas("bobsecret"),
+        &client_jaas(&dir, "bobsecret"),
         "SaslAuthenticated",
         &["whoami", "create /java-sasl x sasl:bob:cdrwa", "getAcl /java-sasl"],
     );
     assert!(out.contains("sasl: bob"), "{out}");
     assert!(out.contains("'sasl,'bob\n: cdrwa"), "{out}");
-    let out = zkcli(&server.hostport(), &client_jaas("wrong"), "AuthFailed", &[]);
+    let out = zkcli(&server.hostport(), &client_jaas(&dir, "wrong"), "AuthFailed", &[]);
     assert!(out.contains("state:AuthFailed"), "{out}");
     assert_eq!(server.four("ruok"), "imok", "the server keeps serving");
     assert!(server.log().contains("client failed to SASL authenticate"), "{}", server.log());
@@ -392,22 +397,11 @@ fn zkcli_logs_in_with_sasl_digest_md5_and_a_wrong_password_fails() {
 #[test]
 fn rookery_cli_logs_in_with_sasl_from_client_jvmflags_as_zkcli() {
     let dir = TempDir::new("jaas-cli");
-    let jaas = common::root().join("tests/kazoo/sasl_jaas.conf");
-    let server = Server::start(&format!(
-        "java.security.auth.login.config={}\n\
-         authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-        jaas.display()
-    ));
+    let server = sasl_server();
     let cli = |password: &str, script: &str| {
-        let path = dir.0.join(format!("client-{password}.conf"));
-        let section = format!(
-            "Client {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
-             username=\"bob\"\n  password=\"{password}\";\n}};\n"
-        );
-        std::fs::write(&path, section).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_rookery"))
             .args(["cli", "-server", &server.hostport()])
-            .env("CLIENT_JVMFLAGS", format!("-Xmx64m -Djava.security.auth.login.config={}", path.display()))
+            .env("CLIENT_JVMFLAGS", format!("-Xmx64m {}", client_jaas(&dir, password)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
