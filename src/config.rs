@@ -459,6 +459,14 @@ impl Config {
         })
     }
 
+    /// Nothing but untyped properties (a client's `-D` flags, named after `source`), for the
+    /// code that reads ZooKeeper's property names, such as the TLS settings.
+    pub fn of_properties(source: &Path, props: impl IntoIterator<Item = (String, String)>) -> Config {
+        let mut c = Config::defaults(source);
+        c.extra.extend(props);
+        c
+    }
+
     /// The configuration of a file that sets only `dataDir`, before any key is applied.
     fn defaults(file: &Path) -> Config {
         Config {

@@ -1174,6 +1174,7 @@ fn session_library_multi_under_a_chroot() {
         timeout_ms: 10_000,
         read_only: false,
         sasl: None,
+        tls: None,
     };
     let (zk, events) = Session::connect(&cfg).expect("session");
     let results = zk

@@ -156,6 +156,63 @@ fn zkcli(addr: &str, flags: &str, ready: &str, commands: &[&str]) -> String {
     seen
 }
 
+/// Runs `rookery cli [ARGS] -server ADDR` with `CLIENT_JVMFLAGS=flags` and `script` on standard
+/// input; returns its exit status and what it printed (standard output, then standard error).
+fn rookery_cli(addr: &str, flags: &str, args: &[&str], script: &str) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rookery"))
+        .arg("cli")
+        .args(args)
+        .args(["-server", addr])
+        .env("CLIENT_JVMFLAGS", flags)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// `rookery cli` over TLS with the Java client's properties: the client certificate gives the
+/// x509 identity; a trust store of another CA, or a server certificate for another address,
+/// keeps it out (hostname verification, which `zookeeper.ssl.hostnameVerification=false` turns
+/// off); the server goes on serving.
+#[test]
+fn rookery_cli_over_tls_with_zookeeper_client_properties() {
+    let c = certs();
+    let server = Server::start(&secure_port_cfg(&c.0, ""));
+    let tls = server.secure_addr.expect("a TLS port").to_string();
+    let flags = |trust: &str, extra: &str| {
+        format!(
+            "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty -Dzookeeper.client.secure=true \
+             -Dzookeeper.ssl.keyStore.location={0}/client.pem -Dzookeeper.ssl.trustStore.location={0}/{trust} {extra}",
+            c.0.display()
+        )
+    };
+    let (code, out) = rookery_cli(&tls, &flags("ca.pem", ""), &[], "create /cli-tls over-tls\nget /cli-tls\nwhoami\n");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\nover-tls\n") && out.contains("x509: CN=client,O=Rookery\n"), "{out}");
+    // One command, waiting for a connection that never comes: ConnectionLoss, exit status 1.
+    let refused = ["-timeout", "2000", "-waitforconnection"];
+    let (code, out) = rookery_cli(&tls, &flags("rogue-ca.pem", ""), &refused, "");
+    assert!(code == 1 && out.contains("KeeperErrorCode = ConnectionLoss") && !out.contains("SyncConnected"), "{out}");
+    assert!(server.log().contains("UnknownCA"), "{}", server.log());
+    let (code, out) = rookery_cli(&tls, "-Dzookeeper.client.secure=true", &[], "");
+    assert!(code == 1 && out.contains("needs zookeeper.ssl.trustStore.location"), "{out}");
+    assert_eq!(server.four("ruok"), "imok");
+
+    // A server whose certificate (right CA) names 10.9.9.9, not the address connected to.
+    let elsewhere = secure_port_cfg(&c.0, "").replace("/server.pem", "/elsewhere.pem");
+    let server = Server::start(&elsewhere);
+    let tls = server.secure_addr.expect("a TLS port").to_string();
+    let (code, out) = rookery_cli(&tls, &flags("ca.pem", ""), &refused, "");
+    assert!(code == 1 && out.contains("ConnectionLoss"), "hostname verification: {out}");
+    let (code, out) = rookery_cli(&tls, &flags("ca.pem", "-Dzookeeper.ssl.hostnameVerification=false"), &[], "ls /\n");
+    assert!(code == 0 && out.contains("[zookeeper]"), "{out}");
+}
+
 #[test]
 fn zkcli_with_the_netty_client_and_pem_stores() {
     let c = certs();
@@ -399,17 +456,7 @@ fn rookery_cli_logs_in_with_sasl_from_client_jvmflags_as_zkcli() {
     let dir = TempDir::new("jaas-cli");
     let server = sasl_server();
     let cli = |password: &str, script: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rookery"))
-            .args(["cli", "-server", &server.hostport()])
-            .env("CLIENT_JVMFLAGS", format!("-Xmx64m {}", client_jaas(&dir, password)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+        rookery_cli(&server.hostport(), &format!("-Xmx64m {}", client_jaas(&dir, password)), &[], script).1
     };
     let out = cli("bobsecret", "whoami\ncreate /cli-sasl x sasl:bob:cdrwa\ngetAcl /cli-sasl\n");
     let logged_in = "WatchedEvent state:SyncConnected type:None path:null\n\nWATCHER::\n\n\

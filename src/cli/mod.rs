@@ -9,8 +9,9 @@
 //! unknown command, as zkCli). Without one it reads commands from standard input; on a terminal
 //! it shows zkCli's prompt, `[zk: host:port(CONNECTED) 3] `. Watch notifications are printed as
 //! they arrive, as zkCli prints them (a blank line, `WATCHER::`, a blank line, the event).
-//! A JAAS `Client` section named by `-Djava.security.auth.login.config` in `CLIENT_JVMFLAGS` or
-//! `JVMFLAGS` makes it log in with SASL DIGEST-MD5, as zkCli.sh does.
+//! As zkCli.sh, it takes the Java client's `-D` properties from `CLIENT_JVMFLAGS` and `JVMFLAGS`:
+//! a JAAS `Client` section (`java.security.auth.login.config`) makes it log in with SASL
+//! DIGEST-MD5, `zookeeper.client.secure=true` with `zookeeper.ssl.*` PEM stores connects with TLS.
 //!
 //! The layers: `parse` (words and flags), `format` (zkCli's text), `commands` (one function per
 //! command, on a `client::session::Session`), and this module, the loop and the terminal.
@@ -23,9 +24,11 @@ mod reconfig;
 
 use crate::client::session::{AddWatchMode, SaslLogin, Session, SessionConfig, States};
 use crate::client::watches::WatchedEvent;
+use crate::node::tls::SecureClient;
 use crossbeam_channel::{bounded, never, select, Receiver};
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// zkCli's defaults (`MyCommandOptions`).
@@ -142,6 +145,15 @@ pub fn sasl_login(flags: &str) -> (Option<SaslLogin>, Vec<String>) {
     }
 }
 
+/// TLS as the Java client sets it up from the `-D` properties in `flags`:
+/// `zookeeper.client.secure=true` and the `zookeeper.ssl.*` PEM stores (zkCli.sh also needs
+/// `zookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty`; Rookery ignores it).
+pub fn secure_client(flags: &str) -> Result<Option<Arc<SecureClient>>, String> {
+    let props = crate::config::jvm_properties(flags);
+    let cfg = crate::config::Config::of_properties(std::path::Path::new("CLIENT_JVMFLAGS"), props);
+    Ok(SecureClient::from_config(&cfg)?.map(Arc::new))
+}
+
 /// The shell: a session, its events, and zkCli's bookkeeping (history, printwatches).
 pub struct Shell {
     zk: Option<Session>,
@@ -151,6 +163,7 @@ pub struct Shell {
     timeout_ms: i32,
     read_only: bool,
     sasl: Option<SaslLogin>,
+    tls: Option<Arc<SecureClient>>,
     history: HashMap<usize, String>,
     /// Lines executed so far (the prompt's number).
     command_count: usize,
@@ -179,8 +192,15 @@ pub fn main(args: &[String]) -> i32 {
     for w in opts.warnings.iter().chain(&sasl_warnings) {
         eprintln!("{w}");
     }
+    let tls = match secure_client(&flags) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rookery cli: {e}");
+            return EXIT_ERROR;
+        }
+    };
     println!("Connecting to {}", opts.server);
-    let mut shell = Shell::new(&opts, sasl);
+    let mut shell = Shell::new(&opts, sasl, tls);
     shell.connect(&opts.server);
     if opts.wait_for_connection && !shell.wait_connected(Duration::from_millis(opts.timeout_ms.max(0) as u64)) {
         shell.err_line(&format::keeper_message(crate::codes::ErrorCode::ConnectionLoss, None));
@@ -199,7 +219,7 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 impl Shell {
-    fn new(opts: &Options, sasl: Option<SaslLogin>) -> Shell {
+    fn new(opts: &Options, sasl: Option<SaslLogin>, tls: Option<Arc<SecureClient>>) -> Shell {
         Shell {
             zk: None,
             events: never(),
@@ -207,6 +227,7 @@ impl Shell {
             timeout_ms: opts.timeout_ms,
             read_only: opts.read_only,
             sasl,
+            tls,
             history: HashMap::new(),
             command_count: 0,
             print_watches: true,
@@ -228,6 +249,7 @@ impl Shell {
             timeout_ms: self.timeout_ms,
             read_only: self.read_only,
             sasl: self.sasl.clone(),
+            tls: self.tls.clone(),
         };
         match Session::connect(&cfg) {
             Ok((zk, events)) => {

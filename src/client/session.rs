@@ -18,9 +18,12 @@ use super::paths::{prepend_chroot, strip_chroot, ConnectString};
 use super::watches::{EventType, KeeperState, Registration, WatchRegistry, WatchedEvent};
 use crate::auth::digest_md5::{DigestMd5Client, PROTOCOL, SERVER_NAME};
 use crate::codes::{op, ErrorCode};
+// The server's transport serves clients too: a TCP connection that may carry TLS.
 use crate::jute::data::{Acl, ClientInfo, Stat};
 use crate::jute::proto::*;
 use crate::jute::{JuteWrite, Reader, Record};
+use crate::node::stream::Stream;
+use crate::node::tls::SecureClient;
 use crate::pipeline::{decode_multi_response, encode_multi_request, OpResult};
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use std::collections::VecDeque;
@@ -120,6 +123,8 @@ pub struct SessionConfig {
     pub read_only: bool,
     /// Log in with SASL DIGEST-MD5 on every connection (the Java client's JAAS `Client` section).
     pub sasl: Option<SaslLogin>,
+    /// Connect with TLS (the Java client's `zookeeper.client.secure=true`).
+    pub tls: Option<Arc<SecureClient>>,
 }
 
 /// A SASL DIGEST-MD5 user (`DigestLoginModule`'s `username` and `password`).
@@ -202,6 +207,7 @@ impl Session {
             timeout_ms: cfg.timeout_ms,
             read_only: cfg.read_only,
             sasl: cfg.sasl.clone(),
+            tls: cfg.tls.clone(),
             session_id: 0,
             passwd: vec![0; 16],
             last_zxid: 0,
@@ -480,7 +486,7 @@ struct Pending {
 
 /// One TCP connection to a server, with its reader thread.
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     /// reader → pump, FRAME_QUEUE_MAX, closed when the socket fails or is shut down.
     frames: Receiver<io::Result<Vec<u8>>>,
     reader: JoinHandle<()>,
@@ -508,6 +514,7 @@ struct Pump {
     timeout_ms: i32,
     read_only: bool,
     sasl: Option<SaslLogin>,
+    tls: Option<Arc<SecureClient>>,
     session_id: i64,
     passwd: Vec<u8>,
     last_zxid: i64,
@@ -649,8 +656,13 @@ impl Pump {
             (Duration::from_millis(self.timeout_ms.max(0) as u64) / self.hosts.len() as u32).max(CONNECT_TIMEOUT_MIN);
         let addr =
             host.to_socket_addrs()?.next().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
-        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-        stream.set_nodelay(true)?;
+        let tcp = TcpStream::connect_timeout(&addr, timeout)?;
+        tcp.set_nodelay(true)?;
+        let mut stream = match &self.tls {
+            // The certificate must name the host as given (a name or an address).
+            Some(tls) => tls.connect(tcp, host.rsplit_once(':').map_or(host, |(h, _)| h).trim_matches(['[', ']']))?,
+            None => Stream::plain(tcp),
+        };
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         let req = ConnectRequest {

@@ -83,42 +83,72 @@ fn bool_setting(cfg: &Config, key: &str, default: bool) -> Result<bool, String> 
     }
 }
 
+/// A key store: the certificate chain and the private key (`None` without `<ks>.location`).
+type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn load_identity(cfg: &Config, ks: &str) -> Result<Option<Identity>, String> {
+    let Some(key_path) = store_path(cfg, ks)? else { return Ok(None) };
+    let pem = read_pem(ks, &key_path)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{ks}.location={}: {e}", key_path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{ks}.location={}: no CERTIFICATE in the file", key_path.display()));
+    }
+    if String::from_utf8_lossy(&pem).contains("ENCRYPTED PRIVATE KEY") {
+        return Err(format!(
+            "{ks}.location={}: encrypted private keys are not supported; decrypt it with \
+             `openssl pkey -in {0} -out key.pem` and put the key and certificates in one file",
+            key_path.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| format!("{ks}.location={}: no usable private key: {e}", key_path.display()))?;
+    Ok(Some((certs, key)))
+}
+
+/// A trust store's CA certificates (`None` without `<ts>.location`).
+fn load_roots(cfg: &Config, ts: &str) -> Result<Option<Arc<RootCertStore>>, String> {
+    let Some(path) = store_path(cfg, ts)? else { return Ok(None) };
+    let pem = read_pem(ts, &path)?;
+    let mut store = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("{ts}.location={}: {e}", path.display()))?;
+        store.add(cert).map_err(|e| format!("{ts}.location={}: {e}", path.display()))?;
+    }
+    if store.is_empty() {
+        return Err(format!("{ts}.location={}: no CERTIFICATE in the file", path.display()));
+    }
+    Ok(Some(Arc::new(store)))
+}
+
+/// `<prefix>enabledProtocols` (else `<prefix>protocol`, else TLSv1.2); revocation checks refused.
+fn protocol_versions(cfg: &Config, prefix: &str) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
+    let protocols = cfg
+        .property(&format!("{prefix}enabledProtocols"))
+        .or(cfg.property(&format!("{prefix}protocol")))
+        .unwrap_or("TLSv1.2");
+    let mut versions = Vec::new();
+    for p in protocols.split(',').map(str::trim) {
+        versions.push(match p {
+            "TLSv1.2" => &rustls::version::TLS12,
+            "TLSv1.3" | "TLS" => &rustls::version::TLS13,
+            other => return Err(format!("{prefix}protocol {other}: only TLSv1.2 and TLSv1.3 are supported")),
+        });
+    }
+    for off in ["crl", "ocsp"] {
+        if bool_setting(cfg, &format!("{prefix}{off}"), false)? {
+            return Err(format!("{prefix}{off}=true: revocation checking is not supported by Rookery"));
+        }
+    }
+    Ok(versions)
+}
+
 impl Settings {
     fn load(cfg: &Config, prefix: &str) -> Result<Settings, String> {
         let ks = format!("{prefix}keyStore");
-        let ts = format!("{prefix}trustStore");
-        let key_path = store_path(cfg, &ks)?.ok_or_else(|| format!("{ks}.location is required for TLS"))?;
-        let pem = read_pem(&ks, &key_path)?;
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("{ks}.location={}: {e}", key_path.display()))?;
-        if certs.is_empty() {
-            return Err(format!("{ks}.location={}: no CERTIFICATE in the file", key_path.display()));
-        }
-        if String::from_utf8_lossy(&pem).contains("ENCRYPTED PRIVATE KEY") {
-            return Err(format!(
-                "{ks}.location={}: encrypted private keys are not supported; decrypt it with \
-                 `openssl pkey -in {0} -out key.pem` and put the key and certificates in one file",
-                key_path.display()
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&pem)
-            .map_err(|e| format!("{ks}.location={}: no usable private key: {e}", key_path.display()))?;
-        let roots = match store_path(cfg, &ts)? {
-            None => None,
-            Some(path) => {
-                let pem = read_pem(&ts, &path)?;
-                let mut store = RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert.map_err(|e| format!("{ts}.location={}: {e}", path.display()))?;
-                    store.add(cert).map_err(|e| format!("{ts}.location={}: {e}", path.display()))?;
-                }
-                if store.is_empty() {
-                    return Err(format!("{ts}.location={}: no CERTIFICATE in the file", path.display()));
-                }
-                Some(Arc::new(store))
-            }
-        };
+        let (certs, key) = load_identity(cfg, &ks)?.ok_or_else(|| format!("{ks}.location is required for TLS"))?;
+        let roots = load_roots(cfg, &format!("{prefix}trustStore"))?;
         let client_auth = match cfg.property(&format!("{prefix}clientAuth")).map(str::to_ascii_lowercase).as_deref() {
             None | Some("") | Some("need") => ClientAuth::Need,
             Some("want") => ClientAuth::Want,
@@ -126,23 +156,7 @@ impl Settings {
             Some(v) => return Err(format!("{prefix}clientAuth={v}: expected none, want or need")),
         };
         let hostname_verification = bool_setting(cfg, &format!("{prefix}hostnameVerification"), true)?;
-        let protocols = cfg
-            .property(&format!("{prefix}enabledProtocols"))
-            .or(cfg.property(&format!("{prefix}protocol")))
-            .unwrap_or("TLSv1.2");
-        let mut versions = Vec::new();
-        for p in protocols.split(',').map(str::trim) {
-            versions.push(match p {
-                "TLSv1.2" => &rustls::version::TLS12,
-                "TLSv1.3" | "TLS" => &rustls::version::TLS13,
-                other => return Err(format!("{prefix}protocol {other}: only TLSv1.2 and TLSv1.3 are supported")),
-            });
-        }
-        for off in ["crl", "ocsp"] {
-            if bool_setting(cfg, &format!("{prefix}{off}"), false)? {
-                return Err(format!("{prefix}{off}=true: revocation checking is not supported by Rookery"));
-            }
-        }
+        let versions = protocol_versions(cfg, prefix)?;
         Ok(Settings { certs, key, roots, client_auth, hostname_verification, versions })
     }
 
@@ -308,6 +322,50 @@ impl QuorumTls {
         let ip = tcp.peer_addr()?.ip();
         let conn = rustls::ClientConnection::new(self.client.clone(), ServerName::IpAddress(ip.into()))
             .map_err(io::Error::other)?;
+        Ok(Stream::tls(tcp, conn.into()))
+    }
+}
+
+/// A client's side of the secure client port (the Java client's `zookeeper.client.secure=true`
+/// with `ClientX509Util`'s `zookeeper.ssl.*` keys): the trust store is required (Rookery has no
+/// system CA store to fall back on), the key store only when the server asks for a certificate;
+/// the server's certificate must name the host connected to unless
+/// `zookeeper.ssl.hostnameVerification=false`.
+#[derive(Debug)]
+pub struct SecureClient {
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl SecureClient {
+    /// From `cfg`'s properties (`client.secure`, `ssl.*`, with or without `zookeeper.`).
+    pub fn from_config(cfg: &Config) -> Result<Option<SecureClient>, String> {
+        if !bool_setting(cfg, "client.secure", false)? {
+            return Ok(None);
+        }
+        let roots = load_roots(cfg, "ssl.trustStore")?
+            .ok_or("zookeeper.client.secure=true needs zookeeper.ssl.trustStore.location (the CA certificates, PEM)")?;
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
+            .build()
+            .map_err(|e| format!("ssl.trustStore.location: {e}"))?;
+        let names = bool_setting(cfg, "ssl.hostnameVerification", true)?;
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&protocol_versions(cfg, "ssl.")?)
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ServerVerifier { inner: verifier, names }));
+        let config = match load_identity(cfg, "ssl.keyStore")? {
+            Some((certs, key)) => {
+                builder.with_client_auth_cert(certs, key).map_err(|e| format!("ssl.keyStore.location: {e}"))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Some(SecureClient { config: Arc::new(config) }))
+    }
+
+    /// TLS over `tcp`, connected to `host` (a name or an address: what the certificate must name).
+    pub fn connect(&self, tcp: TcpStream, host: &str) -> io::Result<Stream> {
+        let name = ServerName::try_from(host.to_owned()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let conn = rustls::ClientConnection::new(self.config.clone(), name).map_err(io::Error::other)?;
         Ok(Stream::tls(tcp, conn.into()))
     }
 }

@@ -45,3 +45,20 @@ impl QuorumTls {
         match *self {}
     }
 }
+
+/// Never built: no TLS client connections without the feature.
+#[derive(Debug)]
+pub enum SecureClient {}
+
+impl SecureClient {
+    pub fn from_config(cfg: &Config) -> Result<Option<SecureClient>, String> {
+        if cfg.flag("client.secure") {
+            return Err(format!("zookeeper.client.secure=true: {NO_TLS}"));
+        }
+        Ok(None)
+    }
+
+    pub fn connect(&self, _tcp: TcpStream, _host: &str) -> io::Result<Stream> {
+        match *self {}
+    }
+}
