@@ -17,6 +17,7 @@ use rookery::codes::ErrorCode;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,16 +99,25 @@ impl Proc {
         }
         let log = dir.join("server.log");
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rookery"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rookery"));
+        command
             .args(["server", "--foreground", "--config"])
             .arg(&cfg)
             .env_remove("NOTIFY_SOCKET")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn rookery");
+            .stderr(stderr);
+        // As systemd starts a service: SIGINT at its default disposition. Tests run from a
+        // background shell inherit it ignored, and the server (rightly) keeps ignoring it then.
+        // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+        unsafe {
+            command.pre_exec(|| {
+                default_sigint();
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().expect("spawn rookery");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let addr = line.trim().rsplit(' ').next().and_then(|a| a.parse().ok()).unwrap_or_else(|| {
@@ -180,6 +190,19 @@ impl Drop for KillOnDrop {
 }
 
 /// Sends a signal to one process we started, by PID.
+/// Puts SIGINT back to its default action (`signal(SIGINT, SIG_DFL)`).
+fn default_sigint() {
+    extern "C" {
+        fn signal(sig: std::os::raw::c_int, handler: usize) -> usize;
+    }
+    const SIGINT: std::os::raw::c_int = 2;
+    const SIG_DFL: usize = 0;
+    // SAFETY: installs no handler; only the disposition of SIGINT changes.
+    unsafe {
+        signal(SIGINT, SIG_DFL);
+    }
+}
+
 fn signal(pid: u32, sig: &str) {
     let st = Command::new("kill").arg(sig).arg(pid.to_string()).status().expect("run kill");
     assert!(st.success(), "kill {sig} {pid} failed");
