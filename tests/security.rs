@@ -201,6 +201,19 @@ fn rookery_cli_over_tls_with_zookeeper_client_properties() {
     assert!(server.log().contains("UnknownCA"), "{}", server.log());
     let (code, out) = rookery_cli(&tls, "-Dzookeeper.client.secure=true", &[], "");
     assert!(code == 1 && out.contains("needs zookeeper.ssl.trustStore.location"), "{out}");
+    // The same settings from a -client-configuration file (ZKClientConfig), which overrides -D.
+    let file = c.0.join("client.properties");
+    let settings = format!(
+        "# zkCli -client-configuration\nzookeeper.client.secure = true\n\
+         zookeeper.ssl.keyStore.location={0}/client.pem\nzookeeper.ssl.trustStore.location={0}/ca.pem\n",
+        c.0.display()
+    );
+    std::fs::write(&file, settings).unwrap();
+    let with_file = ["-client-configuration", file.to_str().unwrap()];
+    let (code, out) = rookery_cli(&tls, &flags("rogue-ca.pem", ""), &with_file, "whoami\n");
+    assert!(code == 0 && out.contains("x509: CN=client,O=Rookery\n"), "{out}");
+    let (code, out) = rookery_cli(&tls, "", &["-client-configuration", "/nonexistent/client.properties"], "");
+    assert!(code == 2 && out.contains("-client-configuration /nonexistent/client.properties: "), "{out}");
     assert_eq!(server.four("ruok"), "imok");
 
     // A server whose certificate (right CA) names 10.9.9.9, not the address connected to.

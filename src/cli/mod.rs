@@ -2,7 +2,8 @@
 //! prints, so that scripts written against zkCli keep working.
 //!
 //! ```text
-//! rookery cli [-server host:port[,host:port...][/chroot]] [-timeout ms] [-r] [cmd args...]
+//! rookery cli [-server host:port[,host:port...][/chroot]] [-timeout ms] [-r] [-waitforconnection]
+//!             [-client-configuration file] [cmd args...]
 //! ```
 //!
 //! With a command it runs that one command and exits (0 on success, 1 on an error, 127 for an
@@ -62,6 +63,8 @@ pub struct Options {
     pub timeout_ms: i32,
     pub read_only: bool,
     pub wait_for_connection: bool,
+    /// `-client-configuration`: a properties file of client settings (`ZKClientConfig`).
+    pub client_configuration: Option<String>,
     /// The command to run, if any, with its arguments.
     pub command: Option<Vec<String>>,
     /// Problems zkCli reports and then ignores.
@@ -77,6 +80,7 @@ impl Options {
             timeout_ms: DEFAULT_TIMEOUT_MS,
             read_only: false,
             wait_for_connection: false,
+            client_configuration: None,
             command: None,
             warnings: Vec::new(),
         };
@@ -95,9 +99,7 @@ impl Options {
                 "-timeout" => timeout = value(&mut o).unwrap_or(timeout),
                 "-r" => o.read_only = true,
                 "-waitforconnection" => o.wait_for_connection = true,
-                "-client-configuration" if value(&mut o).is_some() => {
-                    o.warnings.push("-client-configuration is not supported; ignored".into());
-                }
+                "-client-configuration" => o.client_configuration = value(&mut o).or(o.client_configuration.clone()),
                 _ if !opt.starts_with('-') => {
                     let mut cmd = vec![opt.clone()];
                     cmd.extend(it.by_ref().cloned());
@@ -111,16 +113,15 @@ impl Options {
     }
 }
 
-/// The Java client's SASL login, from the `-D` properties in `flags`: DIGEST-MD5 with the
+/// The Java client's SASL login, from its properties (later ones win): DIGEST-MD5 with the
 /// `username` and `password` of the JAAS file's `Client` section (`java.security.auth.login.config`;
 /// `zookeeper.sasl.clientconfig` names another section), unless `zookeeper.sasl.client=false`.
 /// A problem is a warning and the session goes on without SASL, as the Java client's does when
 /// it cannot find its section.
-pub fn sasl_login(flags: &str) -> (Option<SaslLogin>, Vec<String>) {
+pub fn sasl_login(props: &[(String, String)]) -> (Option<SaslLogin>, Vec<String>) {
     use crate::auth::{read_jaas, DIGEST_MODULE};
-    // As in the JVM, the last -D of a key wins.
-    let props: HashMap<String, String> = crate::config::jvm_properties(flags).into_iter().collect();
-    let prop = |k: &str| props.get(k).map(String::as_str);
+    let props: HashMap<&str, &str> = props.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let prop = |k: &str| props.get(k).copied();
     let Some(file) = prop("java.security.auth.login.config") else { return (None, vec![]) };
     if prop("zookeeper.sasl.client").is_some_and(|v| !v.eq_ignore_ascii_case("true")) {
         return (None, vec![]);
@@ -145,12 +146,11 @@ pub fn sasl_login(flags: &str) -> (Option<SaslLogin>, Vec<String>) {
     }
 }
 
-/// TLS as the Java client sets it up from the `-D` properties in `flags`:
+/// TLS as the Java client sets it up from its properties:
 /// `zookeeper.client.secure=true` and the `zookeeper.ssl.*` PEM stores (zkCli.sh also needs
 /// `zookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty`; Rookery ignores it).
-pub fn secure_client(flags: &str) -> Result<Option<Arc<SecureClient>>, String> {
-    let props = crate::config::jvm_properties(flags);
-    let cfg = crate::config::Config::of_properties(std::path::Path::new("CLIENT_JVMFLAGS"), props);
+pub fn secure_client(props: &[(String, String)]) -> Result<Option<Arc<SecureClient>>, String> {
+    let cfg = crate::config::Config::of_properties(std::path::Path::new("CLIENT_JVMFLAGS"), props.iter().cloned());
     Ok(SecureClient::from_config(&cfg)?.map(Arc::new))
 }
 
@@ -186,13 +186,26 @@ pub fn main(args: &[String]) -> i32 {
             return 2;
         }
     };
-    // zkCli.sh hands `$CLIENT_JVMFLAGS $JVMFLAGS` to java: their -D properties count here too.
+    // zkCli.sh hands `$CLIENT_JVMFLAGS $JVMFLAGS` to java: their -D properties count here too,
+    // and a -client-configuration file's override them (ZKClientConfig reads it last).
     let flags = ["CLIENT_JVMFLAGS", "JVMFLAGS"].map(|k| std::env::var(k).unwrap_or_default()).join(" ");
-    let (sasl, sasl_warnings) = sasl_login(&flags);
+    let mut props = crate::config::jvm_properties(&flags);
+    if let Some(file) = &opts.client_configuration {
+        match std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| crate::config::read_properties(&t))
+        {
+            Ok(more) => props.extend(more),
+            Err(e) => {
+                // zkCli's status for a configuration it cannot read (INVALID_INVOCATION).
+                eprintln!("rookery cli: -client-configuration {file}: {e}");
+                return 2;
+            }
+        }
+    }
+    let (sasl, sasl_warnings) = sasl_login(&props);
     for w in opts.warnings.iter().chain(&sasl_warnings) {
         eprintln!("{w}");
     }
-    let tls = match secure_client(&flags) {
+    let tls = match secure_client(&props) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("rookery cli: {e}");
@@ -415,6 +428,7 @@ mod tests {
         .unwrap();
         let jaas = format!("-Xmx1g -Djava.security.auth.login.config={}", file.display());
         let login = |user: &str, password: &str| Some(SaslLogin { user: user.into(), password: password.into() });
+        let sasl_login = |flags: &str| sasl_login(&crate::config::jvm_properties(flags));
         assert_eq!(sasl_login(""), (None, vec![]), "no JAAS file, no SASL");
         assert_eq!(sasl_login(&jaas), (login("bob", "pw"), vec![]));
         assert_eq!(sasl_login(&format!("{jaas} -Dzookeeper.sasl.clientconfig=Other")), (login("al", "x"), vec![]));
