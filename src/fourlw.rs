@@ -32,7 +32,7 @@
 use crate::codes::{op, watcher_type};
 use crate::config::Config;
 use crate::ids::{SessionId, Zxid};
-use crate::metrics::{quota_gauge_sets, QuorumFigures};
+use crate::metrics::{quota_gauge_sets, QuorumFigures, Refusals};
 use crate::pipeline::commit::ConnInfo;
 use crate::pipeline::ConnId;
 use crate::tree::DataTree;
@@ -138,7 +138,7 @@ pub struct Facts<'a> {
     /// filled for `dump` only.
     pub session_expiry: &'a [(u64, Vec<SessionId>)],
     /// Writes refused with QUOTAEXCEEDED, by namespace (counted by prep).
-    pub quota_exceeded: &'a BTreeMap<String, u64>,
+    pub quota_exceeded: &'a BTreeMap<String, Refusals>,
     /// Milliseconds on the server's monotonic clock (`lresp`, expiry deadlines).
     pub now_ms: u64,
     pub wall_ms: i64,
@@ -700,7 +700,7 @@ pub fn monitor_values(view: &View<'_>, f: &Facts<'_>) -> Vec<(String, MonitorVal
         }
     }
     for (ns, n) in f.quota_exceeded {
-        row(&format!("{ns}_quota_exceeded_error_per_namespace"), u(*n));
+        row(&format!("{ns}_quota_exceeded_error_per_namespace"), u(n.since_srst));
     }
     for &(name, percentiles) in MNTR_SUMMARIES {
         let measured = match name {

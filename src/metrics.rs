@@ -213,8 +213,18 @@ pub struct Figures {
     pub leader_uptime_ms: Option<u64>,
     /// Quota limits and usage by top namespace (ZooKeeper's quota gauge sets).
     pub quotas: BTreeMap<String, NamespaceQuota>,
-    /// Writes refused with QUOTAEXCEEDED by namespace, since start.
-    pub quota_exceeded: BTreeMap<String, u64>,
+    /// Writes refused with QUOTAEXCEEDED by namespace.
+    pub quota_exceeded: BTreeMap<String, Refusals>,
+}
+
+/// Writes refused with QUOTAEXCEEDED in one namespace (ZooKeeper's counter set
+/// `quota_exceeded_error_per_namespace`): since start for Prometheus, and since the last `srst`
+/// for `mntr` (ZooKeeper's `srst` zeroes its counters but keeps their keys; its Prometheus
+/// provider ignores resets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refusals {
+    pub since_start: u64,
+    pub since_srst: u64,
 }
 
 /// A namespace's quota figures under ZooKeeper's gauge-set names (in the order 3.8.0's `mntr`
@@ -265,7 +275,7 @@ pub fn render(f: &Figures, p: &ProcessFigures) -> String {
         let name = "quota_exceeded_error_per_namespace";
         family(o, name, "counter", "Writes refused with QUOTAEXCEEDED per namespace.");
         for (ns, n) in &f.quota_exceeded {
-            let _ = writeln!(o, "{name}{{key=\"{}\"}} {n}", label_value(ns));
+            let _ = writeln!(o, "{name}{{key=\"{}\"}} {}", label_value(ns), n.since_start);
         }
     }
     family(o, "server_state", "gauge", "The server's role: 1 for the current one.");
@@ -451,7 +461,7 @@ mod tests {
                 ("a".into(), NamespaceQuota { count_limit: Some(5), bytes_limit: Some(-1), ..Default::default() }),
                 ("b\"c".into(), NamespaceQuota { count_limit: Some(2), count_usage: Some(1), ..Default::default() }),
             ]),
-            quota_exceeded: BTreeMap::from([("b\"c".into(), 3)]),
+            quota_exceeded: BTreeMap::from([("b\"c".into(), Refusals { since_start: 3, since_srst: 0 })]),
         }
     }
 

@@ -249,6 +249,9 @@ fn mntr_reports_quotas_per_namespace_as_zookeeper() {
     assert_eq!(keys(&text, '\t'), keys(&zk, '\t').into_iter().filter(kept).collect::<Vec<_>>());
     let quota_lines = |t: &str| t.lines().filter(|l| l.contains("_quota_")).map(str::to_string).collect::<Vec<_>>();
     assert_eq!(quota_lines(&text), quota_lines(&zk));
+    // srst zeroes the refusals and keeps the namespace (as ZooKeeper 3.8 does, checked by hand).
+    s.four("srst");
+    assert!(s.four("mntr").contains("\nzk_h_quota_exceeded_error_per_namespace\t0\n"));
 }
 
 #[test]

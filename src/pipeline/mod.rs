@@ -394,5 +394,5 @@ pub struct PrepFacts {
     /// The session tracker by deadline, for `dump` (empty for the other questions).
     pub session_expiry: Vec<(u64, Vec<SessionId>)>,
     /// QUOTAEXCEEDED refusals by namespace.
-    pub quota_exceeded: std::collections::BTreeMap<String, u64>,
+    pub quota_exceeded: std::collections::BTreeMap<String, crate::metrics::Refusals>,
 }

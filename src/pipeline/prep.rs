@@ -12,6 +12,7 @@ use crate::jute::data::{perms, Acl, Id, StatPersisted};
 use crate::jute::proto::ConnectRequest;
 use crate::jute::txn::*;
 use crate::jute::txn_body::{SubTxn, Transaction, TxnBody};
+use crate::metrics::Refusals;
 use crate::sessions::{password, SessionTracker};
 use crate::tree::quota::top_namespace;
 use crate::tree::{acl, digest_of, path, DataTree, CONFIG, QUOTA, ZOOKEEPER};
@@ -190,8 +191,8 @@ pub struct Prep {
     server_byte: i64,
     /// Writes refused with QUOTAEXCEEDED, by the top namespace of their path (`mntr`'s
     /// `zk_<ns>_quota_exceeded_error_per_namespace`); counted where ZooKeeper counts them, in
-    /// the prep step of the leader or a standalone server, and never reset (not by `srst`).
-    quota_exceeded: BTreeMap<String, u64>,
+    /// the prep step of the leader or a standalone server.
+    quota_exceeded: BTreeMap<String, Refusals>,
 }
 
 /// The owner of sessions whose connection is on the leader itself (`zab::leader::LOCAL`).
@@ -317,10 +318,17 @@ impl Prep {
         let checked = tree.check_quota(path, bytes_diff, count_diff, self.cfg.enforce_quota);
         if checked == Err(ErrorCode::QuotaExceeded) {
             if let Some(ns) = top_namespace(path) {
-                *self.quota_exceeded.entry(ns.to_string()).or_default() += 1;
+                let n = self.quota_exceeded.entry(ns.to_string()).or_default();
+                n.since_start += 1;
+                n.since_srst += 1;
             }
         }
         checked
+    }
+
+    /// `srst` (`ServerStats.reset` zeroes ZooKeeper's counter sets, keeping their keys).
+    fn reset_stats(&mut self) {
+        self.quota_exceeded.values_mut().for_each(|n| n.since_srst = 0);
     }
 
     /// What a four-letter word or admin question needs from prep; the sessions by deadline only
@@ -372,12 +380,19 @@ impl Prep {
             PrepInput::Detach { conn } => out.push(CommitItem::Detach { conn }),
             PrepInput::FourLetter { ask, reply } => {
                 let prep = self.facts(ask.cmd == "dump");
+                if ask.cmd == "srst" {
+                    self.reset_stats();
+                }
                 out.push(CommitItem::FourLetter { ask, prep, reply })
             }
             PrepInput::Inspect { question, reply } => {
                 let dump =
                     matches!(&question, crate::admin::Question::Command { command, .. } if command.name == "dump");
-                out.push(CommitItem::Inspect { prep: self.facts(dump), question, reply })
+                let prep = self.facts(dump);
+                if question.effect() == crate::admin::Effect::ResetServer {
+                    self.reset_stats();
+                }
+                out.push(CommitItem::Inspect { prep, question, reply })
             }
             PrepInput::Tick { now_ms, .. } if !self.local_conns.is_empty() && self.role == Role::Follower => {
                 self.expire_local(now_ms, out)

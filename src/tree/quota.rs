@@ -295,7 +295,8 @@ impl DataTree {
     /// named `zookeeper_limits` or `zookeeper_stats`, summed by the top namespace of the path
     /// they are for (what `mntr` prints as `zk_<ns>_quota_count_limit_per_namespace` ...).
     pub fn quota_by_namespace(&self) -> BTreeMap<String, NamespaceQuota> {
-        let add = |sum: &mut Option<i64>, n: i64| *sum = Some(sum.unwrap_or(0) + n);
+        // Java's long arithmetic: a sum of absurd limits wraps rather than fails.
+        let add = |sum: &mut Option<i64>, n: i64| *sum = Some(sum.unwrap_or(0).wrapping_add(n));
         let below = format!("{QUOTA}/");
         let mut out: BTreeMap<String, NamespaceQuota> = BTreeMap::new();
         for (path, node) in self.nodes.range(below.clone()..).take_while(|(k, _)| k.starts_with(&below)) {
@@ -311,8 +312,9 @@ impl DataTree {
                 (_, Some(p)) => (p, false),
                 _ => continue,
             };
-            let Some(ns) = top_namespace(for_path) else { continue };
-            let track = StatsTrack::from_bytes(node.data.as_deref());
+            // A node without data is skipped, as `collectQuotaLimitOrUsage` skips it.
+            let (Some(ns), Some(data)) = (top_namespace(for_path), node.data.as_deref()) else { continue };
+            let track = StatsTrack::from_bytes(Some(data));
             let q = out.entry(ns.to_string()).or_default();
             let limit = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
             if is_limit {
