@@ -360,12 +360,12 @@ fn histogram(o: &mut String, name: &str, help: &str, h: &Histogram) {
     let _ = writeln!(o, "{name}_count {}", h.count());
 }
 
-/// A sample value or a bucket bound as Prometheus spells it: `+Inf`, `NaN`, or a decimal.
 /// A label value as the text format escapes it (a namespace is any znode name).
 fn label_value(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// A sample value or a bucket bound as Prometheus spells it: `+Inf`, `NaN`, or a decimal.
 fn float(x: f64) -> String {
     if x.is_nan() {
         "NaN".into()

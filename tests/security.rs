@@ -194,6 +194,11 @@ fn rookery_cli_over_tls_with_zookeeper_client_properties() {
     let (code, out) = rookery_cli(&tls, &flags("ca.pem", ""), &[], "create /cli-tls over-tls\nget /cli-tls\nwhoami\n");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("\nover-tls\n") && out.contains("x509: CN=client,O=Rookery\n"), "{out}");
+    // The certificate names 127.0.0.1 only: reached as `localhost`, the address connected to
+    // passes, as in ZooKeeper's ZKTrustManager (address first, then the name).
+    let by_name = tls.replace("127.0.0.1", "localhost");
+    let (code, out) = rookery_cli(&by_name, &flags("ca.pem", ""), &["-timeout", "5000"], "get /cli-tls\n");
+    assert!(code == 0 && out.contains("\nover-tls\n"), "{out}");
     // One command, waiting for a connection that never comes: ConnectionLoss, exit status 1.
     let refused = ["-timeout", "2000", "-waitforconnection"];
     let (code, out) = rookery_cli(&tls, &flags("rogue-ca.pem", ""), &refused, "");

@@ -57,7 +57,7 @@ impl ServerAuth {
         auth.x509_super_user = cfg.property("X509AuthenticationProvider.superUser").map(str::to_owned);
         if let Some(file) = cfg.property(JAAS_LOGIN_CONFIG) {
             let named = cfg.property("sasl.serverconfig");
-            match sasl_users(Path::new(file), named.unwrap_or("Server"))? {
+            match sasl_users(jaas_path(file), named.unwrap_or("Server"))? {
                 Some(mut users) => {
                     if let Some(pw) = cfg.property("SASLAuthenticationProvider.superPassword") {
                         users.insert("super".into(), pw.to_owned());
@@ -108,6 +108,13 @@ fn sasl_users(path: &Path, section: &str) -> Result<Option<HashMap<String, Strin
 }
 
 /// The JAAS file at `path`, parsed; the error says which file and what is wrong.
+/// The file a `java.security.auth.login.config` value names: Java's `ConfigFile` also takes a
+/// leading `=` (replace rather than add to the JVM's own files) and a `file:` URL.
+pub fn jaas_path(value: &str) -> &Path {
+    let v = value.strip_prefix('=').unwrap_or(value);
+    Path::new(v.strip_prefix("file://").or_else(|| v.strip_prefix("file:")).unwrap_or(v))
+}
+
 pub fn read_jaas(path: &Path) -> Result<jaas::Sections, String> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{JAAS_LOGIN_CONFIG}: cannot read {shown}: {e}"))?;

@@ -27,7 +27,6 @@ use crate::jute::{Reader, Record};
 use crate::record;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::path::Path;
 
 /// `QuorumAuth.QUORUM_AUTH_MAGIC_NUMBER`, Java's `-0xa0dbcafecafe1234L`: the hex literal is a
 /// negative long, so the number is positive (0x5f24_3501_3501_edcc; ZooKeeper's comment calls it
@@ -79,7 +78,7 @@ impl QuorumSasl {
                  set {JAAS_LOGIN_CONFIG} (in zoo.cfg or as -D in SERVER_JVMFLAGS)"
             ));
         };
-        let path = Path::new(file);
+        let path = super::jaas_path(file);
         let sections = super::read_jaas(path)?;
         let section = |key: &str, default: &str| {
             let name = cfg.property(key).unwrap_or(default).to_string();

@@ -116,10 +116,11 @@ impl Options {
 /// The Java client's SASL login, from its properties (later ones win): DIGEST-MD5 with the
 /// `username` and `password` of the JAAS file's `Client` section (`java.security.auth.login.config`;
 /// `zookeeper.sasl.clientconfig` names another section), unless `zookeeper.sasl.client=false`.
-/// A problem is a warning and the session goes on without SASL, as the Java client's does when
-/// it cannot find its section.
+/// A problem is a warning and the session goes on without SASL. (The Java client also goes on,
+/// after an `AuthFailed` event that zkCli prints before `SyncConnected`; a warning that says what
+/// is wrong is clearer.)
 pub fn sasl_login(props: &[(String, String)]) -> (Option<SaslLogin>, Vec<String>) {
-    use crate::auth::{read_jaas, DIGEST_MODULE};
+    use crate::auth::{jaas_path, read_jaas, DIGEST_MODULE};
     let props: HashMap<&str, &str> = props.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let prop = |k: &str| props.get(k).copied();
     let Some(file) = prop("java.security.auth.login.config") else { return (None, vec![]) };
@@ -128,7 +129,7 @@ pub fn sasl_login(props: &[(String, String)]) -> (Option<SaslLogin>, Vec<String>
     }
     let name = prop("zookeeper.sasl.clientconfig").unwrap_or("Client");
     let without = |why: String| (None, vec![format!("{why}; connecting without SASL authentication")]);
-    let sections = match read_jaas(std::path::Path::new(file)) {
+    let sections = match read_jaas(jaas_path(file)) {
         Ok(s) => s,
         Err(e) => return without(e),
     };
@@ -431,6 +432,11 @@ mod tests {
         let sasl_login = |flags: &str| sasl_login(&crate::config::jvm_properties(flags));
         assert_eq!(sasl_login(""), (None, vec![]), "no JAAS file, no SASL");
         assert_eq!(sasl_login(&jaas), (login("bob", "pw"), vec![]));
+        // Java's ConfigFile forms: `==path` (replace the JVM's files) and a file: URL.
+        for form in ["=", "file:", "=file://"] {
+            let flags = format!("-Djava.security.auth.login.config={form}{}", file.display());
+            assert_eq!(sasl_login(&flags), (login("bob", "pw"), vec![]), "{flags}");
+        }
         assert_eq!(sasl_login(&format!("{jaas} -Dzookeeper.sasl.clientconfig=Other")), (login("al", "x"), vec![]));
         assert_eq!(sasl_login(&format!("{jaas} -Dzookeeper.sasl.client=false")), (None, vec![]));
         for (flags, why) in [

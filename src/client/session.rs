@@ -18,10 +18,10 @@ use super::paths::{prepend_chroot, strip_chroot, ConnectString};
 use super::watches::{EventType, KeeperState, Registration, WatchRegistry, WatchedEvent};
 use crate::auth::digest_md5::{DigestMd5Client, PROTOCOL, SERVER_NAME};
 use crate::codes::{op, ErrorCode};
-// The server's transport serves clients too: a TCP connection that may carry TLS.
 use crate::jute::data::{Acl, ClientInfo, Stat};
 use crate::jute::proto::*;
 use crate::jute::{JuteWrite, Reader, Record};
+// The server's transport serves clients too: a TCP connection that may carry TLS.
 use crate::node::stream::Stream;
 use crate::node::tls::SecureClient;
 use crate::pipeline::{decode_multi_response, encode_multi_request, OpResult};
@@ -237,8 +237,8 @@ impl Session {
         self.status.lock().expect("status lock").session_id
     }
 
-    /// Ends the session and waits until its last event (Closed) has been queued: the pump
-    /// stops after a close, or has stopped already (the session ended otherwise).
+    /// Ends the session and waits until the pump has stopped, its last event queued (Closed; none
+    /// when the session had already ended: expired or AuthFailed).
     pub fn close(&mut self) {
         let _ = self.commands.send(Command::Close);
         if let Some(h) = self.pump.take() {
@@ -256,7 +256,12 @@ impl Session {
 
     fn call(&self, op: i32, body: Vec<u8>, watch: WatchAction) -> Result<Vec<u8>> {
         let (reply, answer) = bounded(1);
-        let gone = || SessionError::Keeper(ErrorCode::SessionExpired);
+        // The pump has ended: the session was closed or expired, or its authentication failed
+        // (the Java client fails requests after AUTH_FAILED with AuthFailed).
+        let gone = || {
+            let auth_failed = self.state() == States::AuthFailed;
+            SessionError::Keeper(if auth_failed { ErrorCode::AuthFailed } else { ErrorCode::SessionExpired })
+        };
         self.commands.send(Command::Request(Request { op, body, watch, reply })).map_err(|_| gone())?;
         select! {
             recv(answer) -> r => r.map_err(|_| gone())?,
@@ -649,14 +654,24 @@ impl Pump {
         self.announce(KeeperState::Closed);
     }
 
-    /// Connects to `host` and opens (or resumes) the session there. `Ok(None)`: the server said
-    /// the session has expired, which ends it.
+    /// Connects to `host` and opens (or resumes) the session there. `Ok(None)`: the session has
+    /// ended (the server said it expired, or refused the SASL login).
     fn handshake(&mut self, host: &str) -> io::Result<Option<Conn>> {
         let timeout =
             (Duration::from_millis(self.timeout_ms.max(0) as u64) / self.hosts.len() as u32).max(CONNECT_TIMEOUT_MIN);
-        let addr =
-            host.to_socket_addrs()?.next().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
-        let tcp = TcpStream::connect_timeout(&addr, timeout)?;
+        // Every address the name resolves to, in order (`localhost` may be ::1 and 127.0.0.1).
+        let mut tried = io::Error::new(io::ErrorKind::NotFound, "no address");
+        let mut connected = None;
+        for addr in host.to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(t) => {
+                    connected = Some(t);
+                    break;
+                }
+                Err(e) => tried = e,
+            }
+        }
+        let tcp = connected.ok_or(tried)?;
         tcp.set_nodelay(true)?;
         let mut stream = match &self.tls {
             // The certificate must name the host as given (a name or an address).
@@ -691,6 +706,20 @@ impl Pump {
         let read_timeout = Duration::from_millis(resp.time_out as u64 * 2 / 3);
         self.set_state(if read_only { States::ConnectedReadOnly } else { States::Connected });
         self.announce(if read_only { KeeperState::ConnectedReadOnly } else { KeeperState::SyncConnected });
+        let opened = self.open(stream, read_timeout);
+        if opened.is_err() {
+            // Lost after SyncConnected (during the SASL login, say): Disconnected, as the Java
+            // client announces it, and the next connection announces SyncConnected again.
+            self.set_state(States::Connecting);
+            self.announce(KeeperState::Disconnected);
+        }
+        opened
+    }
+
+    /// The rest of a connection's set-up once the server has opened the session: the SASL login,
+    /// the reader thread, then the identities, the watches and the requests that waited.
+    /// `Ok(None)`: the SASL login was refused, which ends the session.
+    fn open(&mut self, mut stream: Stream, read_timeout: Duration) -> io::Result<Option<Conn>> {
         let mut next_xid = 1;
         if let Some(login) = self.sasl.clone() {
             let cnonce = crate::auth::random_nonce()?;
@@ -957,15 +986,14 @@ fn sasl_login<S: Read + Write>(
         let mut b = RequestHeader { xid, op: op::SASL }.to_bytes();
         b.extend_from_slice(&GetSaslRequest { token: Some(token) }.to_bytes());
         write_frame(s, &b)?;
-        let reply = loop {
-            let frame = read_frame(s)?;
-            let mut r = Reader::new(&frame);
-            let hdr =
-                ReplyHeader::read(&mut r).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            if hdr.xid == xid {
-                break (hdr, r.rest().to_vec());
-            }
-        };
+        let frame = read_frame(s)?;
+        let mut r = Reader::new(&frame);
+        let hdr = ReplyHeader::read(&mut r).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        if hdr.xid != xid {
+            // Nothing else is outstanding before the login: a server that says otherwise is lost.
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("SASL reply xid {} for {xid}", hdr.xid)));
+        }
+        let reply = (hdr, r.rest().to_vec());
         if reply.0.err != 0 {
             return Ok(Err(ErrorCode::from_code(reply.0.err).unwrap_or(ErrorCode::AuthFailed)));
         }
@@ -1067,7 +1095,7 @@ mod tests {
             let _ = done.send(r);
         });
         let r = outcome.recv_timeout(Duration::from_secs(10)).expect("the call returned");
-        assert!(matches!(r, Err(SessionError::Keeper(ErrorCode::SessionExpired))));
+        assert!(matches!(r, Err(SessionError::Keeper(ErrorCode::AuthFailed))), "{r:?}");
         caller.join().unwrap();
     }
 }

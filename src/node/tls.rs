@@ -297,7 +297,7 @@ impl QuorumTls {
         let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
             .build()
             .map_err(|e| format!("ssl.quorum.trustStore.location: {e}"))?;
-        let verifier = Arc::new(ServerVerifier { inner: verifier, names: settings.hostname_verification });
+        let verifier = Arc::new(ServerVerifier { inner: verifier, names: settings.hostname_verification, also: None });
         let client = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&settings.versions)
             .map_err(|e| e.to_string())?
@@ -329,11 +329,14 @@ impl QuorumTls {
 /// A client's side of the secure client port (the Java client's `zookeeper.client.secure=true`
 /// with `ClientX509Util`'s `zookeeper.ssl.*` keys): the trust store is required (Rookery has no
 /// system CA store to fall back on), the key store only when the server asks for a certificate;
-/// the server's certificate must name the host connected to unless
+/// the server's certificate must name the address connected to or the host as given (as
+/// `ZKTrustManager` checks the address, then the name), unless
 /// `zookeeper.ssl.hostnameVerification=false`.
 #[derive(Debug)]
 pub struct SecureClient {
-    config: Arc<rustls::ClientConfig>,
+    config: rustls::ClientConfig,
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    names: bool,
 }
 
 impl SecureClient {
@@ -348,34 +351,40 @@ impl SecureClient {
             .build()
             .map_err(|e| format!("ssl.trustStore.location: {e}"))?;
         let names = bool_setting(cfg, "ssl.hostnameVerification", true)?;
+        let server_verifier = ServerVerifier { inner: verifier.clone(), names, also: None };
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&protocol_versions(cfg, "ssl.")?)
             .map_err(|e| e.to_string())?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ServerVerifier { inner: verifier, names }));
+            .with_custom_certificate_verifier(Arc::new(server_verifier));
         let config = match load_identity(cfg, "ssl.keyStore")? {
             Some((certs, key)) => {
                 builder.with_client_auth_cert(certs, key).map_err(|e| format!("ssl.keyStore.location: {e}"))?
             }
             None => builder.with_no_client_auth(),
         };
-        Ok(Some(SecureClient { config: Arc::new(config) }))
+        Ok(Some(SecureClient { config, webpki: verifier, names }))
     }
 
-    /// TLS over `tcp`, connected to `host` (a name or an address: what the certificate must name).
+    /// TLS over `tcp`, connected to `host` as given (a name or an address).
     pub fn connect(&self, tcp: TcpStream, host: &str) -> io::Result<Stream> {
-        let name = ServerName::try_from(host.to_owned()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let conn = rustls::ClientConnection::new(self.config.clone(), name).map_err(io::Error::other)?;
+        let ip = ServerName::IpAddress(tcp.peer_addr()?.ip().into());
+        let name = ServerName::try_from(host.to_owned()).unwrap_or_else(|_| ip.clone());
+        let mut config = self.config.clone();
+        let verifier = ServerVerifier { inner: self.webpki.clone(), names: self.names, also: Some(ip) };
+        config.dangerous().set_certificate_verifier(Arc::new(verifier));
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
         Ok(Stream::tls(tcp, conn.into()))
     }
 }
 
 /// WebPKI's server certificate check, with the name check dropped when hostname verification
-/// is off.
+/// is off, and passed by a certificate that names `also` instead of the connection's name.
 #[derive(Debug)]
 struct ServerVerifier {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
     names: bool,
+    also: Option<ServerName<'static>>,
 }
 
 impl ServerCertVerifier for ServerVerifier {
@@ -387,10 +396,20 @@ impl ServerCertVerifier for ServerVerifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. },
-            )) if !self.names => Ok(ServerCertVerified::assertion()),
+        let wrong_name = |r: &Result<ServerCertVerified, rustls::Error>| {
+            matches!(
+                r,
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. },
+                ))
+            )
+        };
+        let mut verified = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        if let (true, Some(also)) = (wrong_name(&verified), &self.also) {
+            verified = self.inner.verify_server_cert(end_entity, intermediates, also, ocsp, now);
+        }
+        match verified {
+            r if wrong_name(&r) && !self.names => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
