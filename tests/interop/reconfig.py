@@ -571,20 +571,21 @@ def errors(impl, work):
         expect(BadArgumentsError, lambda: zk.reconfig(joining="server.9=127.0.0.1:1:2", leaving=None,
                                                     new_members=None))
         expect(BadArgumentsError, lambda: zk.reconfig(joining=None, leaving="2,3", new_members=None))
-        # Two reconfigs sent back to back: the second finds the first in flight.
+        # Two reconfigs sent back to back: the second finds the first in flight. Sent to the leader
+        # (through a follower, the second can reach the leader after the first has committed),
+        # and later asked through it: a client of a stopped server would see ConnectionLoss.
+        leader = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
+        at_leader = client([e.members[leader].port])
         obs = f"server.9={spec((free_port(), free_port(), free_port()), 'observer')}"
-        first = zk.reconfig_async(joining=obs, leaving=None, new_members=None, from_config=-1)
-        second = zk.reconfig_async(joining=None, leaving="9", new_members=None, from_config=-1)
+        first = at_leader.reconfig_async(joining=obs, leaving=None, new_members=None, from_config=-1)
+        second = at_leader.reconfig_async(joining=None, leaving="9", new_members=None, from_config=-1)
         first.get(timeout=DEADLINE)
         expect(ReconfigInProcessError, lambda: second.get(timeout=DEADLINE))
         data, stat = zk.reconfig(joining=None, leaving="9", new_members=None)
         version = stat.mzxid
         assert sorted(members_of(data.decode())[0]) == [1, 2, 3], data
         # One voter down, two absent ones added: 2 synced of 5 voters is no quorum.
-        leader = next(s for s in (1, 2, 3) if e.members[s].mode() == "leader")
         down = next(s for s in (1, 2, 3) if s != leader)
-        # Asked through the leader: a client of the stopped server would see ConnectionLoss.
-        at_leader = client([e.members[leader].port])
         e.members[down].stop()
         two = ",".join(f"server.{s}=127.0.0.1:{free_port()}:{free_port()}:participant;"
                        f"127.0.0.1:{free_port()}" for s in (7, 8))
