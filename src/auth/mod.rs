@@ -107,7 +107,6 @@ fn sasl_users(path: &Path, section: &str) -> Result<Option<HashMap<String, Strin
     Ok(Some(users))
 }
 
-/// The JAAS file at `path`, parsed; the error says which file and what is wrong.
 /// The file a `java.security.auth.login.config` value names: Java's `ConfigFile` also takes a
 /// leading `=` (replace rather than add to the JVM's own files) and a `file:` URL.
 pub fn jaas_path(value: &str) -> &Path {
@@ -115,6 +114,7 @@ pub fn jaas_path(value: &str) -> &Path {
     Path::new(v.strip_prefix("file://").or_else(|| v.strip_prefix("file:")).unwrap_or(v))
 }
 
+/// The JAAS file at `path`, parsed; the error says which file and what is wrong.
 pub fn read_jaas(path: &Path) -> Result<jaas::Sections, String> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{JAAS_LOGIN_CONFIG}: cannot read {shown}: {e}"))?;

@@ -256,12 +256,7 @@ impl Session {
 
     fn call(&self, op: i32, body: Vec<u8>, watch: WatchAction) -> Result<Vec<u8>> {
         let (reply, answer) = bounded(1);
-        // The pump has ended: the session was closed or expired, or its authentication failed
-        // (the Java client fails requests after AUTH_FAILED with AuthFailed).
-        let gone = || {
-            let auth_failed = self.state() == States::AuthFailed;
-            SessionError::Keeper(if auth_failed { ErrorCode::AuthFailed } else { ErrorCode::SessionExpired })
-        };
+        let gone = || SessionError::Keeper(ended_with(self.state()));
         self.commands.send(Command::Request(Request { op, body, watch, reply })).map_err(|_| gone())?;
         select! {
             recv(answer) -> r => r.map_err(|_| gone())?,
@@ -549,10 +544,8 @@ impl Pump {
                 break;
             }
         }
-        // Requests queued as the session ended fail as it ended (AuthFailed, or SessionExpired
-        // after a close or an expiry), as the Java client fails what it still holds.
-        let state = self.status.lock().expect("status lock").state;
-        let code = if state == States::AuthFailed { ErrorCode::AuthFailed } else { ErrorCode::SessionExpired };
+        // Requests queued as the session ended fail as it ended.
+        let code = ended_with(self.status.lock().expect("status lock").state);
         while let Ok(cmd) = self.commands.try_recv() {
             if let Command::Request(r) = cmd {
                 let _ = r.reply.send(Err(code.into()));
@@ -967,6 +960,17 @@ fn set_watches(w: &WatchRegistry, chroot: Option<&str>, zxid: i64) -> Vec<(i32, 
     out
 }
 
+/// What a request fails with once the session has ended in `state`: AuthFailed after a failed
+/// authentication (as the Java client fails requests in AUTH_FAILED), else SessionExpired (a
+/// close or an expiry).
+fn ended_with(state: States) -> ErrorCode {
+    if state == States::AuthFailed {
+        ErrorCode::AuthFailed
+    } else {
+        ErrorCode::SessionExpired
+    }
+}
+
 /// `ZooKeeperSaslClient` with DIGEST-MD5, on a connection whose session is open and before
 /// anything else is sent (the Java client holds other requests meanwhile): an empty first token
 /// (the mechanism has no initial response), the digest-response to the server's challenge, then
@@ -993,11 +997,10 @@ fn sasl_login<S: Read + Write>(
             // Nothing else is outstanding before the login: a server that says otherwise is lost.
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("SASL reply xid {} for {xid}", hdr.xid)));
         }
-        let reply = (hdr, r.rest().to_vec());
-        if reply.0.err != 0 {
-            return Ok(Err(ErrorCode::from_code(reply.0.err).unwrap_or(ErrorCode::AuthFailed)));
+        if hdr.err != 0 {
+            return Ok(Err(ErrorCode::from_code(hdr.err).unwrap_or(ErrorCode::AuthFailed)));
         }
-        let answer = SetSaslResponse::from_bytes(&reply.1)
+        let answer = SetSaslResponse::from_bytes(r.rest())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         match client.evaluate(&answer.token.unwrap_or_default()) {
             Ok(Some(next)) => token = next,
